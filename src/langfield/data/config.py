@@ -1,0 +1,27 @@
+"""Options that say how a dataset is read (no heavy imports: the CLI builds this before loading torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Optional, Tuple
+
+
+@dataclass
+class DataConfig:
+    data: Path = Path("data")
+    """Dataset folder: Blender `transforms_{train,val,test}.json`, nerfstudio `transforms.json`, or LLFF `poses_bounds.npy` + `images/`."""
+    format: Literal["auto", "blender", "nerfstudio", "llff"] = "auto"
+    """Dataset format; `auto` detects it from the files present."""
+    downscale: int = 1
+    """Divide the image size by this integer, with area (box) filtering."""
+    background: Tuple[float, float, float] = (1.0, 1.0, 1.0)
+    """Colour RGBA images are composited on (white, as in the NeRF synthetic benchmark)."""
+    split: Literal["auto", "files", "holdout"] = "auto"
+    """`files`: use split files; `holdout`: hold out every N-th view; `auto`: files where present, else holdout."""
+    holdout_every: int = 8
+    """With holdout splits, views with index i % N == 0 are held out for evaluation (0: none held out)."""
+    scene_scale: float = 1.0
+    """Scale factor of the scene box (Blender: [-1.5, 1.5]^3 times this)."""
+    max_views: Optional[int] = None
+    """Read only the first N frames (quick experiments)."""

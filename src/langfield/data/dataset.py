@@ -1,0 +1,169 @@
+"""The dataset type every parser produces, and the image helpers they share."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from langfield.cameras import Cameras
+from langfield.errors import LangfieldError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG", ".exr", ".webp")
+
+
+@dataclass
+class Dataset:
+    """Posed images of one scene.
+
+    ``images`` holds premultiplied RGB plus alpha, float16, ``(N, H, W, 4)``; images without alpha have alpha 1.
+    ``rgb(i)`` composites image ``i`` on ``background``. ``aabb`` (2, 3) bounds the scene; ``near``/``far`` bound
+    the depth of every ray.
+    """
+
+    images: torch.Tensor
+    cameras: Cameras
+    train_indices: list[int]
+    test_indices: list[int]
+    background: torch.Tensor
+    aabb: torch.Tensor
+    near: float
+    far: float
+    has_alpha: bool
+    source: Path
+    format: str
+    filenames: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if len(self.images) == 0:
+            raise LangfieldError(f"{self.source}: the dataset has no images")
+        if not self.train_indices:
+            raise LangfieldError(f"{self.source}: no training views (check the split options)")
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def height(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def width(self) -> int:
+        return self.images.shape[2]
+
+    def rgb(self, index: int) -> torch.Tensor:
+        """Image ``index`` composited on the background, float32 ``(H, W, 3)`` in [0, 1]."""
+        image = self.images[index].float()
+        return image[..., :3] + (1.0 - image[..., 3:]) * self.background
+
+    def summary(self) -> str:
+        return (
+            f"{self.format} dataset {self.source}: {len(self)} views of {self.width}x{self.height}, "
+            f"{len(self.train_indices)} train / {len(self.test_indices)} held out"
+        )
+
+
+def holdout_split(count: int, every: int) -> tuple[list[int], list[int]]:
+    """Views with index ``i % every == 0`` are held out; ``every <= 0`` holds out none."""
+    if every <= 0:
+        return list(range(count)), []
+    test = [i for i in range(count) if i % every == 0]
+    train = [i for i in range(count) if i % every != 0]
+    return train, test
+
+
+def resolve_image(path: Path) -> Path:
+    """``path`` itself, or with an image extension added (Blender frames omit it)."""
+    if path.is_file():
+        return path
+    for ext in IMAGE_EXTENSIONS:
+        candidate = path.with_name(path.name + ext)
+        if candidate.is_file():
+            return candidate
+    raise LangfieldError(f"image not found: {path}")
+
+
+def _load_one(path: Path, downscale: int) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            mode_has_alpha = image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info)
+            image = image.convert("RGBA" if mode_has_alpha else "RGB")
+            array = np.asarray(image, dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError) as exc:
+        raise LangfieldError(f"{path}: cannot read image ({exc})") from None
+    if array.shape[-1] == 3:
+        array = np.concatenate([array, np.ones_like(array[..., :1])], axis=-1)
+    array[..., :3] *= array[..., 3:]  # premultiply so that filtering and compositing commute
+    if downscale > 1:
+        h, w = array.shape[0] // downscale, array.shape[1] // downscale
+        if h == 0 or w == 0:
+            raise LangfieldError(f"{path}: --downscale {downscale} leaves no pixels of a {array.shape[1]}x{array.shape[0]} image")
+        array = array[: h * downscale, : w * downscale]
+        array = array.reshape(h, downscale, w, downscale, 4).mean(axis=(1, 3))
+    return array
+
+
+def load_images(paths: list[Path], downscale: int) -> tuple[torch.Tensor, bool]:
+    """Read images in parallel, area-downscaled; all must share one size.
+
+    Returns premultiplied RGBA float16 ``(N, H, W, 4)`` and whether any image had an alpha channel.
+    """
+    if downscale < 1:
+        raise LangfieldError(f"--downscale must be a positive integer, got {downscale}")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        arrays = list(pool.map(lambda p: _load_one(p, downscale), paths))
+    first = arrays[0].shape
+    for path, array in zip(paths, arrays):
+        if array.shape != first:
+            raise LangfieldError(
+                f"{path}: image size {array.shape[1]}x{array.shape[0]} differs from {first[1]}x{first[0]} "
+                f"of {paths[0].name} (after --downscale {downscale})"
+            )
+    has_alpha = any(float(a[..., 3].min()) < 1.0 for a in arrays)
+    return torch.from_numpy(np.stack(arrays)).to(torch.float16), has_alpha
+
+
+def check_pose(matrix: np.ndarray, where: str) -> np.ndarray:
+    """A 3×4 camera-to-world matrix from a 4×4 or 3×4 array; non-finite or non-rigid poses are errors."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix.shape not in ((4, 4), (3, 4)):
+        raise LangfieldError(f"{where}: transform_matrix must be 4x4, got shape {matrix.shape}")
+    if not np.all(np.isfinite(matrix)):
+        raise LangfieldError(f"{where}: transform_matrix has non-finite values")
+    rotation = matrix[:3, :3]
+    if not np.allclose(rotation.T @ rotation, np.eye(3), atol=1e-2) or np.linalg.det(rotation) < 0:
+        raise LangfieldError(f"{where}: transform_matrix is not a rigid transform (rotation is not orthonormal)")
+    return matrix[:3, :4]
+
+
+def frustum_aabb(cameras: Cameras, near: float, far: float) -> torch.Tensor:
+    """The box around every camera's view frustum between ``near`` and ``far``."""
+    w, h = cameras.width, cameras.height
+    corners_u = torch.tensor([0.0, w, 0.0, w], dtype=cameras.c2w.dtype)
+    corners_v = torch.tensor([0.0, 0.0, h, h], dtype=cameras.c2w.dtype)
+    points = []
+    for i in range(len(cameras)):
+        idx = torch.full((4,), i, dtype=torch.long)
+        origins, dirs = cameras.generate_rays(idx, corners_u, corners_v)
+        # generate_rays gives unit directions; scale so that depth (along -z) equals near/far
+        forward = -cameras.c2w[i, :, 2]
+        cos = (dirs @ forward).clamp_min(1e-6)[:, None]
+        points += [origins + dirs * near / cos, origins + dirs * far / cos]
+    points = torch.cat(points)
+    return torch.stack([points.min(dim=0).values, points.max(dim=0).values])
+
+
+def near_far(cameras: Cameras, aabb: torch.Tensor) -> dict[str, float]:
+    """Depth bounds that cover the scene box from every camera: ``{"near": ..., "far": ...}``."""
+    origins = cameras.origins
+    outside = (aabb[0] - origins).clamp_min(0) + (origins - aabb[1]).clamp_min(0)
+    near = float(outside.norm(dim=-1).min())
+    corners = torch.stack(torch.meshgrid(*[aabb[:, k] for k in range(3)], indexing="ij"), -1).reshape(-1, 3)
+    far = float(torch.cdist(origins, corners).max())
+    return {"near": max(0.05, 0.9 * near), "far": far}

@@ -1,0 +1,113 @@
+"""The nerfstudio format: one ``transforms.json`` with ``fl_x, fl_y, cx, cy, w, h`` globally or per frame.
+
+Poses are centred on the mean camera position and scaled so the cameras lie in [-1, 1]^3 (nerfstudio's
+``auto_scale_poses``); the scene box is [-1, 1]^3 times ``scene_scale``. Splits come from the
+``train_filenames`` / ``val_filenames`` / ``test_filenames`` keys where present.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from langfield.cameras import Cameras
+from langfield.data.config import DataConfig
+from langfield.data.dataset import Dataset, check_pose, holdout_split, load_images, near_far, resolve_image
+from langfield.data.jsonio import read_json, require
+from langfield.errors import LangfieldError
+
+INTRINSICS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
+
+
+def _number(value, where: str, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+        raise LangfieldError(f"{where}: field '{key}' must be a positive number, got {value!r}")
+    return float(value)
+
+
+def parse_nerfstudio(config: DataConfig) -> Dataset:
+    folder = Path(config.data)
+    json_path = folder / "transforms.json"
+    meta = read_json(json_path)
+    frames = require(meta, "frames", str(json_path), list)
+    if not frames:
+        raise LangfieldError(f"{json_path}: 'frames' is empty")
+    if config.max_views is not None:
+        frames = frames[: config.max_views]
+    paths, poses, intrinsics = [], [], []
+    for i, frame in enumerate(frames):
+        where = f"{json_path} frame {i}"
+        if not isinstance(frame, dict):
+            raise LangfieldError(f"{where}: expected an object")
+        file_path = require(frame, "file_path", where, str)
+        try:
+            paths.append(resolve_image(folder / file_path))
+        except LangfieldError:
+            raise LangfieldError(f"{where}: image not found: {folder / file_path}") from None
+        poses.append(check_pose(require(frame, "transform_matrix", where), where))
+        values = {}
+        for key in INTRINSICS:
+            if key in frame:
+                values[key] = _number(frame[key], where, key)
+            elif key in meta:
+                values[key] = _number(meta[key], str(json_path), key)
+        if "fl_x" not in values:
+            raise LangfieldError(f"{where}: missing field 'fl_x' (neither in the frame nor at the top level)")
+        intrinsics.append(values)
+
+    images, has_alpha = load_images(paths, config.downscale)
+    n, h, w = images.shape[:3]
+    fx, fy, cx, cy = [], [], [], []
+    for values, path in zip(intrinsics, paths):
+        # intrinsics refer to the full-size image; rescale them to the loaded size
+        full_w = values.get("w", w * config.downscale)
+        full_h = values.get("h", h * config.downscale)
+        sx, sy = w / full_w, h / full_h
+        fx.append(values["fl_x"] * sx)
+        fy.append(values.get("fl_y", values["fl_x"]) * sy)
+        cx.append(values.get("cx", full_w / 2) * sx)
+        cy.append(values.get("cy", full_h / 2) * sy)
+
+    c2w = np.stack(poses)
+    centre = c2w[:, :, 3].mean(axis=0)
+    c2w[:, :, 3] -= centre
+    scale = 1.0 / max(float(np.abs(c2w[:, :, 3]).max()), 1e-9)
+    c2w[:, :, 3] *= scale
+    cameras = Cameras(
+        torch.from_numpy(c2w).float(),
+        torch.tensor(fx, dtype=torch.float32),
+        torch.tensor(fy, dtype=torch.float32),
+        torch.tensor(cx, dtype=torch.float32),
+        torch.tensor(cy, dtype=torch.float32),
+        w,
+        h,
+    )
+
+    names = [str(f["file_path"]) for f in frames]
+    split_keys = {k: meta.get(f"{k}_filenames") for k in ("train", "val", "test")}
+    has_files = split_keys["train"] is not None and (split_keys["test"] or split_keys["val"])
+    if config.split == "files" and not has_files:
+        raise LangfieldError(f"{json_path}: --split files, but no train_filenames/test_filenames lists")
+    if config.split != "holdout" and has_files:
+        test_names = set(split_keys["test"] or split_keys["val"])
+        train_names = set(split_keys["train"])
+        train = [i for i, name in enumerate(names) if name in train_names]
+        test = [i for i, name in enumerate(names) if name in test_names]
+    else:
+        train, test = holdout_split(n, config.holdout_every)
+    aabb = torch.tensor([[-1.0] * 3, [1.0] * 3]) * config.scene_scale
+    return Dataset(
+        images=images,
+        cameras=cameras,
+        train_indices=train,
+        test_indices=test,
+        background=torch.tensor(config.background, dtype=torch.float32),
+        aabb=aabb,
+        **near_far(cameras, aabb),
+        has_alpha=has_alpha,
+        source=folder,
+        format="nerfstudio",
+        filenames=names,
+    )
