@@ -1,0 +1,119 @@
+"""A dense voxel grid with trilinear interpolation that is fast on CPU.
+
+``torch.nn.functional.grid_sample`` is slow on CPU for multi-channel 3D grids (its backward scatters channel by
+channel): measured here at 758 ms fwd+bwd for 200k samples of a 12-channel 128^3 grid. This grid stores its
+values channels-last as a ``(cells, C)`` table; the forward pass is one ``embedding_bag`` over the 8 corners and
+the backward pass one ``index_add_`` of whole rows — 94 ms for the same work (see BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class _TrilinearGather(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, table: torch.Tensor, corners: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(table, corners, weights)
+        return F.embedding_bag(corners, table, per_sample_weights=weights, mode="sum")
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        table, corners, weights = ctx.saved_tensors
+        grad_table = grad_weights = None
+        if ctx.needs_input_grad[0]:
+            rows = (grad[:, None, :] * weights[..., None]).reshape(-1, grad.shape[-1])
+            grad_table = torch.zeros_like(table).index_add_(0, corners.reshape(-1), rows)
+        if ctx.needs_input_grad[2]:
+            grad_weights = (table[corners] * grad[:, None, :]).sum(dim=-1)
+        return grad_table, None, grad_weights
+
+
+def corner_weights(positions: torch.Tensor, aabb: torch.Tensor, shape: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat indices ``(N, 8)`` of the 8 grid points around each position and their trilinear weights ``(N, 8)``.
+
+    Grid points span the box inclusively (point 0 on ``aabb[0]``, point ``R-1`` on ``aabb[1]``); positions
+    outside are clamped to the box.
+    """
+    res = torch.tensor(shape, device=positions.device, dtype=positions.dtype)
+    p = (positions - aabb[0]) / (aabb[1] - aabb[0]) * (res - 1)
+    p = torch.minimum(p.clamp_min(0.0), res - 1)
+    base = torch.minimum(p.floor(), res - 2)
+    frac = p - base
+    base = base.long()
+    sy, sz = shape[1] * shape[2], shape[2]
+    origin = base[:, 0] * sy + base[:, 1] * sz + base[:, 2]
+    offsets = torch.tensor(
+        [dx * sy + dy * sz + dz for dx in (0, 1) for dy in (0, 1) for dz in (0, 1)], device=positions.device
+    )
+    fx, fy, fz = frac.unbind(-1)
+    wx = torch.stack([1 - fx, fx], dim=-1)
+    wy = torch.stack([1 - fy, fy], dim=-1)
+    wz = torch.stack([1 - fz, fz], dim=-1)
+    weights = (wx[:, :, None, None] * wy[:, None, :, None] * wz[:, None, None, :]).reshape(-1, 8)
+    return origin[:, None] + offsets, weights
+
+
+class DenseGrid(nn.Module):
+    """``C`` values on a regular lattice of ``shape`` points spanning ``aabb``, trilinearly interpolated."""
+
+    def __init__(self, channels: int, shape: tuple[int, int, int], aabb: torch.Tensor, init_std: float = 0.0, init_value: float = 0.0):
+        super().__init__()
+        if min(shape) < 2:
+            raise ValueError(f"grid shape must be at least 2 per axis, got {shape}")
+        self.register_buffer("lattice", torch.tensor([int(s) for s in shape], dtype=torch.long))
+        self._shape = tuple(int(s) for s in shape)
+        self.register_buffer("aabb", aabb.clone().float())
+        values = torch.full((self.shape[0] * self.shape[1] * self.shape[2], channels), float(init_value))
+        if init_std > 0:
+            values += torch.randn_like(values) * init_std
+        self.values = nn.Parameter(values)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self._shape
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # grids change shape while training (growth, box shrinking): adopt the checkpoint's shape
+        values = state_dict.get(prefix + "values")
+        if values is not None and values.shape != self.values.shape:
+            self.values = nn.Parameter(torch.empty_like(values, device=self.values.device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._shape = tuple(int(s) for s in self.lattice.tolist())
+
+    @property
+    def channels(self) -> int:
+        return self.values.shape[1]
+
+    def forward(self, positions: torch.Tensor) -> torch.Tensor:
+        corners, weights = corner_weights(positions, self.aabb, self.shape)
+        return _TrilinearGather.apply(self.values, corners, weights)
+
+    def as_volume(self) -> torch.Tensor:
+        """The values as a ``(C, X, Y, Z)`` volume."""
+        return self.values.t().reshape(self.channels, *self.shape)
+
+    def points(self) -> torch.Tensor:
+        """World positions of the lattice points, ``(X*Y*Z, 3)`` in storage order."""
+        axes = [torch.linspace(float(self.aabb[0, k]), float(self.aabb[1, k]), self.shape[k]) for k in range(3)]
+        return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3).to(self.aabb.device)
+
+    @torch.no_grad()
+    def resample(self, aabb: torch.Tensor, shape: tuple[int, int, int]) -> None:
+        """Re-grid to a new box and shape by interpolating the current values (coarse-to-fine training)."""
+        old_aabb, old_shape = self.aabb.clone(), self.shape
+        self.lattice.copy_(torch.tensor([int(s) for s in shape]))
+        self._shape = tuple(int(s) for s in shape)
+        self.aabb.copy_(aabb)
+        corners, weights = corner_weights(self.points(), old_aabb, old_shape)
+        new_values = F.embedding_bag(corners, self.values.data, per_sample_weights=weights, mode="sum")
+        self.values = nn.Parameter(new_values)
+
+    def total_variation(self) -> torch.Tensor:
+        """Mean squared difference of neighbouring lattice values (a smoothness prior)."""
+        v = self.as_volume()
+        return (
+            (v[:, 1:] - v[:, :-1]).pow(2).mean() + (v[:, :, 1:] - v[:, :, :-1]).pow(2).mean() + (v[..., 1:] - v[..., :-1]).pow(2).mean()
+        ) / 3.0

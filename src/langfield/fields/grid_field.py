@@ -1,0 +1,55 @@
+"""The fast field of the default ``nerf`` method (DVGO-style): a density grid, a feature grid and a small
+colour MLP. Density and colour are separate calls so that colour is evaluated only where a sample carries weight."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from langfield.fields.encodings import PositionalEncoding
+from langfield.fields.grid import DenseGrid
+
+
+def density_shift(initial_alpha: float, step: float) -> float:
+    """The bias that makes ``1 - exp(-softplus(0 + shift) * step)`` equal ``initial_alpha``."""
+    sigma = -math.log(1.0 - initial_alpha) / step
+    return math.log(math.expm1(sigma))
+
+
+class GridField(nn.Module):
+    def __init__(
+        self,
+        aabb: torch.Tensor,
+        resolution: int,
+        feature_dim: int,
+        hidden_dim: int,
+        hidden_layers: int,
+        view_frequencies: int,
+        shift: float,
+    ):
+        super().__init__()
+        shape = (resolution,) * 3
+        self.density_grid = DenseGrid(1, shape, aabb)
+        self.feature_grid = DenseGrid(feature_dim, shape, aabb, init_std=0.1)
+        self.view_encoding = PositionalEncoding(3, view_frequencies)
+        layers: list[nn.Module] = []
+        width = feature_dim + self.view_encoding.out_dim
+        for _ in range(hidden_layers):
+            layers += [nn.Linear(width, hidden_dim), nn.ReLU(inplace=True)]
+            width = hidden_dim
+        layers.append(nn.Linear(width, 3))
+        self.color_mlp = nn.Sequential(*layers)
+        self.shift = shift
+
+    def density(self, positions: torch.Tensor) -> torch.Tensor:
+        return F.softplus(self.density_grid(positions)[:, 0] + self.shift)
+
+    def color(self, positions: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+        features = self.feature_grid(positions)
+        return torch.sigmoid(self.color_mlp(torch.cat([features, self.view_encoding(directions)], dim=-1)))
+
+    def grids(self) -> list[DenseGrid]:
+        return [self.density_grid, self.feature_grid]

@@ -1,0 +1,44 @@
+"""The original NeRF field (Mildenhall et al. 2020): positional encoding, an 8×256 MLP with a skip connection
+at the fifth layer, a density head, and a view-dependent colour head."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from langfield.fields.encodings import PositionalEncoding
+
+
+class MLPField(nn.Module):
+    def __init__(self, depth: int = 8, width: int = 256, skip: int = 4, position_frequencies: int = 10, view_frequencies: int = 4):
+        super().__init__()
+        self.position_encoding = PositionalEncoding(3, position_frequencies)
+        self.view_encoding = PositionalEncoding(3, view_frequencies)
+        in_dim = self.position_encoding.out_dim
+        self.skip = skip
+        self.layers = nn.ModuleList()
+        width_in = in_dim
+        for i in range(depth):
+            self.layers.append(nn.Linear(width_in, width))
+            width_in = width + (in_dim if i == skip else 0)
+        self.density_head = nn.Linear(width, 1)
+        self.feature = nn.Linear(width, width)
+        self.color_head = nn.Sequential(
+            nn.Linear(width + self.view_encoding.out_dim, width // 2), nn.ReLU(inplace=True), nn.Linear(width // 2, 3)
+        )
+
+    def forward(self, positions: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        encoded = self.position_encoding(positions)
+        h = encoded
+        for i, layer in enumerate(self.layers):
+            h = F.relu(layer(h))
+            if i == self.skip:
+                h = torch.cat([h, encoded], dim=-1)
+        sigma = F.relu(self.density_head(h)[:, 0])
+        rgb = torch.sigmoid(self.color_head(torch.cat([self.feature(h), self.view_encoding(directions)], dim=-1)))
+        return sigma, rgb
+
+    def density(self, positions: torch.Tensor) -> torch.Tensor:
+        dummy = torch.zeros_like(positions)
+        return self.forward(positions, dummy)[0]
