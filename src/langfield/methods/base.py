@@ -1,0 +1,103 @@
+"""What every method's model provides to the trainer, the evaluator and the exporters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from langfield.cameras import Cameras
+
+
+@dataclass
+class SceneInfo:
+    """What a model needs to know of its scene, saved with every checkpoint so that a run can be rendered and
+    exported without its dataset."""
+
+    aabb: torch.Tensor  # (2, 3)
+    near: float
+    far: float
+    background: torch.Tensor  # (3,)
+    cameras: Cameras  # the training cameras (for camera paths)
+
+    @staticmethod
+    def from_dataset(dataset) -> "SceneInfo":
+        return SceneInfo(
+            dataset.aabb.clone(),
+            dataset.near,
+            dataset.far,
+            dataset.background.clone(),
+            dataset.cameras[dataset.train_indices],
+        )
+
+    def state(self) -> dict:
+        c = self.cameras
+        return {
+            "aabb": self.aabb,
+            "near": self.near,
+            "far": self.far,
+            "background": self.background,
+            "c2w": c.c2w,
+            "intrinsics": torch.stack([c.fx, c.fy, c.cx, c.cy], dim=-1),
+            "size": [c.width, c.height],
+        }
+
+    @staticmethod
+    def from_state(state: dict) -> "SceneInfo":
+        fx, fy, cx, cy = state["intrinsics"].unbind(-1)
+        w, h = state["size"]
+        cameras = Cameras(state["c2w"], fx, fy, cx, cy, int(w), int(h))
+        return SceneInfo(state["aabb"], float(state["near"]), float(state["far"]), state["background"], cameras)
+
+
+class Model(nn.Module):
+    """A radiance-field model. Subclasses implement ``forward`` (rays → outputs) and ``loss``."""
+
+    #: composite training images that have alpha on a random background colour per ray
+    random_background: bool = False
+
+    def __init__(self, scene: SceneInfo):
+        super().__init__()
+        self.scene = scene
+        self.register_buffer("background", scene.background.clone().float())
+
+    def param_groups(self) -> list[dict]:
+        """Parameter groups with their initial learning rates: ``[{"params": [...], "lr": float}, ...]``."""
+        raise NotImplementedError
+
+    def before_step(self, step: int, progress: float, generator: torch.Generator) -> bool:
+        """Per-step bookkeeping (occupancy updates, grid growth). Returns True when parameters were replaced,
+        so the trainer rebuilds its optimiser."""
+        return False
+
+    def forward(self, origins: torch.Tensor, directions: torch.Tensor, background: torch.Tensor | None = None) -> dict:
+        """Render rays. Returns at least ``rgb`` (R, 3), ``opacity`` (R,), ``depth`` (R,) and the packed samples'
+        ``weights``, ``ray_indices`` and ``t_mid``."""
+        raise NotImplementedError
+
+    def loss(self, outputs: dict, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        mse = torch.mean((outputs["rgb"] - target) ** 2)
+        return {"total": mse, "mse": mse}
+
+    def density(self, positions: torch.Tensor) -> torch.Tensor:
+        """Volume density at world positions (for occupancy, meshes and point clouds)."""
+        raise NotImplementedError
+
+    def color(self, positions: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def render_camera(self, cameras: Cameras, index: int, chunk: int = 16384) -> dict[str, torch.Tensor]:
+        """Render a whole image: ``rgb`` (H, W, 3), ``opacity`` (H, W), ``depth`` (H, W)."""
+        was_training = self.training
+        self.eval()
+        origins, directions = cameras.to(self.background.device).image_rays(index)
+        parts: dict[str, list[torch.Tensor]] = {"rgb": [], "opacity": [], "depth": []}
+        for start in range(0, origins.shape[0], chunk):
+            out = self(origins[start : start + chunk], directions[start : start + chunk])
+            for key in parts:
+                parts[key].append(out[key])
+        self.train(was_training)
+        h, w = cameras.height, cameras.width
+        return {key: torch.cat(value).reshape(h, w, -1).squeeze(-1) for key, value in parts.items()}

@@ -1,0 +1,199 @@
+"""The ``nerf`` model: composes a :class:`GridField`, an :class:`OccupancyGrid`, the uniform marcher and the
+packed volume renderer."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from langfield.fields import GridField, OccupancyGrid
+from langfield.fields.grid_field import density_shift
+from langfield.methods.base import Model, SceneInfo
+from langfield.methods.nerf.config import NerfModelConfig
+from langfield.render import distortion_loss, march_uniform, packed_weights, ray_aabb
+
+
+class NerfModel(Model):
+    def __init__(self, config: NerfModelConfig, scene: SceneInfo):
+        super().__init__(scene)
+        self.config = config
+        self.random_background = config.random_background
+        aabb = scene.aabb.float()
+        #: voxel size of the final grid, fixed by `resolution` over the original box
+        self.final_voxel = float((aabb[1] - aabb[0]).max()) / (config.resolution - 1)
+        start_voxel = float((aabb[1] - aabb[0]).max()) / (config.initial_resolution - 1)
+        shift = density_shift(config.initial_alpha, config.step_ratio * self.final_voxel)
+        self.field = GridField(
+            aabb,
+            config.initial_resolution,
+            config.feature_dim,
+            config.hidden_dim,
+            config.hidden_layers,
+            config.view_frequencies,
+            shift,
+        )
+        self._resize_grids(aabb, start_voxel)
+        self.occupancy = OccupancyGrid(aabb, config.occupancy_resolution)
+        self.register_buffer("growths", torch.zeros((), dtype=torch.long))
+
+    # -- geometry of the grids -------------------------------------------------------------------------------
+    @property
+    def aabb(self) -> torch.Tensor:
+        return self.field.density_grid.aabb
+
+    @property
+    def voxel(self) -> float:
+        grid = self.field.density_grid
+        extent = grid.aabb[1] - grid.aabb[0]
+        return float((extent / (torch.tensor(grid.shape, device=extent.device) - 1)).max())
+
+    @property
+    def step(self) -> float:
+        return self.config.step_ratio * self.voxel
+
+    def _grid_shape(self, aabb: torch.Tensor, voxel: float) -> tuple[int, int, int]:
+        extent = (aabb[1] - aabb[0]).tolist()
+        return tuple(max(2, int(math.ceil(e / voxel)) + 1) for e in extent)
+
+    def _resize_grids(self, aabb: torch.Tensor, voxel: float) -> None:
+        shape = self._grid_shape(aabb, voxel)
+        # make the box an exact multiple of the voxel so the lattice spacing is `voxel` on every axis
+        lo = aabb[0]
+        hi = lo + (torch.tensor(shape, dtype=aabb.dtype, device=aabb.device) - 1) * voxel
+        box = torch.stack([lo, hi])
+        for grid in self.field.grids():
+            grid.resample(box, shape)
+
+    def grow(self) -> None:
+        """Upsample the grids one milestone towards the final resolution, shrinking the box on the first."""
+        cfg = self.config
+        self.growths += 1
+        k, total = int(self.growths), len(cfg.grow_at)
+        r0, r1 = cfg.initial_resolution, cfg.resolution
+        resolution = round(r0 * (r1 / r0) ** (k / total))
+        voxel = max(self.final_voxel, float((self.scene.aabb[1] - self.scene.aabb[0]).max()) / (resolution - 1))
+        box = self.aabb
+        if cfg.shrink_box and k == 1:
+            occupied = self.occupancy.occupied_aabb(self.step, cfg.shrink_threshold, margin_cells=2)
+            if occupied is not None:
+                box = torch.stack([torch.maximum(occupied[0], box[0]), torch.minimum(occupied[1], box[1])])
+        self._resize_grids(box.clone(), voxel)
+        if not torch.equal(box, self.occupancy.aabb):
+            self.occupancy.aabb.copy_(self.aabb)
+            self.occupancy.density.zero_()
+            self.occupancy.occupied.fill_(True)
+
+    # -- training hooks --------------------------------------------------------------------------------------
+    def param_groups(self) -> list[dict]:
+        cfg = self.config
+        return [
+            {"params": [self.field.density_grid.values], "lr": cfg.lr_density},
+            {"params": [self.field.feature_grid.values], "lr": cfg.lr_features},
+            {"params": list(self.field.color_mlp.parameters()), "lr": cfg.lr_mlp},
+        ]
+
+    def update_occupancy(self, generator: torch.Generator | None = None) -> float:
+        return self.occupancy.update(self.field.density, self.step, self.config.occupancy_threshold, generator=generator)
+
+    def before_step(self, step: int, progress: float, generator: torch.Generator) -> bool:
+        cfg = self.config
+        changed = False
+        if int(self.growths) < len(cfg.grow_at) and step >= cfg.grow_at[int(self.growths)]:
+            self.grow()
+            self.update_occupancy(generator)
+            changed = True
+        if step >= cfg.occupancy_warmup and step % cfg.occupancy_every == 0:
+            self.update_occupancy(generator)
+        return changed
+
+    def loss(self, outputs: dict, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        losses = super().loss(outputs, target)
+        if self.config.sample_color_weight > 0 and outputs["sample_colors"] is not None:
+            # DVGO's per-sample colour loss: density where the sample's colour is wrong is pushed down
+            colors, weights, ray_ids = outputs["sample_colors"]
+            per_sample = (weights * ((colors - target[ray_ids]) ** 2).sum(dim=-1)).sum() / target.shape[0]
+            losses["sample_color"] = per_sample
+            losses["total"] = losses["total"] + self.config.sample_color_weight * per_sample
+        if self.config.distortion_weight > 0 and outputs["weights"].numel() > 0:
+            # distances in units of the scene box diagonal, so the weight does not depend on the scene's scale
+            scale = float((self.scene.aabb[1] - self.scene.aabb[0]).norm())
+            distortion = distortion_loss(
+                outputs["weights"], outputs["t_mid"] / scale, outputs["deltas"] / scale, outputs["ray_indices"], target.shape[0]
+            ).mean()
+            losses["distortion"] = distortion
+            losses["total"] = losses["total"] + self.config.distortion_weight * distortion
+        if self.config.tv_weight > 0 and int(self.growths) < len(self.config.grow_at):
+            tv = self.field.density_grid.total_variation()
+            losses["tv"] = tv
+            losses["total"] = losses["total"] + self.config.tv_weight * tv
+        return losses
+
+    # -- rendering -------------------------------------------------------------------------------------------
+    def density(self, positions: torch.Tensor) -> torch.Tensor:
+        return self.field.density(positions)
+
+    def color(self, positions: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+        return self.field.color(positions, directions)
+
+    def forward(self, origins: torch.Tensor, directions: torch.Tensor, background: torch.Tensor | None = None) -> dict:
+        cfg = self.config
+        rays = origins.shape[0]
+        bg = self.background if background is None else background
+        t_near, t_far = ray_aabb(origins, directions, self.aabb)
+        t_near = t_near.clamp_min(self.scene.near)
+        step = self.step
+        total_steps = max(1, int(math.ceil(float((t_far - t_near).max().clamp_min(0)) / step)))
+        offsets = torch.rand(rays, device=origins.device) if self.training else None
+        # training marches the whole ray at once; evaluation marches segments and drops opaque rays
+        segment = total_steps if self.training else 64
+        transmittance = torch.ones(rays, device=origins.device)
+        active = torch.arange(rays, device=origins.device)
+        rgb = torch.zeros(rays, 3, device=origins.device)
+        opacity = torch.zeros(rays, device=origins.device)
+        depth = torch.zeros(rays, device=origins.device)
+        keep_w, keep_r, keep_t, keep_d = [], [], [], []
+        per_sample = None
+        for first in range(0, total_steps, segment):
+            samples = march_uniform(
+                origins[active], directions[active], t_near[active], t_far[active], step, first, segment,
+                occupied=self.occupancy.query, offsets=None if offsets is None else offsets[active],
+            )
+            if len(samples) == 0:
+                if t_near[active].min() + (first + segment) * step >= t_far[active].max():
+                    break
+                continue
+            o, d = origins[active], directions[active]
+            positions = samples.positions(o, d)
+            sigmas = self.field.density(positions)
+            weights, _, tau = packed_weights(
+                sigmas, samples.deltas, samples.ray_indices, len(active), transmittance[active]
+            )
+            ray_ids = active[samples.ray_indices]
+            opacity = opacity.index_add(0, ray_ids, weights)
+            depth = depth.index_add(0, ray_ids, weights * samples.t_mid)
+            visible = weights > cfg.color_threshold
+            if bool(visible.any()):
+                colors = self.field.color(positions[visible], d[samples.ray_indices[visible]])
+                rgb = rgb.index_add(0, ray_ids[visible], colors * weights[visible, None])
+                per_sample = (colors, weights[visible], ray_ids[visible])
+            keep_w.append(weights)
+            keep_r.append(ray_ids)
+            keep_t.append(samples.t_mid)
+            keep_d.append(samples.deltas)
+            transmittance = transmittance.index_put((active,), transmittance[active] * torch.exp(-tau))
+            still = transmittance[active] > cfg.early_stop_transmittance
+            active = active[still]
+            if active.numel() == 0:
+                break
+        rgb = rgb + (1.0 - opacity)[:, None] * bg
+        return {
+            "rgb": rgb,
+            "opacity": opacity,
+            "depth": depth / opacity.clamp_min(1e-6),
+            "weights": torch.cat(keep_w) if keep_w else rgb.new_zeros(0),
+            "ray_indices": torch.cat(keep_r) if keep_r else torch.zeros(0, dtype=torch.long),
+            "t_mid": torch.cat(keep_t) if keep_t else rgb.new_zeros(0),
+            "deltas": torch.cat(keep_d) if keep_d else rgb.new_zeros(0),
+            "sample_colors": per_sample,
+        }

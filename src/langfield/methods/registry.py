@@ -1,0 +1,46 @@
+"""The table of methods: name → config class (torch-free) and the import path of its model."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from langfield.errors import LangfieldError
+from langfield.methods.nerf.config import NerfConfig
+from langfield.methods.vanilla_nerf.config import VanillaNerfConfig
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    config: type
+    model: str  # "module:Class"
+    summary: str
+
+    def model_class(self):
+        module, _, cls = self.model.partition(":")
+        return getattr(importlib.import_module(module), cls)
+
+
+METHODS: dict[str, MethodSpec] = {
+    spec.name: spec
+    for spec in (
+        MethodSpec("nerf", NerfConfig, "langfield.methods.nerf.model:NerfModel", "fast grid NeRF for CPU (default)"),
+        MethodSpec(
+            "vanilla-nerf",
+            VanillaNerfConfig,
+            "langfield.methods.vanilla_nerf.model:VanillaNerfModel",
+            "the original NeRF: 8x256 MLPs, coarse + fine",
+        ),
+    )
+}
+
+
+def method_names() -> list[str]:
+    return list(METHODS)
+
+
+def get_method(name: str) -> MethodSpec:
+    if name not in METHODS:
+        raise LangfieldError(f"unknown method '{name}' (available: {', '.join(METHODS)})")
+    return METHODS[name]

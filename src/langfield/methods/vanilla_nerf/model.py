@@ -1,0 +1,70 @@
+"""The ``vanilla-nerf`` model: coarse and fine :class:`MLPField` networks, stratified then hierarchical (PDF)
+sampling between the scene's near and far bounds, both levels supervised."""
+
+from __future__ import annotations
+
+import torch
+
+from langfield.fields import MLPField
+from langfield.methods.base import Model, SceneInfo
+from langfield.methods.vanilla_nerf.config import VanillaNerfModelConfig
+from langfield.render import RaySamples, accumulate, render_weights, sample_pdf, stratified_bins
+
+
+class VanillaNerfModel(Model):
+    def __init__(self, config: VanillaNerfModelConfig, scene: SceneInfo):
+        super().__init__(scene)
+        self.config = config
+
+        def make() -> MLPField:
+            return MLPField(config.depth, config.width, config.skip, config.position_frequencies, config.view_frequencies)
+
+        self.coarse = make()
+        self.fine = make()
+
+    def param_groups(self) -> list[dict]:
+        return [{"params": list(self.parameters()), "lr": self.config.lr}]
+
+    def _render(self, field: MLPField, edges: torch.Tensor, origins, directions, bg) -> dict:
+        rays, n = edges.shape[0], edges.shape[1] - 1
+        samples = RaySamples.from_dense(edges)
+        positions = samples.positions(origins, directions)
+        sigma, rgb = field(positions, directions[samples.ray_indices])
+        deltas = samples.deltas.view(rays, n)
+        weights = render_weights(sigma.view(rays, n), deltas)
+        flat = weights.reshape(-1)
+        opacity = weights.sum(dim=-1)
+        color = accumulate(rgb, flat, samples.ray_indices, rays) + (1 - opacity)[:, None] * bg
+        depth = (weights * samples.t_mid.view(rays, n)).sum(-1) / opacity.clamp_min(1e-6)
+        return {
+            "rgb": color,
+            "opacity": opacity,
+            "depth": depth,
+            "weights": flat,
+            "ray_indices": samples.ray_indices,
+            "t_mid": samples.t_mid,
+            "dense_weights": weights,
+        }
+
+    def forward(self, origins: torch.Tensor, directions: torch.Tensor, background: torch.Tensor | None = None) -> dict:
+        bg = self.background if background is None else background
+        rays = origins.shape[0]
+        near = torch.full((rays,), self.scene.near, device=origins.device)
+        far = torch.full((rays,), self.scene.far, device=origins.device)
+        edges = stratified_bins(near, far, self.config.coarse_samples, None, jitter=self.training)
+        coarse = self._render(self.coarse, edges, origins, directions, bg)
+        fine_edges = sample_pdf(edges, coarse["dense_weights"], self.config.fine_samples, None, jitter=self.training)
+        fine = self._render(self.fine, fine_edges, origins, directions, bg)
+        fine["rgb_coarse"] = coarse["rgb"]
+        return fine
+
+    def loss(self, outputs: dict, target: torch.Tensor) -> dict[str, torch.Tensor]:
+        fine = torch.mean((outputs["rgb"] - target) ** 2)
+        coarse = torch.mean((outputs["rgb_coarse"] - target) ** 2)
+        return {"total": fine + coarse, "mse": fine, "mse_coarse": coarse}
+
+    def density(self, positions: torch.Tensor) -> torch.Tensor:
+        return self.fine.density(positions)
+
+    def color(self, positions: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+        return self.fine(positions, directions)[1]

@@ -1,0 +1,65 @@
+"""A run folder: ``config.json`` (method + config tree) and ``checkpoint.pt``; loading one gives a ready model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from langfield.configio import from_dict
+from langfield.errors import LangfieldError
+from langfield.methods.base import Model, SceneInfo
+from langfield.methods.registry import MethodSpec, get_method
+from langfield.train.checkpoint import load_checkpoint
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+@dataclass
+class Run:
+    path: Path
+    method: MethodSpec
+    config: Any
+    model: Model
+    scene: SceneInfo
+    step: int
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise LangfieldError(f"unknown device '{name}'") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise LangfieldError(f"device '{name}' requested but CUDA is not available")
+    return device
+
+
+def read_run_config(path: Path) -> tuple[MethodSpec, Any]:
+    path = Path(path)
+    config_path = path / CONFIG_FILE
+    if not path.is_dir() or not config_path.is_file():
+        raise LangfieldError(f"{path}: not a langfield run (no {CONFIG_FILE})")
+    try:
+        saved = json.loads(config_path.read_text())
+        spec = get_method(saved["method"])
+        config = from_dict(spec.config, saved["config"])
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise LangfieldError(f"{config_path}: malformed run config ({exc})") from None
+    return spec, config
+
+
+def load_run(path: Path, device: str = "auto") -> Run:
+    spec, config = read_run_config(path)
+    payload = load_checkpoint(Path(path) / CHECKPOINT_FILE, method=spec.name)
+    scene = SceneInfo.from_state(payload["scene"])
+    model = spec.model_class()(config.model, scene)
+    model.load_state_dict(payload["model"])
+    model.to(resolve_device(device)).eval()
+    return Run(Path(path), spec, config, model, scene, int(payload["step"]))

@@ -1,0 +1,219 @@
+"""The training loop shared by every method: random ray batches, Adam with an exponential schedule, progress,
+periodic evaluation, atomic checkpoints, resume, and stopping on steps or seconds."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from langfield.configio import to_dict
+from langfield.data import load_dataset
+from langfield.errors import LangfieldError
+from langfield.methods.base import Model, SceneInfo
+from langfield.methods.registry import get_method
+from langfield.run import CHECKPOINT_FILE, CONFIG_FILE, read_run_config, resolve_device
+from langfield.train.checkpoint import load_checkpoint, save_checkpoint
+from langfield.train.metrics import psnr
+from langfield.ui import console, progress_bar
+
+
+class RayBatches:
+    """Random pixels of the training views, as rays and target colours, drawn from a seeded generator."""
+
+    def __init__(self, dataset, device: torch.device, generator: torch.Generator):
+        self.indices = torch.tensor(dataset.train_indices, dtype=torch.long)
+        self.images = dataset.images[self.indices].to(device)  # (N, H, W, 4) premultiplied
+        self.cameras = dataset.cameras[self.indices].to(device)
+        self.background = dataset.background.to(device)
+        self.pixels = dataset.width * dataset.height
+        self.generator = generator
+        self.device = device
+
+    def sample(self, count: int, random_background: bool) -> tuple[torch.Tensor, ...]:
+        cams = torch.randint(len(self.indices), (count,), generator=self.generator).to(self.device)
+        pixels = torch.randint(self.pixels, (count,), generator=self.generator).to(self.device)
+        origins, directions = self.cameras.pixel_rays(cams, pixels)
+        rgba = self.images.view(len(self.indices), self.pixels, 4)[cams, pixels].float()
+        if random_background:
+            background = torch.rand((count, 3), generator=self.generator).to(self.device)
+        else:
+            background = self.background.expand(count, 3)
+        target = rgba[:, :3] + (1.0 - rgba[:, 3:]) * background
+        return origins, directions, target, background
+
+
+def build_optimizer(model: Model, previous: torch.optim.Optimizer | None = None) -> torch.optim.Optimizer:
+    groups = model.param_groups()
+    for group in groups:
+        group["initial_lr"] = group["lr"]
+    fused = all(p.device.type in ("cpu", "cuda") for g in groups for p in g["params"])
+    optimizer = torch.optim.Adam(groups, betas=(0.9, 0.99), eps=1e-15, fused=fused)
+    if previous is not None:  # keep the moments of parameters that survived (e.g. the MLP after grid growth)
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                if p in previous.state:
+                    optimizer.state[p] = previous.state[p]
+    return optimizer
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+class Trainer:
+    def __init__(self, method: str, config: Any):
+        self.spec = get_method(method)
+        self.config = config
+        self.output = Path(config.output)
+        self.tcfg = config.trainer
+
+    def _prepare_output(self) -> dict | None:
+        checkpoint = self.output / CHECKPOINT_FILE
+        if self.tcfg.resume:
+            spec, saved = read_run_config(self.output)
+            if spec.name != self.spec.name:
+                raise LangfieldError(f"{self.output}: holds a '{spec.name}' run, not '{self.spec.name}'")
+            payload = load_checkpoint(checkpoint, method=self.spec.name)
+            # the model is rebuilt exactly as saved; options of the command line apply to the loop
+            self.config.model = saved.model
+            return payload
+        if checkpoint.exists():
+            raise LangfieldError(f"{self.output}: already holds a run; pass --resume to continue it or choose another --output")
+        self.output.mkdir(parents=True, exist_ok=True)
+        return None
+
+    def _save(self, model: Model, optimizer, step: int, elapsed: float, generator: torch.Generator) -> None:
+        save_checkpoint(
+            self.output / CHECKPOINT_FILE,
+            {
+                "method": self.spec.name,
+                "step": step,
+                "elapsed": elapsed,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scene": model.scene.state(),
+                "rng": {"generator": generator.get_state(), **_rng_state()},
+            },
+        )
+
+    def _progress(self, step: int, elapsed: float) -> float:
+        fractions = [step / max(self.tcfg.max_steps, 1)]
+        if self.tcfg.max_seconds is not None:
+            fractions.append(elapsed / max(self.tcfg.max_seconds, 1e-9))
+        return min(1.0, max(fractions))
+
+    def train(self) -> Path:
+        tcfg = self.tcfg
+        if tcfg.max_steps < 1:
+            raise LangfieldError(f"--max-steps must be at least 1, got {tcfg.max_steps}")
+        if tcfg.max_seconds is not None and not tcfg.max_seconds > 0:
+            raise LangfieldError(f"--max-seconds must be positive, got {tcfg.max_seconds}")
+        if tcfg.threads:
+            torch.set_num_threads(tcfg.threads)
+        device = resolve_device(tcfg.device)
+        payload = self._prepare_output()
+        dataset = load_dataset(self.config.data)
+        console.print(dataset.summary())
+
+        torch.manual_seed(tcfg.seed)
+        generator = torch.Generator().manual_seed(tcfg.seed)
+        scene = SceneInfo.from_state(payload["scene"]) if payload else SceneInfo.from_dataset(dataset)
+        model = self.spec.model_class()(self.config.model, scene).to(device)
+        step, elapsed = 0, 0.0
+        if payload:
+            model.load_state_dict(payload["model"])
+            model.to(device)
+        optimizer = build_optimizer(model)
+        if payload:
+            optimizer.load_state_dict(payload["optimizer"])
+            step, elapsed = int(payload["step"]), float(payload["elapsed"])
+            generator.set_state(payload["rng"]["generator"])
+            torch.set_rng_state(payload["rng"]["torch"])
+            if "cuda" in payload["rng"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(payload["rng"]["cuda"])
+            console.print(f"resuming {self.output} from step {step}")
+        (self.output / CONFIG_FILE).write_text(
+            json.dumps({"method": self.spec.name, "config": to_dict(self.config)}, indent=2)
+        )
+
+        batches = RayBatches(dataset, device, generator)
+        eval_view = dataset.test_indices[0] if dataset.test_indices else dataset.train_indices[0]
+        log = (self.output / "train_log.jsonl").open("a", buffering=1)
+        model.train()
+        last_checkpoint = time.perf_counter()
+        started = time.perf_counter() - elapsed
+        first_step, first_elapsed = step, elapsed
+        last_psnr = float("nan")
+        samples_total = 0
+        with progress_bar(self.spec.name, enabled=tcfg.progress) as bar:
+            try:
+                while step < tcfg.max_steps and self._progress(step, elapsed) < 1.0:
+                    progress = self._progress(step, elapsed)
+                    if model.before_step(step, progress, generator):
+                        optimizer = build_optimizer(model, optimizer)
+                    decay = tcfg.lr_final_ratio**progress
+                    for group in optimizer.param_groups:
+                        group["lr"] = group["initial_lr"] * decay
+                    origins, directions, target, background = batches.sample(tcfg.batch_rays, model.random_background)
+                    outputs = model(origins, directions, background)
+                    losses = model.loss(outputs, target)
+                    loss = losses["total"]
+                    if not torch.isfinite(loss):
+                        raise LangfieldError(
+                            f"loss became {float(loss)} at step {step}; the last good checkpoint is kept "
+                            "(lower the learning rates or check the data)"
+                        )
+                    optimizer.zero_grad(set_to_none=True)
+                    if loss.requires_grad:  # a batch whose rays all miss the occupied cells has nothing to learn
+                        loss.backward()
+                        optimizer.step()
+                    step += 1
+                    samples_total += int(outputs["weights"].numel())
+                    elapsed = time.perf_counter() - started
+                    if step % 25 == 0 or step == 1:
+                        last_psnr = -10 * math.log10(max(float(losses["mse"].detach()), 1e-10))
+                        entry = {"step": step, "elapsed": round(elapsed, 3), "psnr": round(last_psnr, 3)}
+                        entry.update({k: float(v.detach()) for k, v in losses.items()})
+                        entry["samples_per_ray"] = outputs["weights"].numel() / tcfg.batch_rays
+                        log.write(json.dumps(entry) + "\n")
+                    if tcfg.eval_every and step % tcfg.eval_every == 0:
+                        image = model.render_camera(dataset.cameras, eval_view)["rgb"].cpu()
+                        value = psnr(image, dataset.rgb(eval_view))
+                        log.write(json.dumps({"step": step, "elapsed": round(elapsed, 3), "eval_view": eval_view, "eval_psnr": value}) + "\n")
+                        bar.log(f"step {step}: held-out view {eval_view} PSNR {value:.2f} dB")
+                        model.train()
+                    bar.update(self._progress(step, elapsed), step, last_psnr)
+                    if step % tcfg.checkpoint_every == 0 or time.perf_counter() - last_checkpoint > tcfg.checkpoint_seconds:
+                        self._save(model, optimizer, step, elapsed, generator)
+                        last_checkpoint = time.perf_counter()
+            except KeyboardInterrupt:
+                self._save(model, optimizer, step, elapsed, generator)
+                log.close()
+                console.print(f"interrupted at step {step}; checkpoint saved; continue with --resume")
+                raise
+        self._save(model, optimizer, step, elapsed, generator)
+        log.close()
+        steps_here = max(step - first_step, 1)
+        summary = {
+            "steps": step,
+            "seconds": round(elapsed, 2),
+            "train_psnr": round(last_psnr, 3),
+            "samples_per_ray": round(samples_total / (steps_here * tcfg.batch_rays), 2),
+            "samples_per_second": round(samples_total / max(elapsed - first_elapsed, 1e-9)),
+            "rays_per_second": round(steps_here * tcfg.batch_rays / max(elapsed - first_elapsed, 1e-9)),
+        }
+        (self.output / "train_summary.json").write_text(json.dumps(summary, indent=2))
+        console.print(
+            f"trained {self.spec.name} for {step} steps in {elapsed:.1f} s (train PSNR {last_psnr:.2f} dB, "
+            f"{summary['samples_per_ray']:.1f} samples per ray, {summary['samples_per_second']:,} samples/s); "
+            f"run saved to {self.output}"
+        )
+        return self.output

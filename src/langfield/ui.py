@@ -1,0 +1,61 @@
+"""Console output and progress bars (rich)."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+console = Console(stderr=False, highlight=False)
+
+
+class _Bar:
+    def __init__(self, progress: Progress | None, task):
+        self.progress, self.task = progress, task
+
+    def update(self, fraction: float, step: int, psnr: float) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, completed=fraction * 100, step=step, psnr=psnr)
+
+    def log(self, message: str) -> None:
+        (self.progress.console if self.progress is not None else console).print(message)
+
+
+@contextlib.contextmanager
+def progress_bar(name: str, enabled: bool = True):
+    """A training bar with ETA and live PSNR; a no-op when disabled."""
+    if not enabled:
+        yield _Bar(None, None)
+        return
+    progress = Progress(
+        TextColumn(f"[bold]{name}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("step {task.fields[step]}"),
+        TextColumn("PSNR {task.fields[psnr]:.2f} dB"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=not sys.stdout.isatty(),
+    )
+    with progress:
+        task = progress.add_task(name, total=100, step=0, psnr=float("nan"))
+        yield _Bar(progress, task)
+
+
+@contextlib.contextmanager
+def task_bar(description: str, total: int, enabled: bool = True):
+    """A simple counted progress bar with ETA (rendering, evaluation)."""
+    if not enabled:
+        yield lambda advance=1: None
+        return
+    progress = Progress(
+        TextColumn(description), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+        TimeRemainingColumn(), console=console, transient=not sys.stdout.isatty(),
+    )
+    with progress:
+        task = progress.add_task(description, total=total)
+        yield lambda advance=1: progress.update(task, advance=advance)
