@@ -1,0 +1,1 @@
+"""The ``langfield`` command line."""

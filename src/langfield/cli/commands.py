@@ -1,0 +1,126 @@
+"""The core commands: train, eval, render, export."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Optional
+
+import tyro
+
+from langfield.errors import LangfieldError
+from langfield.methods.registry import METHODS, get_method
+
+
+def train(argv: list[str]) -> None:
+    if not argv or argv[0].startswith("-"):
+        if argv and argv[0] in ("-h", "--help"):
+            print("usage: langfield train METHOD [OPTIONS]\n\nmethods:")
+            for spec in METHODS.values():
+                print(f"  {spec.name:<14} {spec.summary}")
+            return
+        raise LangfieldError(f"missing method: langfield train METHOD ... (available: {', '.join(METHODS)})")
+    spec = get_method(argv[0])
+    config = tyro.cli(spec.config, args=argv[1:], prog=f"langfield train {spec.name}")
+    from langfield.train.trainer import Trainer
+
+    Trainer(spec.name, config).train()
+
+
+@dataclass
+class EvalArgs:
+    """Render the held-out views of a run and write RUN/metrics.json (PSNR, SSIM, seconds per view)."""
+
+    run: tyro.conf.Positional[Path]
+    data: Optional[Path] = None
+    """Dataset folder, if it moved since training."""
+    save_images: bool = False
+    """Write each render beside its ground truth under RUN/eval/."""
+    device: str = "auto"
+
+
+def evaluate(argv: list[str]) -> None:
+    args = tyro.cli(EvalArgs, args=argv, prog="langfield eval")
+    from langfield.evaluate import evaluate_run
+
+    metrics = evaluate_run(args.run, args.data, args.save_images, args.device)
+    summary = {k: metrics[k] for k in ("psnr", "ssim", "num_views", "seconds_per_view")}
+    print(json.dumps(summary, indent=2))
+
+
+@dataclass
+class RenderArgs:
+    """Render a camera path of a run: an MP4 video, or PNG frames when --out is a folder."""
+
+    run: tyro.conf.Positional[Path]
+    out: Path = Path("render.mp4")
+    """FILE.mp4 for a video; a folder (DIR/ or a name without .mp4) for PNG frames."""
+    path: Literal["orbit", "spiral", "train"] = "orbit"
+    """orbit: a circle around the scene; spiral: forward-facing (LLFF); train: the training cameras."""
+    frames: int = 60
+    fps: int = 24
+    output: Literal["rgb", "depth", "opacity"] = "rgb"
+    scale: float = 1.0
+    """Resolution relative to the training images."""
+    elevation: Optional[float] = None
+    """Orbit elevation in degrees (default: the training cameras' mean)."""
+    radius: Optional[float] = None
+    """Orbit radius (default: the training cameras' mean distance)."""
+    device: str = "auto"
+
+
+def render(argv: list[str]) -> None:
+    args = tyro.cli(RenderArgs, args=argv, prog="langfield render")
+    if args.frames < 1:
+        raise LangfieldError(f"--frames must be at least 1, got {args.frames}")
+    if not args.scale > 0:
+        raise LangfieldError(f"--scale must be positive, got {args.scale}")
+    from langfield.render.video import render_path
+
+    written = render_path(args)
+    print(f"wrote {written}")
+
+
+@dataclass
+class ExportArgs:
+    """Export geometry of a run: a coloured point cloud or a marching-cubes mesh with vertex colours."""
+
+    run: tyro.conf.Positional[Path]
+    format: Literal["ply", "glb", "obj"] = "ply"
+    out: Optional[Path] = None
+    """Output file (default: RUN/export/<geometry>.<format>)."""
+    geometry: Literal["auto", "mesh", "points"] = "auto"
+    """auto: a point cloud for ply, a mesh for glb and obj."""
+    resolution: int = 256
+    """Marching-cubes lattice points along the longest axis."""
+    threshold: float = 10.0
+    """Density level of the mesh surface."""
+    max_points: int = 200_000
+    min_opacity: float = 0.9
+    """Point clouds keep pixels whose rendered opacity exceeds this."""
+    device: str = "auto"
+
+
+def export(argv: list[str]) -> None:
+    args = tyro.cli(ExportArgs, args=argv, prog="langfield export")
+    from langfield.export.geometry import extract_mesh, extract_points, save_mesh
+    from langfield.export.ply import write_point_cloud
+    from langfield.run import load_run
+
+    geometry = args.geometry if args.geometry != "auto" else ("points" if args.format == "ply" else "mesh")
+    if geometry == "points" and args.format != "ply":
+        raise LangfieldError(f"point clouds are written as PLY, not {args.format}")
+    if args.resolution < 8:
+        raise LangfieldError(f"--resolution must be at least 8, got {args.resolution}")
+    run = load_run(args.run, args.device)
+    out = args.out or Path(args.run) / "export" / f"{geometry}.{args.format}"
+    if geometry == "points":
+        points, colors = extract_points(run.model, run.scene.cameras, args.max_points, args.min_opacity)
+        write_point_cloud(out, points, colors)
+        print(f"wrote {out} ({len(points)} points)")
+    else:
+        aabb = getattr(run.model, "aabb", run.scene.aabb).detach().cpu()
+        mesh = extract_mesh(run.model, aabb, args.resolution, args.threshold)
+        save_mesh(mesh, out)
+        print(f"wrote {out} ({len(mesh.vertices)} vertices, {len(mesh.faces)} faces)")

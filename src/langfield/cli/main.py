@@ -1,0 +1,61 @@
+"""``langfield COMMAND ...``: a thin dispatcher. Each command parses its own options with tyro and imports torch
+only when it runs, so ``langfield --help`` is instant. User errors print one line and exit with code 2."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Callable
+
+from langfield.errors import LangfieldError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("langfield.cli.commands:train", "train a method on a dataset: langfield train METHOD --data DIR --output RUN"),
+    "eval": ("langfield.cli.commands:evaluate", "render the held-out views of a run, write RUN/metrics.json"),
+    "render": ("langfield.cli.commands:render", "render a camera path of a run to MP4 or PNG frames"),
+    "export": ("langfield.cli.commands:export", "export a point cloud (PLY) or a coloured mesh (GLB/OBJ/PLY)"),
+    "demo": ("langfield.cli.demo:demo", "the offline demo: train, evaluate, render and export in a few minutes"),
+}
+
+
+def usage() -> str:
+    lines = ["usage: langfield COMMAND [OPTIONS]   (langfield COMMAND --help for its options)", "", "commands:"]
+    lines += [f"  {name:<8} {summary}" for name, (_, summary) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def _load(target: str) -> Callable[[list[str]], None]:
+    import importlib
+
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(usage())
+        return
+    if argv[0] in ("--version", "version"):
+        from langfield import __version__
+
+        print(__version__)
+        return
+    command = argv[0]
+    if command not in COMMANDS:
+        print(f"error: unknown command '{command}' (available: {', '.join(COMMANDS)})", file=sys.stderr)
+        sys.exit(2)
+    try:
+        _load(COMMANDS[command][0])(argv[1:])
+    except LangfieldError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except BrokenPipeError:
+        os._exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Binary little-endian PLY point clouds with colours and any number of scalar properties."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def write_point_cloud(path: Path, points: np.ndarray, colors: np.ndarray, scalars: dict[str, np.ndarray] | None = None) -> None:
+    """``points`` (N, 3) float, ``colors`` (N, 3) uint8, ``scalars`` name → (N,) float."""
+    scalars = scalars or {}
+    n = len(points)
+    dtype = [("x", "<f4"), ("y", "<f4"), ("z", "<f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")]
+    dtype += [(name, "<f4") for name in scalars]
+    data = np.empty(n, dtype=dtype)
+    data["x"], data["y"], data["z"] = points[:, 0], points[:, 1], points[:, 2]
+    data["red"], data["green"], data["blue"] = colors[:, 0], colors[:, 1], colors[:, 2]
+    for name, values in scalars.items():
+        data[name] = values
+    header = ["ply", "format binary_little_endian 1.0", f"element vertex {n}"]
+    header += ["property float x", "property float y", "property float z"]
+    header += ["property uchar red", "property uchar green", "property uchar blue"]
+    header += [f"property float {name}" for name in scalars]
+    header.append("end_header")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as handle:
+        handle.write(("\n".join(header) + "\n").encode("ascii"))
+        handle.write(data.tobytes())
+
+
+def read_point_cloud(path: Path) -> np.ndarray:
+    """Read back a PLY written by :func:`write_point_cloud` as a structured array."""
+    raw = Path(path).read_bytes()
+    end = raw.index(b"end_header\n") + len(b"end_header\n")
+    lines = raw[:end].decode("ascii").splitlines()
+    count = int(next(l for l in lines if l.startswith("element vertex")).split()[-1])
+    types = {"float": "<f4", "uchar": "u1"}
+    dtype = [(l.split()[2], types[l.split()[1]]) for l in lines if l.startswith("property")]
+    return np.frombuffer(raw[end:], dtype=dtype, count=count)
