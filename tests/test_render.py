@@ -1,0 +1,107 @@
+import torch
+
+from langfield.render import RaySamples, accumulate, march_uniform, packed_weights, ray_aabb, render_weights, sample_pdf, stratified_bins
+
+
+def random_packed(rays=50, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    counts = torch.randint(0, 20, (rays,), generator=g)
+    ray_indices = torch.arange(rays).repeat_interleave(counts)
+    sigmas = torch.rand(len(ray_indices), generator=g) * 5
+    deltas = torch.rand(len(ray_indices), generator=g) * 0.2
+    return sigmas, deltas, ray_indices, rays
+
+
+def test_weights_sum_at_most_one_and_match_closed_form():
+    sigmas, deltas, ray_indices, rays = random_packed()
+    weights, transmittance, tau = packed_weights(sigmas, deltas, ray_indices, rays)
+    total = accumulate(None, weights, ray_indices, rays)
+    assert (total <= 1 + 1e-6).all() and (weights >= 0).all()
+    # sum of weights = 1 - exp(-sum of optical depth)
+    assert torch.allclose(total, 1 - torch.exp(-tau), atol=1e-5)
+
+
+def test_packed_equals_dense():
+    g = torch.Generator().manual_seed(1)
+    sigmas = torch.rand(7, 9, generator=g) * 3
+    deltas = torch.rand(7, 9, generator=g) * 0.3
+    dense = render_weights(sigmas, deltas)
+    ray_indices = torch.arange(7).repeat_interleave(9)
+    packed, _, _ = packed_weights(sigmas.reshape(-1), deltas.reshape(-1), ray_indices, 7)
+    assert torch.allclose(packed.view(7, 9), dense, atol=1e-6)
+
+
+def test_constant_colour_field_renders_that_colour():
+    sigmas = torch.full((200,), 50.0)
+    deltas = torch.full((200,), 0.05)
+    ray_indices = torch.arange(10).repeat_interleave(20)
+    weights, _, _ = packed_weights(sigmas, deltas, ray_indices, 10)
+    colour = torch.tensor([0.2, 0.7, 0.4])
+    rgb = accumulate(colour.expand(200, 3), weights, ray_indices, 10)
+    opacity = accumulate(None, weights, ray_indices, 10)
+    composite = rgb + (1 - opacity)[:, None] * torch.ones(3)
+    assert torch.allclose(opacity, torch.ones(10), atol=1e-6)
+    assert torch.allclose(composite, colour.expand(10, 3), atol=1e-5)
+
+
+def test_empty_space_is_transparent():
+    ray_indices = torch.arange(4).repeat_interleave(5)
+    weights, transmittance, _ = packed_weights(torch.zeros(20), torch.full((20,), 0.1), ray_indices, 4)
+    assert torch.equal(weights, torch.zeros(20))
+    assert torch.equal(accumulate(None, weights, ray_indices, 4), torch.zeros(4))
+    assert torch.allclose(transmittance, torch.ones(20))
+
+
+def test_segments_continue_transmittance():
+    sigmas, deltas, ray_indices, rays = random_packed(rays=1, seed=3)
+    half = len(sigmas) // 2
+    full, _, _ = packed_weights(sigmas, deltas, ray_indices, rays)
+    first, _, tau = packed_weights(sigmas[:half], deltas[:half], ray_indices[:half], rays)
+    second, _, _ = packed_weights(sigmas[half:], deltas[half:], ray_indices[half:], rays, torch.exp(-tau))
+    assert torch.allclose(torch.cat([first, second]), full, atol=1e-6)
+
+
+def test_ray_aabb_and_march_skip():
+    origins = torch.tensor([[0.0, 0.0, -5.0], [3.0, 3.0, -5.0]])
+    directions = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    aabb = torch.tensor([[-1.0] * 3, [1.0] * 3])
+    t_near, t_far = ray_aabb(origins, directions, aabb)
+    assert torch.allclose(t_near[0], torch.tensor(4.0)) and torch.allclose(t_far[0], torch.tensor(6.0))
+    assert t_far[1] <= t_near[1]  # misses
+    samples = march_uniform(origins, directions, t_near, t_far, 0.1, 0, 100)
+    assert (samples.ray_indices == 0).all() and len(samples) == 20
+    # an occupancy test that empties z > 0 halves the samples
+    half = march_uniform(origins, directions, t_near, t_far, 0.1, 0, 100, occupied=lambda p: p[:, 2] < 0)
+    assert len(half) == 10 and (half.positions(origins, directions)[:, 2] < 0).all()
+
+
+def test_pdf_sampling_concentrates_where_weight_is():
+    edges = stratified_bins(torch.zeros(3), torch.ones(3), 10, None, jitter=False)
+    weights = torch.zeros(3, 10)
+    weights[:, 7] = 1.0
+    merged = sample_pdf(edges, weights, 50, None, jitter=False)
+    assert merged.shape == (3, 61)
+    assert (merged[:, 1:] >= merged[:, :-1]).all()
+    new_inside = ((merged >= 0.7) & (merged <= 0.8)).sum(dim=-1)
+    assert (new_inside >= 45).all()
+    samples = RaySamples.from_dense(merged)
+    assert len(samples) == 3 * 60
+
+
+def test_distortion_loss_prefers_compact_weights():
+    from langfield.render import distortion_loss
+
+    t = torch.linspace(0.05, 0.95, 10)
+    deltas = torch.full((10,), 0.1)
+    ray_indices = torch.zeros(10, dtype=torch.long)
+    compact = torch.zeros(10)
+    compact[4] = 1.0
+    spread = torch.zeros(10)
+    spread[[1, 8]] = 0.5
+    loss_compact = distortion_loss(compact, t, deltas, ray_indices, 1)
+    loss_spread = distortion_loss(spread, t, deltas, ray_indices, 1)
+    assert torch.allclose(loss_compact, torch.tensor([0.1 / 3]))  # only the self term w^2 delta / 3
+    # brute force double sum for the spread case
+    brute = sum(spread[i] * spread[j] * abs(t[i] - t[j]) for i in range(10) for j in range(10)) + (spread**2 * deltas).sum() / 3
+    assert torch.allclose(loss_spread, brute.reshape(1), atol=1e-6)
+    assert loss_spread > loss_compact
