@@ -41,7 +41,7 @@ def test_nerf_reaches_psnr_on_held_out_views(sphere_scene, tmp_path):
     from langfield.run import load_run
 
     run = load_run(tmp_path / "run")
-    mesh = extract_mesh(run.model, run.model.aabb.cpu(), resolution=64, threshold=5.0)
+    mesh = extract_mesh(run.model, run.model.aabb.cpu(), resolution=64)  # the automatic level
     radii = np.linalg.norm(mesh.vertices, axis=1)
     assert abs(np.median(radii) - 0.6) < 0.08
     colors = mesh.visual.vertex_colors[:, :3].astype(float) / 255

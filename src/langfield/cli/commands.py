@@ -94,8 +94,8 @@ class ExportArgs:
     """auto: a point cloud for ply, a mesh for glb and obj."""
     resolution: int = 256
     """Marching-cubes lattice points along the longest axis."""
-    threshold: float = 10.0
-    """Density level of the mesh surface."""
+    threshold: Optional[float] = None
+    """Density level of the mesh surface (default: half the 99.5th percentile of the field's density)."""
     max_points: int = 200_000
     min_opacity: float = 0.9
     """Point clouds keep pixels whose rendered opacity exceeds this."""

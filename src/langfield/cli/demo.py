@@ -44,7 +44,6 @@ def demo(argv: list[str]) -> None:
     from langfield.evaluate import evaluate_run
     from langfield.methods.nerf.config import NerfConfig
     from langfield.render.video import render_path
-    from langfield.train.config import TrainerConfig
     from langfield.train.trainer import Trainer
     from langfield.ui import console
 
@@ -53,11 +52,9 @@ def demo(argv: list[str]) -> None:
     if (run / "config.json").is_file():
         shutil.rmtree(run)
     console.print(f"[bold]langfield demo[/bold]: training `nerf` on {data} for {args.seconds:.0f} s")
-    config = NerfConfig(
-        output=run,
-        data=DataConfig(data=data, downscale=args.downscale),
-        trainer=TrainerConfig(max_seconds=args.seconds),
-    )
+    # start from the method's own defaults (its batch size among them) and set only what the demo chooses
+    config = NerfConfig(output=run, data=DataConfig(data=data, downscale=args.downscale))
+    config.trainer.max_seconds = args.seconds
     Trainer("nerf", config).train()
     metrics = evaluate_run(run, save_images=True)
     console.print(f"held-out views: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}, {metrics['seconds_per_view']:.2f} s per view")

@@ -26,14 +26,20 @@ def density_volume(model: Model, aabb: torch.Tensor, resolution: int, chunk: int
 
 
 @torch.no_grad()
-def extract_mesh(model: Model, aabb: torch.Tensor, resolution: int = 256, threshold: float = 10.0):
-    """Marching cubes on the density at ``threshold``; vertex colours are the field's colour seen from outside."""
+def extract_mesh(model: Model, aabb: torch.Tensor, resolution: int = 256, threshold: float | None = None):
+    """Marching cubes on the density at ``threshold``; vertex colours are the field's colour seen from outside.
+
+    ``threshold=None`` picks half the 99.5th percentile of the sampled density: how dense a trained field gets
+    depends on the method and the length of training, so a fixed level fits some runs and misses others.
+    """
     from skimage.measure import marching_cubes
 
     import trimesh
 
     volume = density_volume(model, aabb, resolution)
     lo, hi = float(volume.min()), float(volume.max())
+    if threshold is None:
+        threshold = 0.5 * float(np.percentile(volume, 99.5))
     if not lo < threshold < hi:
         raise LangfieldError(
             f"no surface at density threshold {threshold} (the field's density ranges {lo:.3g}..{hi:.3g}); "
