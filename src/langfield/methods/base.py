@@ -56,6 +56,8 @@ class Model(nn.Module):
 
     #: composite training images that have alpha on a random background colour per ray
     random_background: bool = False
+    #: rays rendered at once by ``render_camera`` (bounds memory: rays x samples x network width)
+    render_chunk: int = 16384
 
     def __init__(self, scene: SceneInfo):
         super().__init__()
@@ -88,8 +90,9 @@ class Model(nn.Module):
         raise NotImplementedError
 
     @torch.no_grad()
-    def render_camera(self, cameras: Cameras, index: int, chunk: int = 16384) -> dict[str, torch.Tensor]:
+    def render_camera(self, cameras: Cameras, index: int, chunk: int | None = None) -> dict[str, torch.Tensor]:
         """Render a whole image: ``rgb`` (H, W, 3), ``opacity`` (H, W), ``depth`` (H, W)."""
+        chunk = chunk or self.render_chunk
         was_training = self.training
         self.eval()
         origins, directions = cameras.to(self.background.device).image_rays(index)

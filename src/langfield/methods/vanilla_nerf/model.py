@@ -12,6 +12,9 @@ from langfield.render import RaySamples, accumulate, render_weights, sample_pdf,
 
 
 class VanillaNerfModel(Model):
+    # 192 samples per ray through 256-wide layers: 1024 rays keep a render under 1 GiB of activations
+    render_chunk = 1024
+
     def __init__(self, config: VanillaNerfModelConfig, scene: SceneInfo):
         super().__init__(scene)
         self.config = config
