@@ -79,9 +79,9 @@ def parse_llff(config: DataConfig) -> Dataset:
         h,
     )
     near, far = float(bounds.min() * 0.9), float(bounds.max() * 1.0)
-    train, test = holdout_split(n, config.holdout_every) if config.split != "files" else (None, None)
-    if train is None:
+    if config.split == "files":
         raise LangfieldError(f"{folder}: LLFF data has no split files; use --split holdout")
+    train, test = holdout_split(n, config.holdout_every)
     return Dataset(
         images=images,
         cameras=cameras,

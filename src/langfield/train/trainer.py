@@ -120,6 +120,8 @@ class Trainer:
             torch.set_num_threads(tcfg.threads)
         device = resolve_device(tcfg.device)
         payload = self._prepare_output()
+        # saved absolute, so that `langfield eval RUN` works from any working directory
+        self.config.data.data = Path(self.config.data.data).resolve()
         dataset = load_dataset(self.config.data)
         console.print(dataset.summary())
 
