@@ -87,7 +87,6 @@ def test_killed_run_resumes_to_the_same_step_count(sphere_scene, tmp_path):
     process.wait()
     interrupted = load_checkpoint(checkpoint, method="nerf")  # never corrupt
     assert 0 < interrupted["step"] < 300
-    assert not list(run.glob(".checkpoint.pt.*.tmp")) or True  # a stray temp file may remain, never a bad checkpoint
     result = subprocess.run(_train_command(sphere_scene, run, "--resume"), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert load_checkpoint(checkpoint)["step"] == 300

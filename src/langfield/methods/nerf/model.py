@@ -78,8 +78,11 @@ class NerfModel(Model):
             occupied = self.occupancy.occupied_aabb(self.step, cfg.shrink_threshold, margin_cells=2)
             if occupied is not None:
                 box = torch.stack([torch.maximum(occupied[0], box[0]), torch.minimum(occupied[1], box[1])])
+        moved = not torch.equal(box, self.occupancy.aabb)
         self._resize_grids(box.clone(), voxel)
-        if not torch.equal(box, self.occupancy.aabb):
+        if moved:
+            # the first growth moves the box (shrinking, voxel rounding): the occupancy grid follows it and starts
+            # afresh (`before_step` re-evaluates it at once); later growths keep its box and its history
             self.occupancy.aabb.copy_(self.aabb)
             self.occupancy.density.zero_()
             self.occupancy.occupied.fill_(True)
