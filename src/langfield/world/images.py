@@ -1,0 +1,156 @@
+"""Labelled images for training and evaluating the embedded models, streamed from a seed.
+
+- ``object_images``: one object per image (random kind, colour, material, size, yaw, camera, lighting and
+  background grey level), rendered in batches of same-kind objects;
+- ``crop_images``: square crops of multi-object table-top scenes around one object, labelled with the object that
+  covers most of the crop (the *dominant* object), together with every object of the scene.
+
+Image ``i`` of seed ``s`` depends only on ``(s, i)``: streams are deterministic and can be split across workers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+
+from langfield.cameras import look_at
+from langfield.errors import LangfieldError
+from langfield.world.cameras import hemisphere_poses, pinhole
+from langfield.world.dataset import CAMERA_RADIUS, render_views
+from langfield.world.objects import height
+from langfield.world.renderer import object_parts, render_rays
+from langfield.world.scene import WorldObject, check_names, random_attributes, random_lighting, random_scene
+from langfield.world.vocabulary import Attributes, captions
+
+OBJECT_FOV = 0.6
+
+
+@dataclass
+class LabelledImage:
+    index: int
+    image: torch.Tensor  # (H, W, 3) float in [0, 1]
+    attributes: Attributes
+    scene_objects: list[Attributes] = field(default_factory=list)  # crops: every object of the scene
+
+    def label(self, file: str) -> dict:
+        entry = {
+            "file": file,
+            "attributes": self.attributes.as_dict(),
+            "captions": captions(self.attributes, "train"),
+            "eval_captions": captions(self.attributes, "eval"),
+        }
+        if self.scene_objects:
+            entry["scene_objects"] = [a.as_dict() for a in self.scene_objects]
+        return entry
+
+
+def _check(count: int, resolution: int) -> None:
+    if count < 1:
+        raise LangfieldError(f"--count must be at least 1, got {count}")
+    if resolution < 8:
+        raise LangfieldError(f"--resolution must be at least 8, got {resolution}")
+
+
+def object_images(seed: int, count: int, resolution: int = 64, kinds=None, colors=None, batch: int = 256) -> Iterator[LabelledImage]:
+    """``count`` single-object images, in index order."""
+    _check(count, resolution)
+    check_names(kinds, colors)
+    for start in range(0, count, batch):
+        indices = range(start, min(count, start + batch))
+        specs = []
+        for i in indices:
+            rng = np.random.default_rng([seed, i])
+            attributes = random_attributes(rng, kinds, colors)
+            obj = WorldObject(1, attributes, (0.0, 0.0), float(rng.uniform(0, 2 * math.pi)))
+            lighting = random_lighting(rng)
+            grey = float(rng.choice([1.0, 1.0, 0.85, 0.6, 0.3]))
+            azimuth, elevation = rng.uniform(0, 2 * math.pi), math.radians(rng.uniform(5, 55))
+            specs.append((i, obj, lighting, grey, azimuth, elevation, float(rng.uniform(0.9, 1.15))))
+        out: dict[int, LabelledImage] = {}
+        for kind in sorted({s[1].attributes.kind for s in specs}):
+            group = [s for s in specs if s[1].attributes.kind == kind]
+            objects = [s[1] for s in group]
+            parts = object_parts(objects)
+            eyes, targets = [], []
+            for _, obj, _, _, azimuth, elevation, zoom in group:
+                top = height(kind) * obj.scale
+                distance = zoom * 0.75 * max(top, 0.5 * obj.scale) / math.tan(OBJECT_FOV / 2) + 0.3
+                target = torch.tensor([0.0, 0.0, 0.5 * top])
+                eyes.append(target + distance * torch.tensor([math.cos(elevation) * math.cos(azimuth), math.cos(elevation) * math.sin(azimuth), math.sin(elevation)]))
+                targets.append(target)
+            c2w = look_at(torch.stack(eyes), torch.stack(targets), torch.tensor([0.0, 0.0, 1.0]))
+            cameras = pinhole(c2w, resolution, OBJECT_FOV)
+            pixels = resolution * resolution
+            image_index = torch.arange(len(group)).repeat_interleave(pixels)
+            o, d = cameras.pixel_rays(image_index, torch.arange(pixels).repeat(len(group)))
+            rendered = render_rays(
+                parts, o, d, image_index,
+                torch.tensor([s[2].direction for s in group]),
+                torch.tensor([s[2].intensity for s in group]),
+                torch.tensor([s[2].ambient for s in group]),
+                torch.tensor([[s[3]] * 3 for s in group]),
+            )
+            rgb = rendered["rgb"].reshape(len(group), resolution, resolution, 3)
+            for k, s in enumerate(group):
+                out[s[0]] = LabelledImage(s[0], rgb[k], s[1].attributes)
+        for i in indices:
+            yield out[i]
+
+
+def crop_images(seed: int, count: int, resolution: int = 64, kinds=None, colors=None) -> Iterator[LabelledImage]:
+    """``count`` crops of random multi-object scenes around one object, labelled with the dominant object."""
+    _check(count, resolution)
+    check_names(kinds, colors)
+    for i in range(count):
+        rng = np.random.default_rng([seed, i, 7])
+        scene_seed = int(rng.integers(2**31))
+        scene = random_scene(scene_seed, int(rng.integers(2, 6)), kinds=kinds, colors=colors, background=str(rng.choice(["white", "grey"])))
+        render_size = 2 * resolution
+        cameras = pinhole(hemisphere_poses(1, CAMERA_RADIUS, rng), render_size)
+        view = render_views(scene, cameras)[0]
+        ids = view["ids"]
+        present = [o for o in scene.objects if int((ids == o.id).sum()) > 0]
+        if not present:  # every object hidden behind the table edge: render the next seed instead
+            present = scene.objects[:1]
+        target = present[int(rng.integers(len(present)))]
+        ys, xs = torch.nonzero(ids == target.id, as_tuple=True)
+        if len(ys) == 0:
+            cy = cx = render_size // 2
+            side = render_size // 2
+        else:
+            cy, cx = int(ys.float().mean()), int(xs.float().mean())
+            side = int(max(ys.max() - ys.min(), xs.max() - xs.min()) * 1.4) + 4
+        side = max(min(side, render_size), render_size // 4)
+        y0 = min(max(cy - side // 2, 0), render_size - side)
+        x0 = min(max(cx - side // 2, 0), render_size - side)
+        crop_ids = ids[y0 : y0 + side, x0 : x0 + side]
+        counts = {o.id: int((crop_ids == o.id).sum()) for o in scene.objects}
+        dominant = max(scene.objects, key=lambda o: counts[o.id])
+        crop = view["rgb"][y0 : y0 + side, x0 : x0 + side]
+        image = Image.fromarray((crop.numpy() * 255 + 0.5).astype(np.uint8)).resize((resolution, resolution), Image.BOX)
+        rgb = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0)
+        yield LabelledImage(i, rgb, dominant.attributes, [o.attributes for o in scene.objects])
+
+
+def write_images(out: Path, seed: int, count: int, resolution: int, kind: str = "object", kinds=None, colors=None, progress=None) -> Path:
+    """Write ``images/NNNNNN.png`` and ``labels.jsonl`` (one JSON object per image) under ``out``."""
+    if kind not in ("object", "crop"):
+        raise LangfieldError(f"unknown image kind '{kind}' (object or crop)")
+    stream = object_images if kind == "object" else crop_images
+    out = Path(out)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    with (out / "labels.jsonl").open("w") as labels:
+        for item in stream(seed, count, resolution, kinds, colors):
+            name = f"images/{item.index:06d}.png"
+            Image.fromarray((item.image.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)).save(out / name)
+            labels.write(json.dumps(item.label(name)) + "\n")
+            if progress:
+                progress()
+    return out
