@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("langfield.cli.commands:evaluate", "render the held-out views of a run, write RUN/metrics.json"),
     "render": ("langfield.cli.commands:render", "render a camera path of a run to MP4 or PNG frames"),
     "export": ("langfield.cli.commands:export", "export a point cloud (PLY) or a coloured mesh (GLB/OBJ/PLY)"),
+    "world": ("langfield.cli.world:world", "the procedural world: `world scene` datasets, `world images` labelled images"),
     "demo": ("langfield.cli.demo:demo", "the offline demo: train, evaluate, render and export in a few minutes"),
 }
 

@@ -1,0 +1,69 @@
+"""``langfield world scene|images``: datasets and labelled images from the procedural world."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Optional, Tuple
+
+import tyro
+
+from langfield.errors import LangfieldError
+
+
+@dataclass
+class SceneArgs:
+    """Write a multi-view dataset of a random table-top scene (Blender format + masks/ + objects.json)."""
+
+    out: Path
+    seed: int = 0
+    objects: int = 6
+    views: int = 100
+    resolution: int = 100
+    holdout_every: int = 8
+    """Views with index i % N == 0 go to transforms_test.json."""
+    background: Literal["white", "black", "grey"] = "white"
+    supersample: int = 2
+    """Render SxS samples per pixel and box-filter them (anti-aliasing, as a camera integrates over a pixel)."""
+    kinds: Optional[Tuple[str, ...]] = None
+    """Restrict object kinds (default: all)."""
+    colors: Optional[Tuple[str, ...]] = None
+    """Restrict colours (default: all)."""
+
+
+@dataclass
+class ImagesArgs:
+    """Write labelled images (images/*.png + labels.jsonl) for training and evaluating the embedded models."""
+
+    out: Path
+    seed: int = 0
+    count: int = 1000
+    resolution: int = 64
+    kind: Literal["object", "crop"] = "object"
+    """object: one object per image; crop: crops of multi-object scenes labelled with the dominant object."""
+    kinds: Optional[Tuple[str, ...]] = None
+    colors: Optional[Tuple[str, ...]] = None
+
+
+def world(argv: list[str]) -> None:
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: langfield world scene|images [OPTIONS]\n\n  scene   a multi-view dataset of a random scene\n  images  labelled images for the embedded models")
+        return
+    sub, rest = argv[0], argv[1:]
+    if sub == "scene":
+        args = tyro.cli(SceneArgs, args=rest, prog="langfield world scene")
+        from langfield.world.dataset import write_scene_dataset
+
+        scene = write_scene_dataset(args.out, args.seed, args.objects, args.views, args.resolution, args.holdout_every, args.background, args.kinds, args.colors, args.supersample)
+        names = ", ".join(f"{o.attributes.color} {o.attributes.kind}" for o in scene.objects)
+        print(f"wrote {args.out}: {args.views} views of {args.resolution}x{args.resolution}, objects: {names}")
+    elif sub == "images":
+        args = tyro.cli(ImagesArgs, args=rest, prog="langfield world images")
+        from langfield.ui import task_bar
+        from langfield.world.images import write_images
+
+        with task_bar("rendering", args.count) as advance:
+            write_images(args.out, args.seed, args.count, args.resolution, args.kind, args.kinds, args.colors, advance)
+        print(f"wrote {args.count} images and labels.jsonl to {args.out}")
+    else:
+        raise LangfieldError(f"unknown world command '{sub}' (scene or images)")
