@@ -1,5 +1,6 @@
-"""``langfield demo``: the README's main command. Offline, a few minutes on 2 cores: trains the default ``nerf``
-method, evaluates it on held-out views, renders an orbit video and exports a mesh and a point cloud."""
+"""``langfield demo``: the README's main command. Offline, a few minutes on 2 cores: generates a procedural
+table-top scene, trains the default ``nerf`` method on it, evaluates it on held-out views, renders an orbit video
+and exports a mesh and a point cloud."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from typing import Optional
 
 import tyro
 
-from langfield.errors import LangfieldError
 
 
 @dataclass
@@ -21,20 +21,13 @@ class DemoArgs:
 
     out: Path = Path("langfield-demo")
     data: Optional[Path] = None
-    """Dataset to use (default: the NeRF-synthetic lego scene in ../shared/data/lego)."""
+    """Dataset to use instead of a generated procedural scene (e.g. ../shared/data/lego with --downscale 8)."""
+    seed: int = 0
+    """Seed of the generated scene."""
     seconds: float = 150.0
     """Training time budget."""
-    downscale: int = 8
+    downscale: int = 1
     frames: int = 48
-
-
-def find_demo_data() -> Path:
-    repo = Path(__file__).resolve().parents[3]
-    for base in (Path.cwd(), repo):
-        for candidate in (base / "../shared/data/lego", base / "shared/data/lego"):
-            if (candidate / "transforms_train.json").is_file():
-                return candidate.resolve()
-    raise LangfieldError("demo data not found (looked for ../shared/data/lego); pass --data DIR")
 
 
 def demo(argv: list[str]) -> None:
@@ -47,7 +40,14 @@ def demo(argv: list[str]) -> None:
     from langfield.train.trainer import Trainer
     from langfield.ui import console
 
-    data = args.data or find_demo_data()
+    data = args.data
+    if data is None:
+        from langfield.world.dataset import write_scene_dataset
+
+        data = args.out / "scene"
+        scene = write_scene_dataset(data, seed=args.seed, objects=6, views=100, resolution=100)
+        names = ", ".join(f"{o.attributes.color} {o.attributes.kind}" for o in scene.objects)
+        console.print(f"generated a procedural scene in {data}: {names}")
     run = args.out / "nerf"
     if (run / "config.json").is_file():
         shutil.rmtree(run)
