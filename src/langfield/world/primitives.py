@@ -46,16 +46,19 @@ def box(o: torch.Tensor, d: torch.Tensor, dims: torch.Tensor) -> tuple[torch.Ten
     return t, normal
 
 
-def _caps(o, d, radius, half_height, top: bool, bottom: bool):
-    """Hits of the ray with the discs z = ±half_height of the given radius."""
+def _merge_caps(o, d, radius, half_height, t, normal, top: bool, bottom: bool):
+    """Merge the hits with the discs z = +half_height (``top``) and z = -half_height (``bottom``) of the given
+    radius into the side hits ``t`` (R,) and ``normal`` (R, 3): the closer hit wins."""
     dz = torch.where(d[:, 2].abs() < 1e-12, torch.full_like(d[:, 2], 1e-12), d[:, 2])
-    results = []
     for sign, enabled in ((1.0, top), (-1.0, bottom)):
-        t = (sign * half_height - o[:, 2]) / dz
-        p = o + d * t[:, None]
-        ok = enabled & (t > EPS) & ((p[:, 0] ** 2 + p[:, 1] ** 2) <= radius**2)
-        results.append((torch.where(ok, t, torch.full_like(t, INF)), sign))
-    return results
+        if not enabled:
+            continue
+        t_cap = (sign * half_height - o[:, 2]) / dz
+        p = o + d * t_cap[:, None]
+        closer = (t_cap > EPS) & ((p[:, 0] ** 2 + p[:, 1] ** 2) <= radius**2) & (t_cap < t)
+        t = torch.where(closer, t_cap, t)
+        normal = torch.where(closer[:, None], torch.tensor([0.0, 0.0, sign], device=o.device).expand_as(normal), normal)
+    return t, normal
 
 
 def cylinder(o: torch.Tensor, d: torch.Tensor, dims: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,12 +77,7 @@ def cylinder(o: torch.Tensor, d: torch.Tensor, dims: torch.Tensor) -> tuple[torc
         t_side = torch.where(ok & (root < t_side), root, t_side)
     p = o + d * torch.nan_to_num(t_side, posinf=0.0)[:, None]
     normal = torch.stack([p[:, 0], p[:, 1], torch.zeros_like(p[:, 0])], -1) / r[:, None]
-    t = t_side
-    for t_cap, sign in _caps(o, d, r, h, True, True):
-        closer = t_cap < t
-        t = torch.where(closer, t_cap, t)
-        normal = torch.where(closer[:, None], torch.tensor([0.0, 0.0, sign], device=o.device).expand_as(normal), normal)
-    return t, normal
+    return _merge_caps(o, d, r, h, t_side, normal, top=True, bottom=True)
 
 
 def cone(o: torch.Tensor, d: torch.Tensor, dims: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,12 +102,7 @@ def cone(o: torch.Tensor, d: torch.Tensor, dims: torch.Tensor) -> tuple[torch.Te
     radial = radial / radial.norm(dim=-1, keepdim=True).clamp_min(1e-9)
     normal = torch.cat([radial, k[:, None].expand(-1, 1)], -1)
     normal = normal / normal.norm(dim=-1, keepdim=True)
-    t = t_side
-    for t_cap, sign in _caps(o, d, r, h, False, True):
-        closer = t_cap < t
-        t = torch.where(closer, t_cap, t)
-        normal = torch.where(closer[:, None], torch.tensor([0.0, 0.0, sign], device=o.device).expand_as(normal), normal)
-    return t, normal
+    return _merge_caps(o, d, r, h, t_side, normal, top=False, bottom=True)
 
 
 def torus(o: torch.Tensor, d: torch.Tensor, dims: torch.Tensor, steps: int = 48) -> tuple[torch.Tensor, torch.Tensor]:
