@@ -28,17 +28,21 @@ class MLPField(nn.Module):
             nn.Linear(width + self.view_encoding.out_dim, width // 2), nn.ReLU(inplace=True), nn.Linear(width // 2, 3)
         )
 
-    def forward(self, positions: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _trunk(self, positions: torch.Tensor) -> torch.Tensor:
         encoded = self.position_encoding(positions)
         h = encoded
         for i, layer in enumerate(self.layers):
             h = F.relu(layer(h))
             if i == self.skip:
                 h = torch.cat([h, encoded], dim=-1)
+        return h
+
+    def forward(self, positions: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self._trunk(positions)
         sigma = F.relu(self.density_head(h)[:, 0])
         rgb = torch.sigmoid(self.color_head(torch.cat([self.feature(h), self.view_encoding(directions)], dim=-1)))
         return sigma, rgb
 
     def density(self, positions: torch.Tensor) -> torch.Tensor:
-        dummy = torch.zeros_like(positions)
-        return self.forward(positions, dummy)[0]
+        """Density alone: the view-dependent colour head is not evaluated."""
+        return F.relu(self.density_head(self._trunk(positions))[:, 0])

@@ -28,9 +28,6 @@ class RaySamples:
     def positions(self, origins: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
         return origins[self.ray_indices] + directions[self.ray_indices] * self.t_mid[:, None]
 
-    def select(self, mask: torch.Tensor) -> "RaySamples":
-        return RaySamples(self.ray_indices[mask], self.t_starts[mask], self.t_ends[mask], self.num_rays)
-
     @staticmethod
     def from_dense(t_values: torch.Tensor) -> "RaySamples":
         """Samples from sorted bin edges ``(R, n + 1)``: ``n`` intervals per ray."""
