@@ -3,6 +3,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from helpers import write_blender
@@ -99,6 +100,11 @@ def test_eval_render_export_commands(tiny_run):
     assert result.returncode == 0, result.stderr
     assert len(list(frames.glob("frame_*.png"))) == 3
 
-    result = langfield("export", run, "--format", "ply", "--out", tiny_run / "points.ply")
+    result = langfield("export", run, "--format", "ply", "--out", tiny_run / "points.ply", "--max-points", "500")
     assert result.returncode == 0, result.stderr
+    from langfield.export.ply import read_point_cloud
+
+    points = read_point_cloud(tiny_run / "points.ply")
+    assert 0 < len(points) <= 500
+    assert np.isfinite(np.stack([points["x"], points["y"], points["z"]])).all()
     assert_clean_error(langfield("export", run, "--format", "glb", "--threshold", "1e9"), "no surface at density threshold")

@@ -48,6 +48,15 @@ def test_nerf_reaches_psnr_on_held_out_views(sphere_scene, tmp_path):
     normals = mesh.vertices / radii[:, None]
     assert np.mean(np.abs(colors - (0.5 + 0.5 * normals))) < 0.12  # the sphere is coloured by its normal
 
+    # the point cloud from rendered (expected) depth lies on the sphere, coloured like it; expected depth averages
+    # through the field's soft shell, so the points sit slightly inside the true surface (radius 0.6)
+    from langfield.export.geometry import extract_points
+
+    points, point_colors = extract_points(run.model, run.scene.cameras, max_points=2000)
+    point_radii = np.linalg.norm(points, axis=1)
+    assert 0.45 < np.percentile(point_radii, 5) and np.percentile(point_radii, 95) < 0.65
+    assert np.mean(np.abs(point_colors / 255 - (0.5 + 0.5 * points / point_radii[:, None]))) < 0.12
+
 
 def test_vanilla_nerf_psnr_rises(sphere_scene, tmp_path):
     config = VanillaNerfConfig(

@@ -15,7 +15,7 @@ from langfield.world import KINDS, random_scene
 from langfield.world import primitives
 from langfield.world.dataset import render_views, write_scene_dataset
 from langfield.world.images import crop_images, object_images, write_images
-from langfield.world.vocabulary import COLORS, EVAL_TEMPLATES, MATERIALS, SIZES, TRAIN_TEMPLATES, Attributes, captions
+from langfield.world.vocabulary import COLORS, COMPOSITE_KINDS, EVAL_TEMPLATES, PRIMITIVE_KINDS, MATERIALS, TRAIN_TEMPLATES, Attributes, captions
 
 
 def ray(origin, direction):
@@ -51,6 +51,8 @@ def test_primitives_miss():
 
 def test_vocabulary_is_big_enough_and_wordings_are_split():
     assert len(KINDS) >= 8 and len(COLORS) >= 10 and len(MATERIALS) >= 2
+    assert set(PRIMITIVE_KINDS) | set(COMPOSITE_KINDS) == set(KINDS) and len(COMPOSITE_KINDS) >= 2
+    assert {"sphere", "cube", "cylinder", "cone", "torus", "capsule"} <= set(PRIMITIVE_KINDS)
     assert not set(TRAIN_TEMPLATES) & set(EVAL_TEMPLATES)
     for table in (KINDS, MATERIALS):
         for train, evaluation in table.values():
