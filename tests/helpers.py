@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -116,3 +118,19 @@ def write_llff(folder: Path, count: int = 6, size: int = 24) -> Path:
         rows.append(np.concatenate([llff.reshape(-1), [2.0, 4.0]]))
     np.save(folder / "poses_bounds.npy", np.stack(rows))
     return folder
+
+
+def langfield(*args, cwd=None, timeout=300):
+    return subprocess.run(
+        [sys.executable, "-m", "langfield.cli.main", *map(str, args)],
+        capture_output=True, text=True, cwd=cwd, timeout=timeout,
+    )
+
+
+def assert_clean_error(result, *fragments):
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]

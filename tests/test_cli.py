@@ -1,31 +1,13 @@
 """The command line: user errors are one line on stderr, a non-zero exit, and no traceback."""
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from helpers import write_blender
+from helpers import assert_clean_error, langfield, write_blender
 
 TINY = ["--model.resolution", "24", "--model.initial-resolution", "12", "--model.grow-at", "20", "40",
         "--model.occupancy-resolution", "16", "--batch-rays", "256", "--no-progress"]
-
-
-def langfield(*args, cwd=None, timeout=300):
-    return subprocess.run(
-        [sys.executable, "-m", "langfield.cli.main", *map(str, args)],
-        capture_output=True, text=True, cwd=cwd, timeout=timeout,
-    )
-
-
-def assert_clean_error(result, *fragments):
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr + result.stdout
-    lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_help_lists_commands():

@@ -1,0 +1,140 @@
+"""``langfield clip classify|eval``: zero-shot classification with any encoder, and its benchmark."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Tuple
+
+import tyro
+
+from langfield.errors import LangfieldError
+
+
+@dataclass
+class ClassifyArgs:
+    """Print each image's probabilities over the labels (zero-shot, softmax of scaled cosine similarities)."""
+
+    images: tyro.conf.Positional[Tuple[Path, ...]]
+    """Image files (PNG, JPEG, ...)."""
+    labels: str
+    """Candidate labels separated by ';', e.g. "a red cube;a blue sphere"."""
+    encoder: str = "langfield-mini"
+    """langfield-mini, a .safetensors file, or a Hugging Face CLIP folder / hub id."""
+    json: bool = False
+    """Print one JSON object per image (file, labels, probabilities) instead of a table."""
+    device: str = "auto"
+
+
+@dataclass
+class EvalArgs:
+    """Zero-shot accuracy on held-out procedural images (colour x kind), both wordings, and on scene crops."""
+
+    encoder: str = "langfield-mini"
+    objects: int = 1000
+    crops: int = 300
+    out: Optional[Path] = None
+    """Also write the results to this JSON file."""
+    device: str = "auto"
+
+
+def read_image(path: Path):
+    import numpy as np
+    import torch
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise LangfieldError(f"image not found: {path}")
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGBA")
+            rgba = np.asarray(image, dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError) as error:
+        raise LangfieldError(f"{path}: not a readable image ({error})") from error
+    rgb, alpha = rgba[..., :3], rgba[..., 3:]
+    return torch.from_numpy(rgb * alpha + (1.0 - alpha))  # transparent pixels over white, as the world renders
+
+
+def parse_labels(text: str) -> list[str]:
+    labels = [label.strip() for label in text.split(";")]
+    if not any(labels):
+        raise LangfieldError("--labels is empty: give labels separated by ';'")
+    if not all(labels):
+        raise LangfieldError(f"--labels has an empty label: {text!r}")
+    if len(set(labels)) != len(labels):
+        raise LangfieldError(f"--labels has duplicates: {text!r}")
+    return labels
+
+
+def classify(args: ClassifyArgs) -> None:
+    import torch
+
+    from langfield.encoders import load_encoder
+    from langfield.run import resolve_device
+    from langfield.ui import console
+
+    labels = parse_labels(args.labels)
+    if not args.images:
+        raise LangfieldError("give at least one image file")
+    images = [read_image(path) for path in args.images]
+    encoder = load_encoder(args.encoder, resolve_device(args.device))
+    rows = []
+    with torch.no_grad():
+        for image in images:
+            rows.append(encoder.classify(image.to(encoder.device), labels)[0].tolist())
+    if args.json:
+        for path, probabilities in zip(args.images, rows):
+            print(json.dumps({"file": str(path), "labels": labels, "probabilities": [round(p, 6) for p in probabilities]}))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"zero-shot probabilities ({encoder.name})")
+    table.add_column("image", overflow="fold")
+    for label in labels:
+        table.add_column(label, justify="right")
+    for path, probabilities in zip(args.images, rows):
+        best = max(range(len(labels)), key=probabilities.__getitem__)
+        table.add_row(str(path), *[f"[bold]{p:.3f}[/bold]" if i == best else f"{p:.3f}" for i, p in enumerate(probabilities)])
+    console.print(table)
+
+
+def evaluate(args: EvalArgs) -> None:
+    import time
+
+    from langfield.encoders import load_encoder
+    from langfield.encoders.zeroshot import evaluate_crops, evaluate_objects
+    from langfield.run import resolve_device
+    from langfield.ui import console
+
+    if args.objects < 1 or args.crops < 0:
+        raise LangfieldError("--objects must be >= 1 and --crops >= 0")
+    encoder = load_encoder(args.encoder, resolve_device(args.device))
+    started = time.time()
+    results = {"encoder": encoder.name, "objects_train_wording": evaluate_objects(encoder, args.objects, wording="train")}
+    results["objects_eval_wording"] = evaluate_objects(encoder, args.objects, wording="eval")
+    if args.crops:
+        results["crops"] = evaluate_crops(encoder, args.crops)
+    results["seconds"] = round(time.time() - started, 1)
+    for key in ("objects_train_wording", "objects_eval_wording"):
+        r = results[key]
+        console.print(f"{key}: top-1 {100 * r['top1']:.1f} %  colour {100 * r['colour']:.1f} %  kind {100 * r['kind']:.1f} %  ({r['images']} images)")
+    if args.crops:
+        r = results["crops"]
+        console.print(f"crops: dominant object {100 * r['top1']:.1f} % among {r['mean_candidates']:.1f} candidates ({r['images']} crops)")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def clip(argv: list[str]) -> None:
+    if not argv or argv[0] in ("-h", "--help"):
+        print("usage: langfield clip classify|eval [OPTIONS]\n\n  classify  zero-shot label probabilities of images\n  eval      zero-shot accuracy on held-out procedural images")
+        return
+    sub, rest = argv[0], argv[1:]
+    if sub == "classify":
+        classify(tyro.cli(ClassifyArgs, args=rest, prog="langfield clip classify"))
+    elif sub == "eval":
+        evaluate(tyro.cli(EvalArgs, args=rest, prog="langfield clip eval"))
+    else:
+        raise LangfieldError(f"unknown clip command '{sub}' (classify or eval)")

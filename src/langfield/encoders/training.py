@@ -1,0 +1,173 @@
+"""Training of ``langfield-mini`` (locked text, contrastive image tower) on procedural-world images.
+
+Data: single-object images (seed ``object_seed``) and crops of multi-object scenes labelled with their dominant
+object (seed ``crop_seed``), rendered once and cached as uint8 tensors. The evaluation seeds of
+:mod:`langfield.encoders.zeroshot` are never used here.
+
+Objective: a batch of images, each paired with one caption drawn from its *training* captions (all training
+synonyms, sentence frames, materials and sizes). A caption is a positive for every image of the batch whose
+attributes it describes ("a red cube" fits every red cube, "a small glossy red cube" only those), so the loss is
+CLIP's symmetric cross-entropy with soft multi-positive targets. The MiniLM features of all training captions are
+computed once; only the projections, the image tower and the temperature learn.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+from langfield.encoders.mini import MiniArchitecture, MiniClip
+from langfield.world.vocabulary import COLORS, KINDS, MATERIALS, SIZES, Attributes, captions
+
+COMBOS = [Attributes(k, c, m, s) for c, k, m, s in itertools.product(COLORS, KINDS, MATERIALS, SIZES)]
+COMBO_INDEX = {a: i for i, a in enumerate(COMBOS)}
+
+
+@dataclass
+class MiniTrainConfig:
+    output: Path = Path("src/langfield/encoders/weights/langfield-mini.safetensors")
+    """Where the trained weights go (the default is the file shipped in the package)."""
+    cache: Path = Path(".cache/langfield-mini-data")
+    """Rendered training images are cached here (uint8), keyed by seed, count and resolution."""
+    objects: int = 40000
+    crops: int = 4000
+    object_seed: int = 1
+    crop_seed: int = 2
+    resolution: int = 64
+    steps: int = 2000
+    batch: int = 256
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    embed_dim: int = 256
+    widths: tuple[int, ...] = (32, 64, 128, 256)
+    seed: int = 0
+    threads: int = 0
+    """torch threads (0: leave torch's default)."""
+    progress: bool = True
+
+
+def render_data(kind: str, seed: int, count: int, resolution: int, cache: Path, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """(count, R, R, 3) uint8 images and (count,) attribute-combination indices, rendered once and cached."""
+    from langfield.ui import task_bar
+    from langfield.world.images import crop_images, object_images
+
+    file = Path(cache) / f"{kind}-seed{seed}-n{count}-r{resolution}.pt"
+    if file.is_file():
+        data = torch.load(file)
+        return data["images"], data["labels"]
+    stream = object_images if kind == "object" else crop_images
+    images = torch.empty(count, resolution, resolution, 3, dtype=torch.uint8)
+    labels = torch.empty(count, dtype=torch.long)
+    with task_bar(f"rendering {count} {kind} images", count, progress) as advance:
+        for item in stream(seed, count, resolution):
+            images[item.index] = (item.image.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+            labels[item.index] = COMBO_INDEX[item.attributes]
+            advance()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_suffix(".tmp")
+    torch.save({"images": images, "labels": labels}, tmp)
+    tmp.replace(file)
+    return images, labels
+
+
+def caption_table() -> tuple[list[str], torch.Tensor]:
+    """Every distinct training caption and the (combos, captions) positive mask."""
+    texts: dict[str, int] = {}
+    pairs = []
+    for j, attributes in enumerate(COMBOS):
+        for text in captions(attributes, "train", limit=1000):
+            pairs.append((j, texts.setdefault(text, len(texts))))
+    mask = torch.zeros(len(COMBOS), len(texts), dtype=torch.bool)
+    for j, t in pairs:
+        mask[j, t] = True
+    return list(texts), mask
+
+
+def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """uint8 (N, R, R, 3) -> float (N, R, R, 3): random zoom in [0.75, 1], shift and horizontal flip (no colour
+    changes: colour is a label)."""
+    n = images.shape[0]
+    x = images.permute(0, 3, 1, 2).float() / 255.0
+    scale = torch.empty(n).uniform_(0.75, 1.0, generator=generator)
+    shift = (torch.rand(n, 2, generator=generator) * 2 - 1) * (1 - scale)[:, None]
+    flip = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0] = scale * flip
+    theta[:, 1, 1] = scale
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False).permute(0, 2, 3, 1)
+
+
+def contrastive_loss(image: torch.Tensor, text: torch.Tensor, positive: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Symmetric cross-entropy with soft targets spread over all positives; ``image``/``text`` unit vectors."""
+    logits = scale * image @ text.T
+    target = positive.float()
+    image_to_text = -(F.log_softmax(logits, 1) * target / target.sum(1, keepdim=True)).sum(1).mean()
+    text_to_image = -(F.log_softmax(logits.T, 1) * target.T / target.T.sum(1, keepdim=True)).sum(1).mean()
+    return 0.5 * (image_to_text + text_to_image)
+
+
+def train_mini(config: MiniTrainConfig) -> MiniClip:
+    from langfield.ui import progress_bar
+
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    generator = torch.Generator().manual_seed(config.seed)
+    started = time.time()
+    object_images, object_labels = render_data("object", config.object_seed, config.objects, config.resolution, config.cache, config.progress)
+    crop_images, crop_labels = render_data("crop", config.crop_seed, config.crops, config.resolution, config.cache, config.progress) if config.crops else (
+        torch.empty(0, config.resolution, config.resolution, 3, dtype=torch.uint8), torch.empty(0, dtype=torch.long))
+    images = torch.cat([object_images, crop_images])
+    labels = torch.cat([object_labels, crop_labels])
+    data_seconds = time.time() - started
+
+    model = MiniClip(MiniArchitecture(config.embed_dim, config.resolution, tuple(config.widths)))
+    texts, positive = caption_table()
+    text_features = torch.cat([model.text_features(texts[i : i + 512]) for i in range(0, len(texts), 512)])
+    parameters = [p for n, p in model.named_parameters() if not n.startswith("text_tower.")]
+    optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
+    warmup = max(1, config.steps // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / config.steps)))
+    )
+    model.train()
+    model.text_tower.eval()
+    losses: list[float] = []
+    train_started = time.time()
+    with progress_bar("langfield-mini", config.progress) as bar:
+        for step in range(config.steps):
+            index = torch.randint(len(images), (config.batch,), generator=generator)
+            combos = labels[index]
+            caption = torch.multinomial(positive[combos].float(), 1, generator=generator).squeeze(1)
+            image = model.encode_image(augment(images[index], generator))
+            text = F.normalize(model.text_projection(text_features[caption]), dim=-1)
+            loss = contrastive_loss(image, text, positive[combos][:, caption], model.log_scale.exp().clamp(max=100.0))
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"langfield-mini: loss became {loss.item()} at step {step}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            losses.append(loss.item())
+            if step % 20 == 0 or step == config.steps - 1:
+                bar.update((step + 1) / config.steps, step + 1, float("nan"))
+            if step % 200 == 0 or step == config.steps - 1:
+                bar.log(f"step {step + 1}: loss {sum(losses[-50:]) / len(losses[-50:]):.3f}, scale {model.logit_scale():.1f}")
+    model.eval()
+    model.info = {
+        "object_images": config.objects, "crop_images": config.crops, "object_seed": config.object_seed,
+        "crop_seed": config.crop_seed, "resolution": config.resolution, "steps": config.steps, "batch": config.batch,
+        "captions": len(texts), "data_seconds": round(data_seconds, 1),  # rendering, or reading the cache
+        "train_seconds": round(time.time() - train_started, 1), "final_loss": round(sum(losses[-50:]) / len(losses[-50:]), 4),
+        "threads": torch.get_num_threads(),
+    }
+    model.save(config.output)
+    return model
