@@ -1,4 +1,4 @@
-"""Regenerate the procedural-world pictures of the README.
+"""Regenerate the pictures of the README and BENCHMARKS.md (procedural world, embedded encoder).
 
     .venv/bin/python docs/make_images.py
 """
@@ -21,7 +21,37 @@ from langfield.world.vocabulary import KINDS
 OUT = Path(__file__).parent / "images"
 
 
+def encoder_examples() -> None:
+    """Held-out objects and scene crops with langfield-mini's zero-shot top-1 among all colour x kind captions
+    (objects) or among the scene's objects (crops); green when right, red when wrong."""
+    from PIL import Image, ImageDraw
+
+    from langfield.encoders import load_encoder
+    from langfield.encoders.zeroshot import CLASSES, EVAL_CROP_SEED, EVAL_OBJECT_SEED, class_embeddings
+    from langfield.world.images import crop_images
+
+    encoder = load_encoder("langfield-mini")
+    tiles = []
+    with torch.no_grad():
+        for item in object_images(EVAL_OBJECT_SEED + 7, 8, 96):
+            scores = encoder.encode_image(item.image) @ class_embeddings(encoder, CLASSES, "train").T
+            tiles.append((item.image, CLASSES[int(scores.argmax())], (item.attributes.color, item.attributes.kind)))
+        for item in crop_images(EVAL_CROP_SEED + 7, 4, 96):
+            classes = list(dict.fromkeys((a.color, a.kind) for a in item.scene_objects))
+            scores = encoder.encode_image(item.image) @ class_embeddings(encoder, classes, "train").T
+            tiles.append((item.image, classes[int(scores.argmax())], (item.attributes.color, item.attributes.kind)))
+    size, label = 96, 16
+    canvas = Image.new("RGB", (6 * size, 2 * (size + label)), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i, (image, guess, truth) in enumerate(tiles):
+        x, y = (i % 6) * size, (i // 6) * (size + label)
+        canvas.paste(Image.fromarray((image.numpy() * 255 + 0.5).astype(np.uint8)), (x, y))
+        draw.text((x + 3, y + size + 2), " ".join(guess), fill=(0, 130, 0) if guess == truth else (200, 0, 0))
+    canvas.save(OUT / "encoder_examples.png")
+
+
 def main() -> None:
+    encoder_examples()
     rows = []
     for r, seed in enumerate((11, 12)):
         items = [next(iter(object_images(seed * 100 + i, 1, 96, kinds=[kind]))) for i, kind in enumerate(KINDS)]
