@@ -112,7 +112,7 @@ def test_bad_inputs_give_one_line_errors(mini, tmp_path):
 def test_training_script_writes_loadable_weights(tmp_path):
     from langfield.encoders.training import MiniTrainConfig, train_mini
 
-    config = MiniTrainConfig(output=tmp_path / "w.safetensors", cache=tmp_path / "cache", objects=48, crops=4, steps=4,
+    config = MiniTrainConfig(output=tmp_path / "w.safetensors", cache=tmp_path / "cache", objects=48, crops=4, backgrounds=4, steps=4,
                              batch=16, widths=(8, 16, 16, 32), embed_dim=32, progress=False)
     train_mini(config)
     model = load_encoder(str(config.output))

@@ -54,5 +54,7 @@ def evaluate_run(run_path: Path, data: Path | None = None, save_images: bool = F
         "resolution": [dataset.width, dataset.height],
         "views": per_view,
     }
-    (Path(run_path) / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    file = Path(run_path) / "metrics.json"
+    previous = json.loads(file.read_text()) if file.is_file() else {}  # keeps other tasks' figures (localization)
+    file.write_text(json.dumps({**previous, **metrics}, indent=2))
     return metrics

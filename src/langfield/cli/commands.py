@@ -37,11 +37,26 @@ class EvalArgs:
     """Dataset folder, if it moved since training."""
     save_images: bool = False
     """Write each render beside its ground truth under RUN/eval/."""
+    task: Literal["rgb", "localization"] = "rgb"
+    """rgb: PSNR / SSIM of the held-out views; localization (lerf runs on procedural scenes): does the most relevant
+    pixel of each object's captions fall inside its mask (metrics.json gets the accuracy)."""
     device: str = "auto"
 
 
 def evaluate(argv: list[str]) -> None:
     args = tyro.cli(EvalArgs, args=argv, prog="langfield eval")
+    if args.task == "localization":
+        from langfield.methods.lerf.localization import evaluate_localization
+
+        result = evaluate_localization(args.run, args.data, args.device)
+        metrics_file = Path(args.run) / "metrics.json"
+        metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+        metrics.update({k: v for k, v in result.items() if k != "details"})
+        metrics_file.write_text(json.dumps(metrics, indent=2))
+        (Path(args.run) / "localization.json").write_text(json.dumps(result, indent=2))
+        keys = ("localization", "localization_train_wording", "localization_eval_wording", "queries", "seconds_per_view")
+        print(json.dumps({k: result[k] for k in keys}, indent=2))
+        return
     from langfield.evaluate import evaluate_run
 
     metrics = evaluate_run(args.run, args.data, args.save_images, args.device)

@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("langfield.cli.commands:render", "render a camera path of a run to MP4 or PNG frames"),
     "export": ("langfield.cli.commands:export", "export a point cloud (PLY) or a coloured mesh (GLB/OBJ/PLY)"),
     "world": ("langfield.cli.world:world", "the procedural world: `world scene` datasets, `world images` labelled images"),
+    "query": ("langfield.cli.query:query", "ask a lerf run where things are: heat-maps, raw relevancy, 3D location"),
     "clip": ("langfield.cli.clip:clip", "zero-shot image classification with an encoder (`clip classify`), its benchmark (`clip eval`)"),
     "demo": ("langfield.cli.demo:demo", "the offline demo: train, evaluate, render and export in a few minutes"),
 }

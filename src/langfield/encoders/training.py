@@ -1,13 +1,15 @@
 """Training of ``langfield-mini`` (locked text, contrastive image tower) on procedural-world images.
 
-Data: single-object images (seed ``object_seed``) and crops of multi-object scenes labelled with their dominant
-object (seed ``crop_seed``), rendered once and cached as uint8 tensors. The evaluation seeds of
+Data: single-object images (seed ``object_seed``), crops of multi-object scenes labelled with their dominant
+object (seed ``crop_seed``) and crops with no object (table top, background; seed ``background_seed``), rendered
+once and cached as uint8 tensors. The evaluation seeds of
 :mod:`langfield.encoders.zeroshot` are never used here.
 
 Objective: a batch of images, each paired with one caption drawn from its *training* captions (all training
 synonyms, sentence frames, materials and sizes). A caption is a positive for every image of the batch whose
 attributes it describes ("a red cube" fits every red cube, "a small glossy red cube" only those), so the loss is
-CLIP's symmetric cross-entropy with soft multi-positive targets. The MiniLM features of all training captions are
+CLIP's symmetric cross-entropy with soft multi-positive targets. Object-less crops match no caption: they only
+appear as negatives of every caption, so the background never answers a query for an object. The MiniLM features of all training captions are
 computed once; only the projections, the image tower and the temperature learn.
 """
 
@@ -39,6 +41,9 @@ class MiniTrainConfig:
     crops: int = 4000
     object_seed: int = 1
     crop_seed: int = 2
+    backgrounds: int = 0
+    """Crops without objects (negatives only; the shipped weights were trained without them — see BENCHMARKS)."""
+    background_seed: int = 3
     resolution: int = 64
     steps: int = 2000
     batch: int = 256
@@ -53,21 +58,22 @@ class MiniTrainConfig:
 
 
 def render_data(kind: str, seed: int, count: int, resolution: int, cache: Path, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """(count, R, R, 3) uint8 images and (count,) attribute-combination indices, rendered once and cached."""
+    """(count, R, R, 3) uint8 images and (count,) attribute-combination indices (-1: no object), rendered once
+    and cached."""
     from langfield.ui import task_bar
-    from langfield.world.images import crop_images, object_images
+    from langfield.world.images import background_crops, crop_images, object_images
 
     file = Path(cache) / f"{kind}-seed{seed}-n{count}-r{resolution}.pt"
     if file.is_file():
         data = torch.load(file)
         return data["images"], data["labels"]
-    stream = object_images if kind == "object" else crop_images
+    stream = {"object": object_images, "crop": crop_images, "background": background_crops}[kind]
     images = torch.empty(count, resolution, resolution, 3, dtype=torch.uint8)
     labels = torch.empty(count, dtype=torch.long)
     with task_bar(f"rendering {count} {kind} images", count, progress) as advance:
         for item in stream(seed, count, resolution):
             images[item.index] = (item.image.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
-            labels[item.index] = COMBO_INDEX[item.attributes]
+            labels[item.index] = COMBO_INDEX[item.attributes] if item.attributes is not None else -1
             advance()
     file.parent.mkdir(parents=True, exist_ok=True)
     tmp = file.with_suffix(".tmp")
@@ -106,10 +112,12 @@ def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 def contrastive_loss(image: torch.Tensor, text: torch.Tensor, positive: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """Symmetric cross-entropy with soft targets spread over all positives; ``image``/``text`` unit vectors."""
+    """Symmetric cross-entropy with soft targets spread over all positives; ``image``/``text`` unit vectors. Images
+    without a positive caption count only as negatives (in the text-to-image direction)."""
     logits = scale * image @ text.T
     target = positive.float()
-    image_to_text = -(F.log_softmax(logits, 1) * target / target.sum(1, keepdim=True)).sum(1).mean()
+    has = target.sum(1) > 0
+    image_to_text = -(F.log_softmax(logits[has], 1) * target[has] / target[has].sum(1, keepdim=True)).sum(1).mean()
     text_to_image = -(F.log_softmax(logits.T, 1) * target.T / target.T.sum(1, keepdim=True)).sum(1).mean()
     return 0.5 * (image_to_text + text_to_image)
 
@@ -123,10 +131,11 @@ def train_mini(config: MiniTrainConfig) -> MiniClip:
     generator = torch.Generator().manual_seed(config.seed)
     started = time.time()
     object_images, object_labels = render_data("object", config.object_seed, config.objects, config.resolution, config.cache, config.progress)
-    crop_images, crop_labels = render_data("crop", config.crop_seed, config.crops, config.resolution, config.cache, config.progress) if config.crops else (
-        torch.empty(0, config.resolution, config.resolution, 3, dtype=torch.uint8), torch.empty(0, dtype=torch.long))
-    images = torch.cat([object_images, crop_images])
-    labels = torch.cat([object_labels, crop_labels])
+    empty = (torch.empty(0, config.resolution, config.resolution, 3, dtype=torch.uint8), torch.empty(0, dtype=torch.long))
+    crop_images, crop_labels = render_data("crop", config.crop_seed, config.crops, config.resolution, config.cache, config.progress) if config.crops else empty
+    background_images, background_labels = render_data("background", config.background_seed, config.backgrounds, config.resolution, config.cache, config.progress) if config.backgrounds else empty
+    images = torch.cat([object_images, crop_images, background_images])
+    labels = torch.cat([object_labels, crop_labels, background_labels])
     data_seconds = time.time() - started
 
     model = MiniClip(MiniArchitecture(config.embed_dim, config.resolution, tuple(config.widths)))
@@ -146,10 +155,13 @@ def train_mini(config: MiniTrainConfig) -> MiniClip:
         for step in range(config.steps):
             index = torch.randint(len(images), (config.batch,), generator=generator)
             combos = labels[index]
-            caption = torch.multinomial(positive[combos].float(), 1, generator=generator).squeeze(1)
+            real = combos >= 0  # object-less crops get no caption
+            caption = torch.multinomial(positive[combos[real]].float(), 1, generator=generator).squeeze(1)
+            matches = torch.zeros(len(index), len(caption), dtype=torch.bool)
+            matches[real] = positive[combos[real]][:, caption]
             image = model.encode_image(augment(images[index], generator))
             text = F.normalize(model.text_projection(text_features[caption]), dim=-1)
-            loss = contrastive_loss(image, text, positive[combos][:, caption], model.log_scale.exp().clamp(max=100.0))
+            loss = contrastive_loss(image, text, matches, model.log_scale.exp().clamp(max=100.0))
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"langfield-mini: loss became {loss.item()} at step {step}")
             optimizer.zero_grad(set_to_none=True)
@@ -163,8 +175,8 @@ def train_mini(config: MiniTrainConfig) -> MiniClip:
                 bar.log(f"step {step + 1}: loss {sum(losses[-50:]) / len(losses[-50:]):.3f}, scale {model.logit_scale():.1f}")
     model.eval()
     model.info = {
-        "object_images": config.objects, "crop_images": config.crops, "object_seed": config.object_seed,
-        "crop_seed": config.crop_seed, "resolution": config.resolution, "steps": config.steps, "batch": config.batch,
+        "object_images": config.objects, "crop_images": config.crops, "background_crops": config.backgrounds,
+        "object_seed": config.object_seed, "crop_seed": config.crop_seed, "background_seed": config.background_seed, "resolution": config.resolution, "steps": config.steps, "batch": config.batch,
         "captions": len(texts), "data_seconds": round(data_seconds, 1),  # rendering, or reading the cache
         "train_seconds": round(time.time() - train_started, 1), "final_loss": round(sum(losses[-50:]) / len(losses[-50:]), 4),
         "threads": torch.get_num_threads(),

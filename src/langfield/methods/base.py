@@ -51,6 +51,19 @@ class SceneInfo:
         return SceneInfo(state["aabb"], float(state["near"]), float(state["far"]), state["background"], cameras)
 
 
+@dataclass
+class RayBatch:
+    """A training batch: rays, their target colours and background, and where they come from (the index among the
+    training views and the flat pixel index), so that methods can look up per-pixel supervision of their own."""
+
+    origins: torch.Tensor  # (R, 3)
+    directions: torch.Tensor  # (R, 3)
+    target: torch.Tensor  # (R, 3)
+    background: torch.Tensor  # (R, 3)
+    views: torch.Tensor  # (R,) index into the training views
+    pixels: torch.Tensor  # (R,) y * width + x
+
+
 class Model(nn.Module):
     """A radiance-field model. Subclasses implement ``forward`` (rays → outputs) and ``loss``."""
 
@@ -68,6 +81,9 @@ class Model(nn.Module):
         """Parameter groups with their initial learning rates: ``[{"params": [...], "lr": float}, ...]``."""
         raise NotImplementedError
 
+    def prepare(self, dataset, progress: bool = True) -> None:
+        """Once before training (and on resume): precompute what the method needs from the training images."""
+
     def before_step(self, step: int, progress: float, generator: torch.Generator) -> bool:
         """Per-step bookkeeping (occupancy updates, grid growth). Returns True when parameters were replaced,
         so the trainer rebuilds its optimiser."""
@@ -78,8 +94,8 @@ class Model(nn.Module):
         ``weights``, ``ray_indices`` and ``t_mid``."""
         raise NotImplementedError
 
-    def loss(self, outputs: dict, target: torch.Tensor) -> dict[str, torch.Tensor]:
-        mse = torch.mean((outputs["rgb"] - target) ** 2)
+    def loss(self, outputs: dict, batch: RayBatch) -> dict[str, torch.Tensor]:
+        mse = torch.mean((outputs["rgb"] - batch.target) ** 2)
         return {"total": mse, "mse": mse}
 
     def density(self, positions: torch.Tensor) -> torch.Tensor:

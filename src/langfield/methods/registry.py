@@ -6,6 +6,7 @@ import importlib
 from dataclasses import dataclass
 
 from langfield.errors import LangfieldError
+from langfield.methods.lerf.config import LerfConfig
 from langfield.methods.nerf.config import NerfConfig
 from langfield.methods.vanilla_nerf.config import VanillaNerfConfig
 
@@ -32,6 +33,7 @@ METHODS: dict[str, MethodSpec] = {
             "langfield.methods.vanilla_nerf.model:VanillaNerfModel",
             "the original NeRF: 8x256 MLPs, coarse + fine",
         ),
+        MethodSpec("lerf", LerfConfig, "langfield.methods.lerf.model:LerfModel", "language-embedded radiance field: query a scene with text"),
     )
 }
 

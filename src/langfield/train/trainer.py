@@ -14,7 +14,7 @@ import torch
 from langfield.configio import to_dict
 from langfield.data import load_dataset
 from langfield.errors import LangfieldError
-from langfield.methods.base import Model, SceneInfo
+from langfield.methods.base import Model, RayBatch, SceneInfo
 from langfield.methods.registry import get_method
 from langfield.run import CHECKPOINT_FILE, CONFIG_FILE, read_run_config, resolve_device
 from langfield.train.checkpoint import load_checkpoint, save_checkpoint
@@ -34,7 +34,7 @@ class RayBatches:
         self.generator = generator
         self.device = device
 
-    def sample(self, count: int, random_background: bool) -> tuple[torch.Tensor, ...]:
+    def sample(self, count: int, random_background: bool) -> RayBatch:
         cams = torch.randint(len(self.indices), (count,), generator=self.generator).to(self.device)
         pixels = torch.randint(self.pixels, (count,), generator=self.generator).to(self.device)
         origins, directions = self.cameras.pixel_rays(cams, pixels)
@@ -44,7 +44,7 @@ class RayBatches:
         else:
             background = self.background.expand(count, 3)
         target = rgba[:, :3] + (1.0 - rgba[:, 3:]) * background
-        return origins, directions, target, background
+        return RayBatch(origins, directions, target, background, cams, pixels)
 
 
 def build_optimizer(model: Model, previous: torch.optim.Optimizer | None = None) -> torch.optim.Optimizer:
@@ -146,6 +146,7 @@ class Trainer:
             json.dumps({"method": self.spec.name, "config": to_dict(self.config)}, indent=2)
         )
 
+        model.prepare(dataset, progress=tcfg.progress)
         batches = RayBatches(dataset, device, generator)
         eval_view = dataset.test_indices[0] if dataset.test_indices else dataset.train_indices[0]
         log = (self.output / "train_log.jsonl").open("a", buffering=1)
@@ -164,9 +165,9 @@ class Trainer:
                     decay = tcfg.lr_final_ratio**progress
                     for group in optimizer.param_groups:
                         group["lr"] = group["initial_lr"] * decay
-                    origins, directions, target, background = batches.sample(tcfg.batch_rays, model.random_background)
-                    outputs = model(origins, directions, background)
-                    losses = model.loss(outputs, target)
+                    batch = batches.sample(tcfg.batch_rays, model.random_background)
+                    outputs = model(batch.origins, batch.directions, batch.background)
+                    losses = model.loss(outputs, batch)
                     loss = losses["total"]
                     if not torch.isfinite(loss):
                         raise LangfieldError(

@@ -3,7 +3,10 @@
 - ``object_images``: one object per image (random kind, colour, material, size, yaw, camera, lighting and
   background grey level), rendered in batches of same-kind objects;
 - ``crop_images``: square crops of multi-object table-top scenes around one object, labelled with the object that
-  covers most of the crop (the *dominant* object), together with every object of the scene.
+  covers most of the crop (the *dominant* object), together with every object of the scene;
+- ``background_crops``: crops of the same kind of scenes where no object covers more than 5 % of the crop (table
+  top, background): ``attributes`` is None. The embedded encoder learns them as negatives, so that a query for "a
+  white cylinder" is not answered by white background.
 
 Image ``i`` of seed ``s`` depends only on ``(s, i)``: streams are deterministic and can be split across workers.
 """
@@ -25,7 +28,7 @@ from langfield.errors import LangfieldError
 from langfield.world.cameras import hemisphere_poses, pinhole
 from langfield.world.dataset import CAMERA_RADIUS, render_views
 from langfield.world.objects import height
-from langfield.world.renderer import object_parts, render_rays
+from langfield.world.renderer import TABLE_ID, object_parts, render_rays
 from langfield.world.scene import WorldObject, check_names, random_attributes, random_lighting, random_scene
 from langfield.world.vocabulary import Attributes, captions
 
@@ -36,7 +39,7 @@ OBJECT_FOV = 0.6
 class LabelledImage:
     index: int
     image: torch.Tensor  # (H, W, 3) float in [0, 1]
-    attributes: Attributes
+    attributes: Attributes | None  # None: no object dominates (background_crops)
     scene_objects: list[Attributes] = field(default_factory=list)  # crops: every object of the scene
 
     def label(self, file: str) -> dict:
@@ -137,6 +140,37 @@ def crop_images(seed: int, count: int, resolution: int = 64, kinds=None, colors=
         image = Image.fromarray((crop.numpy() * 255 + 0.5).astype(np.uint8)).resize((resolution, resolution), Image.BOX)
         rgb = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0)
         yield LabelledImage(i, rgb, dominant.attributes, [o.attributes for o in scene.objects])
+
+
+def _scene_view(seed: int, i: int, render_size: int, kinds, colors, salt: int):
+    rng = np.random.default_rng([seed, i, salt])
+    scene = random_scene(int(rng.integers(2**31)), int(rng.integers(2, 6)), kinds=kinds, colors=colors, background=str(rng.choice(["white", "grey"])))
+    cameras = pinhole(hemisphere_poses(1, CAMERA_RADIUS, rng), render_size)
+    return rng, scene, render_views(scene, cameras)[0]
+
+
+def background_crops(seed: int, count: int, resolution: int = 64, kinds=None, colors=None, max_object: float = 0.05) -> Iterator[LabelledImage]:
+    """``count`` crops of random scenes in which objects cover at most ``max_object`` of the pixels (the least
+    covered of 16 random windows when none qualifies)."""
+    _check(count, resolution)
+    check_names(kinds, colors)
+    render_size = 2 * resolution
+    for i in range(count):
+        rng, scene, view = _scene_view(seed, i, render_size, kinds, colors, salt=11)
+        is_object = ((view["ids"] > 0) & (view["ids"] != TABLE_ID)).float()
+        best = None
+        for _ in range(16):
+            side = int(rng.integers(render_size // 6, render_size // 2 + 1))
+            y0, x0 = (int(v) for v in rng.integers(0, render_size - side + 1, size=2))
+            covered = float(is_object[y0 : y0 + side, x0 : x0 + side].mean())
+            if best is None or covered < best[0]:
+                best = (covered, y0, x0, side)
+            if covered <= max_object:
+                break
+        _, y0, x0, side = best
+        crop = view["rgb"][y0 : y0 + side, x0 : x0 + side]
+        image = Image.fromarray((crop.numpy() * 255 + 0.5).astype(np.uint8)).resize((resolution, resolution), Image.BOX)
+        yield LabelledImage(i, torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0), None, [o.attributes for o in scene.objects])
 
 
 def write_images(out: Path, seed: int, count: int, resolution: int, kind: str = "object", kinds=None, colors=None, progress=None) -> Path:

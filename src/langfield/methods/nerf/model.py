@@ -9,7 +9,7 @@ import torch
 
 from langfield.fields import GridField, OccupancyGrid
 from langfield.fields.grid_field import density_shift
-from langfield.methods.base import Model, SceneInfo
+from langfield.methods.base import Model, RayBatch, SceneInfo
 from langfield.methods.nerf.config import NerfModelConfig
 from langfield.render import distortion_loss, march_uniform, packed_weights, ray_aabb
 
@@ -110,8 +110,9 @@ class NerfModel(Model):
             self.update_occupancy(generator)
         return changed
 
-    def loss(self, outputs: dict, target: torch.Tensor) -> dict[str, torch.Tensor]:
-        losses = super().loss(outputs, target)
+    def loss(self, outputs: dict, batch: RayBatch) -> dict[str, torch.Tensor]:
+        losses = super().loss(outputs, batch)
+        target = batch.target
         if self.config.sample_color_weight > 0 and outputs["sample_colors"] is not None:
             # DVGO's per-sample colour loss: density where the sample's colour is wrong is pushed down
             colors, weights, ray_ids = outputs["sample_colors"]

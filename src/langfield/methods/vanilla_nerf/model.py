@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from langfield.fields import MLPField
-from langfield.methods.base import Model, SceneInfo
+from langfield.methods.base import Model, RayBatch, SceneInfo
 from langfield.methods.vanilla_nerf.config import VanillaNerfModelConfig
 from langfield.render import RaySamples, accumulate, render_weights, sample_pdf, stratified_bins
 
@@ -61,9 +61,9 @@ class VanillaNerfModel(Model):
         fine["rgb_coarse"] = coarse["rgb"]
         return fine
 
-    def loss(self, outputs: dict, target: torch.Tensor) -> dict[str, torch.Tensor]:
-        fine = torch.mean((outputs["rgb"] - target) ** 2)
-        coarse = torch.mean((outputs["rgb_coarse"] - target) ** 2)
+    def loss(self, outputs: dict, batch: RayBatch) -> dict[str, torch.Tensor]:
+        fine = torch.mean((outputs["rgb"] - batch.target) ** 2)
+        coarse = torch.mean((outputs["rgb_coarse"] - batch.target) ** 2)
         return {"total": fine + coarse, "mse": fine, "mse_coarse": coarse}
 
     def density(self, positions: torch.Tensor) -> torch.Tensor:

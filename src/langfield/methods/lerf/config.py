@@ -1,0 +1,60 @@
+"""Configuration of the `lerf` method (torch-free: it is also the CLI tree)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Tuple
+
+import tyro
+
+from langfield.data.config import DataConfig
+from langfield.methods.nerf.config import NerfModelConfig
+from langfield.train.config import TrainerConfig
+
+LERF_FRACTIONS = (0.05, 0.125, 0.2, 0.275, 0.35, 0.425, 0.5)  # LERF: 7 crop sizes, linspace(5 %, 50 %)
+CANONICAL_PHRASES = ("object", "things", "stuff", "texture")
+
+
+@dataclass
+class LerfModelConfig(NerfModelConfig):
+    """The `nerf` radiance field plus a language field: a grid of language features (its own, never touching
+    density or colour), volume-rendered with the detached weights of the radiance field, then decoded together
+    with the crop scale into the encoder's space (and into its dense features, the DINO head)."""
+
+    encoder: str = "langfield-mini"
+    """The vision-language encoder whose embeddings are distilled (langfield-mini, a CLIP folder or hub id)."""
+    dense_encoder: str = ""
+    """Encoder of the dense (DINO) targets; empty: the dense features of `encoder`. E.g. facebook/dinov2-small."""
+    crop_fractions: Tuple[float, ...] = LERF_FRACTIONS
+    """Crop sides of the supervision pyramid, as fractions of the image height (one level each)."""
+    crop_stride: float = 0.5
+    """Distance between neighbouring crop centres, as a fraction of the crop side (0.5: crops overlap by half)."""
+    cache_dir: str = ""
+    """Where pyramids are cached (default: $LANGFIELD_CACHE/lerf or ~/.cache/langfield/lerf); 'none' disables."""
+    language_resolution: int = 64
+    """Lattice points per axis of the language feature grid."""
+    language_channels: int = 16
+    language_hidden: int = 128
+    """Width of the language decoder (2 hidden layers)."""
+    dino_hidden: int = 64
+    clip_weight: float = 1.0
+    """Weight of the Huber loss (delta 1.25, as LERF) between the rendered embedding and the pyramid target."""
+    dino_weight: float = 0.1
+    """Weight of the MSE between the DINO head and the dense features (0 disables the DINO head's loss)."""
+    lr_language_grid: float = 0.1
+    lr_language_mlp: float = 3e-3
+    canonical_phrases: Tuple[str, ...] = CANONICAL_PHRASES
+    """Negatives of the relevancy score (LERF's canonical phrases)."""
+    query_fractions: Tuple[float, ...] = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
+    """Crop scales tried by a query; the one with the highest relevancy is kept (automatic scale selection)."""
+
+
+@dataclass
+class LerfConfig:
+    """Train `lerf`: a radiance field with a language field distilled from multi-scale encoder crops."""
+
+    output: Path = Path("runs/lerf")
+    data: Annotated[DataConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=DataConfig)
+    trainer: Annotated[TrainerConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=lambda: TrainerConfig(batch_rays=1024))
+    model: LerfModelConfig = field(default_factory=LerfModelConfig)
