@@ -106,13 +106,16 @@ class Model(nn.Module):
         raise NotImplementedError
 
     @torch.no_grad()
-    def render_camera(self, cameras: Cameras, index: int, chunk: int | None = None) -> dict[str, torch.Tensor]:
-        """Render a whole image: ``rgb`` (H, W, 3), ``opacity`` (H, W), ``depth`` (H, W)."""
+    def render_camera(
+        self, cameras: Cameras, index: int, chunk: int | None = None, outputs: tuple[str, ...] = ("rgb", "opacity", "depth")
+    ) -> dict[str, torch.Tensor]:
+        """Render a whole image: ``rgb`` (H, W, 3), ``opacity`` (H, W), ``depth`` (H, W), and any other per-ray
+        ``outputs`` of the model's forward (e.g. lerf's ``language``)."""
         chunk = chunk or self.render_chunk
         was_training = self.training
         self.eval()
         origins, directions = cameras.to(self.background.device).image_rays(index)
-        parts: dict[str, list[torch.Tensor]] = {"rgb": [], "opacity": [], "depth": []}
+        parts: dict[str, list[torch.Tensor]] = {key: [] for key in outputs}
         for start in range(0, origins.shape[0], chunk):
             out = self(origins[start : start + chunk], directions[start : start + chunk])
             for key in parts:

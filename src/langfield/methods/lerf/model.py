@@ -148,19 +148,10 @@ class LerfModel(NerfModel):
 
     @torch.no_grad()
     def render_language(self, cameras, index: int, chunk: int | None = None) -> dict[str, torch.Tensor]:
-        """A whole view: ``rgb`` (H, W, 3), ``depth``, ``opacity`` (H, W) and rendered ``language`` features
-        (H, W, C), for queries."""
-        chunk = chunk or self.render_chunk
-        was_training = self.training
-        self.eval()
+        """A whole view: ``rgb`` (H, W, 3), ``depth``, ``opacity`` (H, W), rendered ``language`` features
+        (H, W, C) and the pixels' ray ``origins`` / ``directions`` (H, W, 3), for queries."""
+        out = self.render_camera(cameras, index, chunk, outputs=("rgb", "opacity", "depth", "language"))
         origins, directions = cameras.to(self.background.device).image_rays(index)
-        parts: dict[str, list[torch.Tensor]] = {"rgb": [], "opacity": [], "depth": [], "language": []}
-        for start in range(0, origins.shape[0], chunk):
-            out = self(origins[start : start + chunk], directions[start : start + chunk])
-            for key in parts:
-                parts[key].append(out[key])
-        self.train(was_training)
         h, w = cameras.height, cameras.width
-        out = {key: torch.cat(value).reshape(h, w, -1).squeeze(-1) for key, value in parts.items()}
         out["origins"], out["directions"] = origins.reshape(h, w, 3), directions.reshape(h, w, 3)
         return out
