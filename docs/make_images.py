@@ -1,11 +1,13 @@
 """Regenerate the pictures of the README and BENCHMARKS.md (procedural world, embedded encoder).
 
     .venv/bin/python docs/make_images.py
+    .venv/bin/python docs/make_images.py lerf RUN...     # heat-maps of trained lerf runs on procedural scenes
 """
 
 from __future__ import annotations
 
-import math
+import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +52,42 @@ def encoder_examples() -> None:
     canvas.save(OUT / "encoder_examples.png")
 
 
+def lerf_heatmaps(runs: list[str], queries_per_run: int = 4) -> None:
+    """One row per lerf run: a held-out ground-truth view, then heat-maps of the first objects' captions (a training
+    wording, and an evaluation-only wording for the last one), best pixel circled."""
+    from PIL import Image
+
+    from langfield.data import load_dataset
+    from langfield.methods.lerf.config import LerfModelConfig
+    from langfield.methods.lerf.heatmaps import grid
+    from langfield.methods.lerf.query import LanguageQuery
+    from langfield.run import read_run_config
+
+    rows = []
+    for run in runs:
+        _, config = read_run_config(Path(run))
+        dataset = load_dataset(config.data)
+        objects = json.loads((Path(dataset.source) / "objects.json").read_text())["objects"]
+        texts = [o["captions"]["train"][0] for o in objects[: queries_per_run - 1]] + [objects[queries_per_run - 1]["captions"]["eval"][0]]
+        index = dataset.test_indices[1]
+        engine = LanguageQuery.open(Path(run))  # today's query defaults, whatever the run was trained with
+        engine = LanguageQuery(engine.model, fractions=LerfModelConfig.query_fractions, smoothing=LerfModelConfig.query_smoothing)
+        answer = engine.view(texts, index, cameras=dataset.cameras)
+        rows.append(grid(answer, scale=2, truth=dataset.rgb(index)))
+    width = max(r.shape[1] for r in rows)
+    canvas = Image.new("RGB", (width, sum(r.shape[0] for r in rows)), "white")
+    y = 0
+    for r in rows:
+        canvas.paste(Image.fromarray(r), (0, y))
+        y += r.shape[0]
+    OUT.mkdir(parents=True, exist_ok=True)
+    canvas.save(OUT / "lerf_heatmaps.png")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["lerf"]:
+        lerf_heatmaps(sys.argv[2:])
+        return
     encoder_examples()
     rows = []
     for r, seed in enumerate((11, 12)):

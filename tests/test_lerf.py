@@ -120,3 +120,54 @@ def test_query_errors(tmp_path):
     assert_clean_error(langfield("query", nerf_run, "  "), "non-empty")
     assert_clean_error(langfield("query", nerf_run, "a red sphere"), "'nerf' run", "lerf")
     assert_clean_error(langfield("query", tmp_path / "missing", "a red sphere"), "not a langfield run")
+
+
+@pytest.fixture(scope="module")
+def trained(scene, tmp_path_factory):
+    """A tiny lerf run on the two-object scene, trained for a fixed number of steps (not seconds: the outcome must
+    not depend on the machine's load)."""
+    run = tmp_path_factory.mktemp("lerf_run") / "run"
+    result = langfield(
+        "train", "lerf", "--data", scene, "--output", run, "--max-steps", "300", "--seed", "0", "--no-progress",
+        "--model.resolution", "48", "--model.initial-resolution", "32", "--model.grow-at", "150", "--model.language-resolution", "24",
+        "--model.crop-fractions", "0.15", "0.3", "0.5", "--model.cache-dir", "none", "--eval-every", "0", "--batch-rays", "512",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return run
+
+
+def test_tiny_run_finds_the_objects_in_a_held_out_view(scene, trained, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from langfield.data import DataConfig, load_dataset
+    from langfield.methods.lerf.localization import mask_path
+    from langfield.methods.lerf.query import LanguageQuery
+
+    objects = {f"a {o['attributes']['color']} {o['attributes']['kind']}": o["id"] for o in json.loads((scene / "objects.json").read_text())["objects"]}
+    assert len(objects) == 2  # a red cube and a red sphere: told apart by shape alone
+    dataset = load_dataset(DataConfig(data=scene))
+    engine = LanguageQuery.open(trained)
+    hits = []
+    for index in dataset.test_indices:
+        mask = np.asarray(Image.open(mask_path(scene, dataset.filenames[index])))
+        answer = engine.view(list(objects), index, cameras=dataset.cameras)
+        for (x, y), text in zip(answer.best_pixel.tolist(), objects):
+            if (mask == objects[text]).any():
+                hits.append(int(mask[y, x]) == objects[text])
+    assert len(hits) >= 4 and sum(hits) / len(hits) >= 0.75, hits
+    # the CLI: heat-map, raw relevancy and best point; then the errors of a real lerf run
+    out = tmp_path / "q"
+    result = langfield("query", trained, "a red sphere", "--view", "1", "--out", out, "--export", tmp_path / "cloud.ply")
+    assert result.returncode == 0, result.stderr[-2000:]
+    record = json.loads((out / "a_red_sphere_view1.json").read_text())
+    assert np.load(out / "a_red_sphere_view1.npy").shape == (48, 48) and (out / "a_red_sphere_view1.png").is_file()
+    assert 0.5 <= record["relevancy"] <= 1 and len(record["best_point"]) == 3
+    assert (tmp_path / "cloud.ply").read_bytes().startswith(b"ply")
+    # the evaluation protocol over every caption wording, merged into metrics.json
+    assert langfield("eval", trained, "--task", "localization").returncode == 0
+    metrics = json.loads((trained / "metrics.json").read_text())
+    assert metrics["queries"] == len(json.loads((trained / "localization.json").read_text())["details"]) > 0
+    assert metrics["localization_train_wording"] >= 0.6, metrics
+    assert_clean_error(langfield("query", trained, "a red sphere", "--view", "999"), "view index 999", "out of range")
+    assert_clean_error(langfield("query", trained, ""), "non-empty")

@@ -46,16 +46,11 @@ class EvalArgs:
 def evaluate(argv: list[str]) -> None:
     args = tyro.cli(EvalArgs, args=argv, prog="langfield eval")
     if args.task == "localization":
-        from langfield.methods.lerf.localization import evaluate_localization
+        from langfield.methods.lerf.localization import SUMMARY_KEYS, evaluate_localization, write_localization
 
         result = evaluate_localization(args.run, args.data, args.device)
-        metrics_file = Path(args.run) / "metrics.json"
-        metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-        metrics.update({k: v for k, v in result.items() if k != "details"})
-        metrics_file.write_text(json.dumps(metrics, indent=2))
-        (Path(args.run) / "localization.json").write_text(json.dumps(result, indent=2))
-        keys = ("localization", "localization_train_wording", "localization_eval_wording", "queries", "seconds_per_view")
-        print(json.dumps({k: result[k] for k in keys}, indent=2))
+        write_localization(args.run, result)
+        print(json.dumps({k: result[k] for k in SUMMARY_KEYS}, indent=2))
         return
     from langfield.evaluate import evaluate_run
 

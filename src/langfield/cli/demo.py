@@ -1,6 +1,7 @@
 """``langfield demo``: the README's main command. Offline, a few minutes on 2 cores: generates a procedural
-table-top scene, trains the default ``nerf`` method on it, evaluates it on held-out views, renders an orbit video
-and exports a mesh and a point cloud."""
+table-top scene, trains ``lerf`` on it (the radiance field and its language field, with the embedded encoder),
+evaluates colour on held-out views and text localisation against the scene's exact masks, answers a few queries with
+heat-maps, renders an orbit video and exports a mesh and a point cloud."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Optional
+from typing import Optional, Tuple
 
 import tyro
 
@@ -24,10 +25,12 @@ class DemoArgs:
     """Dataset to use instead of a generated procedural scene (e.g. ../shared/data/lego with --downscale 8)."""
     seed: int = 0
     """Seed of the generated scene."""
-    seconds: float = 150.0
+    seconds: float = 240.0
     """Training time budget."""
     downscale: int = 1
     frames: int = 48
+    queries: Tuple[str, ...] = ()
+    """Texts to look for (default on a generated scene: one caption per object; with --data: none)."""
 
 
 def demo(argv: list[str]) -> None:
@@ -35,7 +38,7 @@ def demo(argv: list[str]) -> None:
     from langfield.cli.commands import export
     from langfield.data.config import DataConfig
     from langfield.evaluate import evaluate_run
-    from langfield.methods.nerf.config import NerfConfig
+    from langfield.methods.lerf.config import LerfConfig
     from langfield.render.video import render_path
     from langfield.train.trainer import Trainer
     from langfield.ui import console
@@ -48,33 +51,64 @@ def demo(argv: list[str]) -> None:
         scene = write_scene_dataset(data, seed=args.seed, objects=6, views=100, resolution=100)
         names = ", ".join(f"{o.attributes.color} {o.attributes.kind}" for o in scene.objects)
         console.print(f"generated a procedural scene in {data}: {names}")
-    run = args.out / "nerf"
+    run = args.out / "lerf"
     if (run / "config.json").is_file():
         shutil.rmtree(run)
-    console.print(f"[bold]langfield demo[/bold]: training `nerf` on {data} for {args.seconds:.0f} s")
+    console.print(f"[bold]langfield demo[/bold]: training `lerf` on {data} for {args.seconds:.0f} s")
     # start from the method's own defaults (its batch size among them) and set only what the demo chooses
-    config = NerfConfig(output=run, data=DataConfig(data=data, downscale=args.downscale))
+    config = LerfConfig(output=run, data=DataConfig(data=data, downscale=args.downscale))
     config.trainer.max_seconds = args.seconds
-    Trainer("nerf", config).train()
+    Trainer("lerf", config).train()
     metrics = evaluate_run(run, save_images=True)
     console.print(f"held-out views: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}, {metrics['seconds_per_view']:.2f} s per view")
+    summary = {"run": str(run), "metrics": str(run / "metrics.json"), "held_out_renders": str(run / "eval")}
+    objects = Path(data) / "objects.json"
+    queries = list(args.queries)
+    if objects.is_file():
+        located = localization_report(run)
+        summary["localization"] = located["localization"]
+        console.print(f"text localisation on held-out views: {100 * located['localization']:.1f} % of {located['queries']} queries "
+                      f"(training wordings {100 * located['localization_train_wording']:.1f} %, unseen wordings {100 * located['localization_eval_wording']:.1f} %)")
+        if not queries:
+            queries = [o["captions"]["train"][0] for o in json.loads(objects.read_text())["objects"]]
+    if queries:
+        summary["queries"] = str(write_demo_queries(run, queries, args.out / "queries"))
     video = render_path(
         SimpleNamespace(run=run, out=args.out / "orbit.mp4", path="orbit", frames=args.frames, fps=24, output="rgb", scale=1.0, elevation=None, radius=None, device="auto")
     )
     export([str(run), "--format", "glb", "--out", str(args.out / "mesh.glb")])
     export([str(run), "--format", "ply", "--out", str(args.out / "points.ply")])
-    summary = {
-        "run": str(run),
-        "metrics": str(run / "metrics.json"),
-        "held_out_renders": str(run / "eval"),
-        "video": str(video),
-        "mesh": str(args.out / "mesh.glb"),
-        "point_cloud": str(args.out / "points.ply"),
-        "psnr": metrics["psnr"],
-        "ssim": metrics["ssim"],
-    }
+    summary.update({"video": str(video), "mesh": str(args.out / "mesh.glb"), "point_cloud": str(args.out / "points.ply"), "psnr": metrics["psnr"], "ssim": metrics["ssim"]})
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
     console.print(f"[bold green]done[/bold green]: results in {args.out.resolve()}")
     for key, value in summary.items():
-        if key not in ("psnr", "ssim"):
+        if key not in ("psnr", "ssim", "localization"):
             console.print(f"  {key:<17} {value}")
+
+
+def localization_report(run: Path) -> dict:
+    from langfield.methods.lerf.localization import evaluate_localization, write_localization
+
+    result = evaluate_localization(run)
+    write_localization(run, result)
+    return result
+
+
+def write_demo_queries(run: Path, texts: list[str], out: Path) -> Path:
+    """Heat-maps of ``texts`` in the first held-out view (a grid image plus each query's files)."""
+    from langfield.data import load_dataset
+    from langfield.export.images import save_png
+    from langfield.methods.lerf.heatmaps import grid, write_answer
+    from langfield.methods.lerf.query import LanguageQuery
+    from langfield.run import read_run_config
+    from langfield.ui import console
+
+    engine = LanguageQuery.open(run)
+    _, config = read_run_config(run)
+    dataset = load_dataset(config.data)
+    index = dataset.test_indices[0] if dataset.test_indices else 0
+    answer = engine.view(texts, index, cameras=dataset.cameras)
+    write_answer(answer, out, index, engine.canonical)
+    save_png(out / "queries.png", grid(answer, truth=dataset.rgb(index)))
+    console.print(f"queries in held-out view {index}: {out / 'queries.png'}")
+    return out / "queries.png"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional, Tuple
@@ -31,19 +29,11 @@ class QueryArgs:
     """Also write a 3D relevancy point cloud (PLY: colour = heat-map of the first query, plus one scalar per query)."""
     canonical: Tuple[str, ...] = ()
     """Canonical phrases (default: the run's, "object" "things" "stuff" "texture")."""
+    scales: Tuple[float, ...] = ()
+    """Crop scales tried per query, as fractions of the image height (default: the run's, 0.1 ... 0.3)."""
+    smoothing: Optional[float] = None
+    """Gaussian blur of the maps, as a fraction of the image height (default: the run's, 0.02; 0: none)."""
     device: str = "auto"
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:60] or "query"
-
-
-def overlay(rgb, relevancy):
-    """The render with the relevancy heat-map blended where relevancy exceeds 0.5 (LERF's display)."""
-    from langfield.export.images import colorize
-
-    strength = ((relevancy - 0.5) * 2).clamp(0, 1)[..., None]
-    return rgb * (1 - 0.7 * strength) + colorize(relevancy.clamp(0.5, 1.0), 0.5, 1.0) * 0.7 * strength
 
 
 def query(argv: list[str]) -> None:
@@ -54,13 +44,13 @@ def query(argv: list[str]) -> None:
         raise LangfieldError(f"--frames must be at least 1, got {args.frames}")
     import numpy as np
 
-    from langfield.export.images import save_png, write_video
+    from langfield.export.images import to_uint8, write_video
+    from langfield.methods.lerf.heatmaps import overlay, slug, write_answer
     from langfield.methods.lerf.query import LanguageQuery
     from langfield.ui import console, task_bar
 
     engine = LanguageQuery.open(args.run, args.device)
-    if args.canonical:
-        engine = LanguageQuery(engine.model, args.canonical)
+    engine = LanguageQuery(engine.model, args.canonical or None, args.scales or None, args.smoothing)
     texts = [t.strip() for t in args.texts]
     engine.text(texts)  # validates before any rendering
     out = Path(args.out)
@@ -74,7 +64,7 @@ def query(argv: list[str]) -> None:
             for i in range(args.frames):
                 answer = engine.view(texts, i, cameras)
                 for q in range(len(texts)):
-                    frames[q].append((overlay(answer.rgb, answer.relevancy[q]).clamp(0, 1).numpy() * 255).astype(np.uint8))
+                    frames[q].append(to_uint8(overlay(answer.rgb, answer.relevancy[q])))
                 advance()
         for q, text in enumerate(texts):
             write_video(out / f"{slug(text)}_orbit.mp4", frames[q], fps=12)
@@ -82,18 +72,9 @@ def query(argv: list[str]) -> None:
     else:
         index = 0 if args.view is None else args.view
         answer = engine.view(texts, index)
-        for q, text in enumerate(texts):
-            name = f"{slug(text)}_view{index}"
-            save_png(out / f"{name}.png", overlay(answer.rgb, answer.relevancy[q]))
-            np.save(out / f"{name}.npy", answer.relevancy[q].numpy())
-            x, y = answer.best_pixel[q].tolist()
-            best = {
-                "text": text, "view": index, "best_pixel": [x, y], "best_point": [round(v, 5) for v in answer.best_point[q].tolist()],
-                "relevancy": round(float(answer.relevancy[q, y, x]), 5), "scale_fraction": round(float(answer.fractions[q]), 4),
-                "canonical": list(engine.canonical),
-            }
-            (out / f"{name}.json").write_text(json.dumps(best, indent=2))
-            console.print(f"{text!r}: best pixel ({x}, {y}), 3D {best['best_point']}, relevancy {best['relevancy']:.3f} -> {out / name}.png")
+        for record in write_answer(answer, out, index, engine.canonical):
+            x, y = record["best_pixel"]
+            console.print(f"{record['text']!r}: best pixel ({x}, {y}), 3D {record['best_point']}, relevancy {record['relevancy']:.3f} -> {record['image']}")
     if args.export:
         from langfield.export.images import colorize
         from langfield.export.ply import write_point_cloud

@@ -41,8 +41,8 @@ class MiniTrainConfig:
     crops: int = 4000
     object_seed: int = 1
     crop_seed: int = 2
-    backgrounds: int = 0
-    """Crops without objects (negatives only; the shipped weights were trained without them — see BENCHMARKS)."""
+    backgrounds: int = 3000
+    """Crops of scenes without objects (table top, background): negatives only, so that no caption matches them."""
     background_seed: int = 3
     resolution: int = 64
     steps: int = 2000

@@ -46,8 +46,14 @@ class LerfModelConfig(NerfModelConfig):
     lr_language_mlp: float = 3e-3
     canonical_phrases: Tuple[str, ...] = CANONICAL_PHRASES
     """Negatives of the relevancy score (LERF's canonical phrases)."""
-    query_fractions: Tuple[float, ...] = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
-    """Crop scales tried by a query; the one with the highest relevancy is kept (automatic scale selection)."""
+    query_fractions: Tuple[float, ...] = (0.1, 0.15, 0.2, 0.25, 0.3)
+    """Crop scales (fractions of the image height) tried by a query; the one whose map peaks highest is kept
+    (automatic scale selection). The 5 % crops are too small for the encoder to recognise an object and the largest
+    mix several objects: on the development scene (seed 0) 10 %-30 % localised best (BENCHMARKS.md)."""
+    query_smoothing: float = 0.02
+    """Gaussian blur of relevancy maps before the peak is taken, as a fraction of the image height (0: none)."""
+    query_min_opacity: float = 0.5
+    """Pixels whose ray hits no surface (opacity below this) get relevancy 0: there is nothing there to name."""
 
 
 @dataclass

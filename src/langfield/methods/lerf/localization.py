@@ -23,12 +23,17 @@ def mask_path(source: Path, filename: str) -> Path:
     return Path(source) / "masks" / Path(filename).with_suffix(".png")
 
 
-def evaluate_localization(run_path: Path, data: Path | None = None, device: str = "auto", progress: bool = True, min_area: float = 0.005) -> dict:
+def evaluate_localization(
+    run_path: Path, data: Path | None = None, device: str = "auto", progress: bool = True, min_area: float = 0.005,
+    fractions: tuple[float, ...] | None = None, smoothing: float | None = None,
+) -> dict:
+    """Localisation accuracy of a lerf run; ``fractions`` / ``smoothing`` override the run's query settings."""
     from langfield.data import load_dataset
     from langfield.methods.lerf.query import LanguageQuery
     from langfield.ui import task_bar
 
     query = LanguageQuery.open(run_path, device)
+    query = LanguageQuery(query.model, fractions=fractions, smoothing=smoothing)
     from langfield.run import read_run_config
 
     _, config = read_run_config(Path(run_path))
@@ -81,6 +86,19 @@ def evaluate_localization(run_path: Path, data: Path | None = None, device: str 
         "per_object": {n: accuracy([r for r in results if r["name"] == n]) for n in names},
         "queries": len(results),
         "views": len(dataset.test_indices),
-        "seconds_per_view": sum(seconds) / max(len(seconds), 1),
+        "localization_seconds_per_view": sum(seconds) / max(len(seconds), 1),
         "details": results,
     }
+
+
+SUMMARY_KEYS = ("localization", "localization_train_wording", "localization_eval_wording", "queries", "localization_seconds_per_view")
+
+
+def write_localization(run_path: Path, result: dict) -> None:
+    """``RUN/localization.json`` (every query's outcome) and the summary merged into ``RUN/metrics.json``."""
+    run_path = Path(run_path)
+    (run_path / "localization.json").write_text(json.dumps(result, indent=2))
+    file = run_path / "metrics.json"
+    metrics = json.loads(file.read_text()) if file.is_file() else {}
+    metrics.update({k: v for k, v in result.items() if k not in ("details", "views")})
+    file.write_text(json.dumps(metrics, indent=2))

@@ -47,45 +47,70 @@ class Level:
     def sample(self, views: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """(R, D): bilinear interpolation between the four nearest crop centres (clamped at the border)."""
         n, gy, gx, d = self.embeddings.shape
-        u = ((x - self.start) / self.step).clamp(0, gx - 1)
-        v = ((y - self.start) / self.step).clamp(0, gy - 1)
-        u0, v0 = u.floor().long().clamp(max=max(gx - 2, 0)), v.floor().long().clamp(max=max(gy - 2, 0))
-        u1, v1 = (u0 + 1).clamp(max=gx - 1), (v0 + 1).clamp(max=gy - 1)
-        fu, fv = (u - u0).unsqueeze(-1), (v - v0).unsqueeze(-1)
-        table = self.embeddings.float()
-        top = table[views, v0, u0] * (1 - fu) + table[views, v0, u1] * fu
-        bottom = table[views, v1, u0] * (1 - fu) + table[views, v1, u1] * fu
-        return top * (1 - fv) + bottom * fv
+        rows, weights = _bilinear(x, y, self.start, self.step, gx, gy)
+        flat = self.embeddings.reshape(-1, d)
+        base = (views * (gy * gx))[:, None]
+        return (flat[base + rows].float() * weights[..., None]).sum(1)
+
+
+def _bilinear(x: torch.Tensor, y: torch.Tensor, start, step, gx, gy) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows (R, 4) into a (gy, gx) lattice of crop centres and their bilinear weights (R, 4), for pixel positions
+    (x, y); ``start``/``step``/``gx``/``gy`` are numbers or per-ray tensors. Positions are clamped at the border."""
+    gx, gy = torch.as_tensor(gx, device=x.device), torch.as_tensor(gy, device=x.device)
+    u = torch.minimum(((x - start) / step).clamp(min=0), gx - 1)
+    v = torch.minimum(((y - start) / step).clamp(min=0), gy - 1)
+    u0 = torch.minimum(u.floor().long(), (gx - 2).clamp(min=0))
+    v0 = torch.minimum(v.floor().long(), (gy - 2).clamp(min=0))
+    u1, v1 = torch.minimum(u0 + 1, gx - 1), torch.minimum(v0 + 1, gy - 1)
+    fu, fv = u - u0, v - v0
+    rows = torch.stack([v0 * gx + u0, v0 * gx + u1, v1 * gx + u0, v1 * gx + u1], dim=-1)
+    weights = torch.stack([(1 - fu) * (1 - fv), fu * (1 - fv), (1 - fu) * fv, fu * fv], dim=-1)
+    return rows, weights
 
 
 class CropPyramid:
     def __init__(self, levels: list[Level], width: int, height: int):
         self.levels = sorted(levels, key=lambda level: level.fraction)
-        self.fractions = torch.tensor([level.fraction for level in self.levels])
         self.width, self.height = width, height
+        self._index()
+
+    def _index(self) -> None:
+        """One flat table of every level's embeddings and per-level lattice geometry, so that a batch of rays at
+        mixed scales is served by one gather (no loop over levels)."""
+        device = self.levels[0].embeddings.device
+        shapes = [level.embeddings.shape for level in self.levels]
+        sizes = torch.tensor([s[0] * s[1] * s[2] for s in shapes])
+        self.table = torch.cat([level.embeddings.reshape(-1, shapes[0][-1]) for level in self.levels])
+        self.fractions = torch.tensor([level.fraction for level in self.levels], device=device)
+        self.offset = (torch.cumsum(sizes, 0) - sizes).to(device)
+        self.gy = torch.tensor([s[1] for s in shapes], device=device)
+        self.gx = torch.tensor([s[2] for s in shapes], device=device)
+        self.start = torch.tensor([level.start for level in self.levels], device=device)
+        self.step = torch.tensor([level.step for level in self.levels], device=device)
 
     def to(self, device) -> "CropPyramid":
         for level in self.levels:
             level.embeddings = level.embeddings.to(device)
-        self.fractions = self.fractions.to(device)
+        self._index()
         return self
+
+    def _sample(self, level: torch.Tensor, views: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        gx, gy = self.gx[level], self.gy[level]
+        rows, weights = _bilinear(x, y, self.start[level], self.step[level], gx, gy)
+        rows = rows + (self.offset[level] + views * gx * gy)[:, None]
+        return (self.table[rows].float() * weights[..., None]).sum(1)
 
     def target(self, views: torch.Tensor, pixels: torch.Tensor, fractions: torch.Tensor) -> torch.Tensor:
         """(R, D) targets for rays through flat ``pixels`` of training ``views`` at crop ``fractions``."""
         x = (pixels % self.width).float() + 0.5
         y = torch.div(pixels, self.width, rounding_mode="floor").float() + 0.5
         if len(self.levels) == 1:  # single-scale supervision (an ablation)
-            return self.levels[0].sample(views, x, y)
+            return self._sample(torch.zeros_like(views), views, x, y)
         f = fractions.clamp(float(self.fractions[0]), float(self.fractions[-1]))
         upper = torch.searchsorted(self.fractions, f).clamp(1, len(self.levels) - 1)
         lower = upper - 1
         w = ((f - self.fractions[lower]) / (self.fractions[upper] - self.fractions[lower]).clamp_min(1e-9)).unsqueeze(-1)
-        out = torch.zeros(len(views), self.levels[0].embeddings.shape[-1], device=views.device)
-        for i, level in enumerate(self.levels):
-            for chosen, weight in ((lower == i, 1 - w), (upper == i, w)):
-                if bool(chosen.any()):
-                    out[chosen] += weight[chosen] * level.sample(views[chosen], x[chosen], y[chosen])
-        return out
+        return (1 - w) * self._sample(lower, views, x, y) + w * self._sample(upper, views, x, y)
 
     def state(self) -> dict:
         return {

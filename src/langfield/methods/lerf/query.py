@@ -7,6 +7,9 @@ phrases' text embeddings,
 
 i.e. the pairwise softmax against each canonical phrase, keeping the worst case. A query is evaluated at every
 scale of ``query_fractions``; the scale whose map has the highest maximum is kept (LERF's automatic scale choice).
+Each map is smoothed by a Gaussian of ``query_smoothing`` × image height (the language field's targets are crop
+embeddings, so a single-pixel peak is noise; the blur puts the peak at the centre of the relevant region), and
+pixels whose ray hits no surface (opacity < ``query_min_opacity``) have relevancy 0: there is nothing to name.
 
     from langfield.methods.lerf.query import LanguageQuery
     query = LanguageQuery.open("runs/lerf")
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.nn import functional as F
 
 from langfield.errors import LangfieldError
 
@@ -45,8 +49,25 @@ class ViewAnswer:
     opacity: torch.Tensor  # (H, W)
 
 
+def smooth(maps: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur (standard deviation ``sigma`` pixels, replicated borders) of (Q, H, W) maps."""
+    if sigma <= 0:
+        return maps
+    radius = max(1, int(3 * sigma))
+    x = torch.arange(-radius, radius + 1, device=maps.device, dtype=maps.dtype)
+    kernel = torch.exp(-(x**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    out = F.pad(maps[:, None], (radius, radius, 0, 0), mode="replicate")
+    out = F.conv2d(out, kernel.view(1, 1, 1, -1))
+    out = F.conv2d(F.pad(out, (0, 0, radius, radius), mode="replicate"), kernel.view(1, 1, -1, 1))
+    return out[:, 0]
+
+
 class LanguageQuery:
-    def __init__(self, model, canonical: tuple[str, ...] | None = None):
+    """Queries on a trained model; ``canonical``, ``fractions`` (query scales) and ``smoothing`` default to the
+    run's configuration."""
+
+    def __init__(self, model, canonical: tuple[str, ...] | None = None, fractions: tuple[float, ...] | None = None, smoothing: float | None = None):
         from langfield.methods.lerf.model import LerfModel
 
         if not isinstance(model, LerfModel):
@@ -55,6 +76,12 @@ class LanguageQuery:
         self.canonical = tuple(canonical or model.config.canonical_phrases)
         if not self.canonical or not all(p.strip() for p in self.canonical):
             raise LangfieldError("canonical phrases must be non-empty")
+        self.fractions = tuple(fractions or model.config.query_fractions)
+        if any(not 0 < f <= 1 for f in self.fractions):
+            raise LangfieldError(f"query scales must be fractions of the image height in (0, 1], got {self.fractions}")
+        self.smoothing = model.config.query_smoothing if smoothing is None else smoothing
+        if self.smoothing < 0:
+            raise LangfieldError(f"query smoothing must be >= 0, got {self.smoothing}")
 
     @staticmethod
     def open(path: Path, device: str = "auto") -> "LanguageQuery":
@@ -85,11 +112,13 @@ class LanguageQuery:
         features = out["language"].reshape(h * w, -1)
         depth = out["depth"].reshape(-1)
         fy = float(cameras.fy[index])
+        surface = out["opacity"].reshape(-1) >= model.config.query_min_opacity
         best_maps, best_max, best_fraction = None, None, None
         with torch.no_grad():
-            for fraction in model.config.query_fractions:
+            for fraction in self.fractions:
                 scale = model.world_scale(torch.full_like(depth, fraction), depth, torch.tensor(fy), h)
                 maps = relevancy(model.decode(features, scale), queries, canonical)  # (Q, P)
+                maps = smooth(maps.reshape(-1, h, w), self.smoothing * h).reshape(len(texts), -1) * surface
                 peak = maps.max(dim=1).values
                 if best_maps is None:
                     best_maps, best_max, best_fraction = maps.clone(), peak, torch.full_like(peak, fraction)
