@@ -81,6 +81,10 @@ class CropPyramid:
         shapes = [level.embeddings.shape for level in self.levels]
         sizes = torch.tensor([s[0] * s[1] * s[2] for s in shapes])
         self.table = torch.cat([level.embeddings.reshape(-1, shapes[0][-1]) for level in self.levels])
+        start = 0
+        for level, shape in zip(self.levels, shapes):  # the levels become views of the table: one copy in memory
+            level.embeddings = self.table[start : start + shape[0] * shape[1] * shape[2]].view(shape)
+            start += shape[0] * shape[1] * shape[2]
         self.fractions = torch.tensor([level.fraction for level in self.levels], device=device)
         self.offset = (torch.cumsum(sizes, 0) - sizes).to(device)
         self.gy = torch.tensor([s[1] for s in shapes], device=device)
