@@ -70,8 +70,8 @@ def lerf_heatmaps(runs: list[str], queries_per_run: int = 4) -> None:
         objects = json.loads((Path(dataset.source) / "objects.json").read_text())["objects"]
         texts = [o["captions"]["train"][0] for o in objects[: queries_per_run - 1]] + [objects[queries_per_run - 1]["captions"]["eval"][0]]
         index = dataset.test_indices[1]
-        engine = LanguageQuery.open(Path(run))  # today's query defaults, whatever the run was trained with
-        engine = LanguageQuery(engine.model, fractions=LerfModelConfig.query_fractions, smoothing=LerfModelConfig.query_smoothing)
+        # today's query defaults, whatever the run was trained with
+        engine = LanguageQuery.open(Path(run), fractions=LerfModelConfig.query_fractions, smoothing=LerfModelConfig.query_smoothing)
         answer = engine.view(texts, index, cameras=dataset.cameras)
         rows.append(grid(answer, scale=2, truth=dataset.rgb(index)))
     width = max(r.shape[1] for r in rows)

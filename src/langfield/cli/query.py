@@ -49,8 +49,7 @@ def query(argv: list[str]) -> None:
     from langfield.methods.lerf.query import LanguageQuery
     from langfield.ui import console, task_bar
 
-    engine = LanguageQuery.open(args.run, args.device)
-    engine = LanguageQuery(engine.model, args.canonical or None, args.scales or None, args.smoothing)
+    engine = LanguageQuery.open(args.run, args.device, args.canonical or None, args.scales or None, args.smoothing)
     texts = [t.strip() for t in args.texts]
     engine.text(texts)  # validates before any rendering
     out = Path(args.out)

@@ -32,8 +32,7 @@ def evaluate_localization(
     from langfield.methods.lerf.query import LanguageQuery
     from langfield.ui import task_bar
 
-    query = LanguageQuery.open(run_path, device)
-    query = LanguageQuery(query.model, fractions=fractions, smoothing=smoothing)
+    query = LanguageQuery.open(run_path, device, fractions=fractions, smoothing=smoothing)
     from langfield.run import read_run_config
 
     _, config = read_run_config(Path(run_path))

@@ -84,13 +84,14 @@ class LanguageQuery:
             raise LangfieldError(f"query smoothing must be >= 0, got {self.smoothing}")
 
     @staticmethod
-    def open(path: Path, device: str = "auto") -> "LanguageQuery":
+    def open(path: Path, device: str = "auto", canonical: tuple[str, ...] | None = None, fractions: tuple[float, ...] | None = None, smoothing: float | None = None) -> "LanguageQuery":
+        """Queries on the run at ``path``; the options override the run's query settings."""
         from langfield.run import load_run, read_run_config
 
         spec, _ = read_run_config(Path(path))
         if spec.name != "lerf":
             raise LangfieldError(f"{path}: a '{spec.name}' run; queries need a 'lerf' run (langfield train lerf ...)")
-        return LanguageQuery(load_run(path, device).model)
+        return LanguageQuery(load_run(path, device).model, canonical, fractions, smoothing)
 
     def text(self, texts: list[str]) -> torch.Tensor:
         texts = [texts] if isinstance(texts, str) else list(texts)
