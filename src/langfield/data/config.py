@@ -25,3 +25,10 @@ class DataConfig:
     """Scale factor of the scene box (Blender: [-1.5, 1.5]^3 times this)."""
     max_views: Optional[int] = None
     """Read only the first N frames (quick experiments)."""
+    num_views: Optional[int] = None
+    """Few-shot training: train on N views chosen at random (by `view_seed`) among the non-held-out views; the
+    held-out views stay the same."""
+    view_ids: Optional[Tuple[int, ...]] = None
+    """Few-shot training: train on exactly these views (frame indices, e.g. `--view-ids 2 15 30`; none held out)."""
+    view_seed: int = 0
+    """Seed of the `num_views` choice (independent of the training seed, so runs compare like for like)."""

@@ -60,9 +60,11 @@ class Dataset:
         return image[..., :3] + (1.0 - image[..., 3:]) * self.background
 
     def summary(self) -> str:
+        train = len(self.train_indices)
+        ids = f" (views {', '.join(map(str, self.train_indices))})" if train <= 16 else ""
         return (
             f"{self.format} dataset {self.source}: {len(self)} views of {self.width}x{self.height}, "
-            f"{len(self.train_indices)} train / {len(self.test_indices)} held out"
+            f"{train} train{ids} / {len(self.test_indices)} held out"
         )
 
 
@@ -73,6 +75,33 @@ def holdout_split(count: int, every: int) -> tuple[list[int], list[int]]:
     test = [i for i in range(count) if i % every == 0]
     train = [i for i in range(count) if i % every != 0]
     return train, test
+
+
+def choose_views(
+    train: list[int], count: int | None, ids: tuple[int, ...] | None, seed: int, total: int
+) -> list[int]:
+    """The few-shot training views: ``ids`` as given, or ``count`` views drawn without replacement (seeded) among
+    ``train``; ``train`` itself when neither is given. Sorted."""
+    if count is not None and ids is not None:
+        raise LangfieldError("give --num-views or --view-ids, not both")
+    if ids is not None:
+        if not ids:
+            raise LangfieldError("--view-ids is empty")
+        allowed = set(train)
+        for i in ids:
+            if not 0 <= i < total:
+                raise LangfieldError(f"--view-ids: view {i} does not exist (the dataset has {total} views, 0..{total - 1})")
+            if i not in allowed:
+                raise LangfieldError(f"--view-ids: view {i} is a held-out view, not a training view")
+        if len(set(ids)) != len(ids):
+            raise LangfieldError(f"--view-ids: a view is listed twice in {list(ids)}")
+        return sorted(ids)
+    if count is None:
+        return train
+    if not 1 <= count <= len(train):
+        raise LangfieldError(f"--num-views must be between 1 and the {len(train)} training views, got {count}")
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))
+    return sorted(train[int(i)] for i in order[:count])
 
 
 def resolve_image(path: Path) -> Path:

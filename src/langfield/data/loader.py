@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from langfield.data.config import DataConfig
-from langfield.data.dataset import Dataset
+from langfield.data.dataset import Dataset, choose_views
 from langfield.errors import LangfieldError
 
 
@@ -26,7 +26,8 @@ def detect_format(folder: Path) -> str:
 
 
 def load_dataset(config: DataConfig) -> Dataset:
-    """Parse the dataset ``config.data`` in its detected (or given) format."""
+    """Parse the dataset ``config.data`` in its detected (or given) format, keeping the few-shot training views
+    of ``num_views`` / ``view_ids`` when given."""
     from langfield.data.blender import parse_blender
     from langfield.data.llff import parse_llff
     from langfield.data.nerfstudio import parse_nerfstudio
@@ -36,4 +37,8 @@ def load_dataset(config: DataConfig) -> Dataset:
     if not folder.is_dir():
         raise LangfieldError(f"{folder}: no such dataset folder")
     parser = {"blender": parse_blender, "nerfstudio": parse_nerfstudio, "llff": parse_llff}[fmt]
-    return parser(config)
+    dataset = parser(config)
+    dataset.train_indices = choose_views(
+        dataset.train_indices, config.num_views, config.view_ids, config.view_seed, len(dataset)
+    )
+    return dataset
