@@ -10,9 +10,22 @@ from langfield.cameras.cameras import Cameras, look_at
 
 
 def scene_up(cameras: Cameras) -> torch.Tensor:
-    """The world's up direction estimated as the mean camera up-vector (nerfstudio's convention)."""
-    up = cameras.c2w[:, :, 1].mean(dim=0)
-    return up / up.norm().clamp_min(1e-9)
+    """The world's up direction, estimated from the cameras.
+
+    A camera without roll has its right axis perpendicular to the world's up, so up is the direction most
+    perpendicular to all right axes (the least eigenvector of their scatter), signed like the cameras' up axes. This
+    is exact for cameras around an object however few and unevenly spread they are, where the mean up vector
+    (nerfstudio's estimate) tilts towards the side most cameras are on. When the right axes do not span a plane
+    (forward-facing captures, a single camera) the mean up vector is used.
+    """
+    mean_up = cameras.c2w[:, :, 1].double().mean(dim=0)
+    right = cameras.c2w[:, :, 0].double()
+    values, vectors = torch.linalg.eigh(right.T @ right)
+    if float(values[1]) > 0.05 * float(values[2]):
+        up = vectors[:, 0] * (1.0 if float(vectors[:, 0] @ mean_up) >= 0 else -1.0)
+    else:
+        up = mean_up
+    return (up / up.norm().clamp_min(1e-9)).to(cameras.c2w.dtype)
 
 
 def _with_intrinsics(reference: Cameras, c2w: torch.Tensor) -> Cameras:
@@ -26,6 +39,56 @@ def _with_intrinsics(reference: Cameras, c2w: torch.Tensor) -> Cameras:
         reference.width,
         reference.height,
     )
+
+
+def _plane_basis(up: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """An orthonormal basis ``(a, b)`` of the plane perpendicular to the unit vector ``up`` (azimuth 0 along a)."""
+    helper = torch.tensor([1.0, 0.0, 0.0], dtype=up.dtype, device=up.device)
+    if abs(float(helper @ up)) > 0.9:
+        helper = torch.tensor([0.0, 1.0, 0.0], dtype=up.dtype, device=up.device)
+    a = torch.linalg.cross(up, helper, dim=-1)
+    a = a / a.norm()
+    return a, torch.linalg.cross(up, a, dim=-1)
+
+
+def sample_orbit_poses(
+    count: int,
+    center: torch.Tensor,
+    up: torch.Tensor,
+    radius_range: tuple[float, float],
+    elevation_range_deg: tuple[float, float],
+    azimuth_range_deg: tuple[float, float],
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """``count`` random camera-to-world matrices (count, 3, 4) looking at ``center``, upright about ``up``.
+
+    Azimuth and radius are uniform in their ranges; elevation (degrees above the plane perpendicular to ``up``) is
+    drawn so that the cameras are uniform over the area of that band of the sphere (uniform in sin(elevation)),
+    not bunched at the pole. Elevation 90° (straight down) is allowed: the camera's up vector is then the azimuth
+    direction, never degenerate.
+    """
+    for name, (lo, hi) in (("radius", radius_range), ("elevation", elevation_range_deg), ("azimuth", azimuth_range_deg)):
+        if not lo <= hi:
+            raise ValueError(f"{name} range must be (low, high) with low <= high, got {(lo, hi)}")
+    if not (-90.0 <= elevation_range_deg[0] and elevation_range_deg[1] <= 90.0):
+        raise ValueError(f"elevation range must lie in [-90, 90] degrees, got {elevation_range_deg}")
+    if radius_range[0] <= 0:
+        raise ValueError(f"radius range must be positive, got {radius_range}")
+    dtype = up.dtype
+    u = torch.rand(3, count, generator=generator, dtype=torch.float64).to(dtype)
+    radius = radius_range[0] + (radius_range[1] - radius_range[0]) * u[0]
+    s0, s1 = (math.sin(math.radians(e)) for e in elevation_range_deg)
+    elevation = torch.asin((s0 + (s1 - s0) * u[1]).clamp(-1, 1))
+    lo, hi = (math.radians(a) for a in azimuth_range_deg)
+    azimuth = lo + (hi - lo) * u[2]
+    up = (up / up.norm()).to(center.device)
+    a, b = _plane_basis(up)
+    ring = torch.cos(azimuth)[:, None].to(up) * a + torch.sin(azimuth)[:, None].to(up) * b
+    el = elevation[:, None].to(up)
+    outward = torch.cos(el) * ring + torch.sin(el) * up
+    eye = center + radius[:, None].to(up) * outward
+    camera_up = torch.cos(el) * up - torch.sin(el) * ring  # perpendicular to the view direction
+    return look_at(eye, center.expand_as(eye), camera_up)
 
 
 def orbit_path(
@@ -49,13 +112,7 @@ def orbit_path(
     if elevation_deg is None:
         sin_el = (offsets @ up) / offsets.norm(dim=-1).clamp_min(1e-9)
         elevation_deg = math.degrees(float(torch.asin(sin_el.clamp(-1, 1)).mean()))
-    # an orthonormal basis (a, b) of the plane perpendicular to up
-    helper = torch.tensor([1.0, 0.0, 0.0], dtype=up.dtype)
-    if abs(float(helper @ up)) > 0.9:
-        helper = torch.tensor([0.0, 1.0, 0.0], dtype=up.dtype)
-    a = torch.linalg.cross(up, helper, dim=-1)
-    a = a / a.norm()
-    b = torch.linalg.cross(up, a, dim=-1)
+    a, b = _plane_basis(up)
     theta = torch.linspace(0, 2 * math.pi, frames + 1, dtype=up.dtype)[:-1]
     el = math.radians(elevation_deg)
     ring = torch.cos(theta)[:, None] * a + torch.sin(theta)[:, None] * b
