@@ -98,6 +98,12 @@ class Model(nn.Module):
         mse = torch.mean((outputs["rgb"] - batch.target) ** 2)
         return {"total": mse, "mse": mse}
 
+    def step_losses(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """Losses of a step that do not come from its ray batch (e.g. DietNeRF's semantic consistency of a render
+        from a random pose). Empty, or named terms for the log plus ``total``: their weighted sum, which the
+        trainer adds to the batch loss."""
+        return {}
+
     def density(self, positions: torch.Tensor) -> torch.Tensor:
         """Volume density at world positions (for occupancy, meshes and point clouds)."""
         raise NotImplementedError

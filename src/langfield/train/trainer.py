@@ -156,6 +156,7 @@ class Trainer:
         first_step, first_elapsed = step, elapsed
         last_psnr = float("nan")
         samples_total = 0
+        last_extra: dict[str, torch.Tensor] = {}
         with progress_bar(self.spec.name, enabled=tcfg.progress) as bar:
             try:
                 while step < tcfg.max_steps and self._progress(step, elapsed) < 1.0:
@@ -168,6 +169,10 @@ class Trainer:
                     batch = batches.sample(tcfg.batch_rays, model.random_background)
                     outputs = model(batch.origins, batch.directions, batch.background)
                     losses = model.loss(outputs, batch)
+                    extra = model.step_losses(step, generator)
+                    if extra:
+                        losses = {**losses, **extra, "total": losses["total"] + extra["total"]}
+                        last_extra = {k: v for k, v in extra.items() if k != "total"}
                     loss = losses["total"]
                     if not torch.isfinite(loss):
                         raise LangfieldError(
@@ -184,7 +189,8 @@ class Trainer:
                     if step % 25 == 0 or step == 1:
                         last_psnr = -10 * math.log10(max(float(losses["mse"].detach()), 1e-10))
                         entry = {"step": step, "elapsed": round(elapsed, 3), "psnr": round(last_psnr, 3)}
-                        entry.update({k: float(v.detach()) for k, v in losses.items()})
+                        # terms of `step_losses` come every few steps: the log shows their latest value
+                        entry.update({k: float(v.detach()) for k, v in {**last_extra, **losses}.items()})
                         entry["samples_per_ray"] = outputs["weights"].numel() / tcfg.batch_rays
                         log.write(json.dumps(entry) + "\n")
                     if tcfg.eval_every and step % tcfg.eval_every == 0:
