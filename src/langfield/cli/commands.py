@@ -17,8 +17,9 @@ def train(argv: list[str]) -> None:
     if not argv or argv[0].startswith("-"):
         if argv and argv[0] in ("-h", "--help"):
             print("usage: langfield train METHOD [OPTIONS]\n\nmethods:")
+            width = max(len(name) for name in METHODS) + 2
             for spec in METHODS.values():
-                print(f"  {spec.name:<14} {spec.summary}")
+                print(f"  {spec.name:<{width}} {spec.summary}")
             return
         raise LangfieldError(f"missing method: langfield train METHOD ... (available: {', '.join(METHODS)})")
     spec = get_method(argv[0])

@@ -1,5 +1,5 @@
 """The original NeRF field (Mildenhall et al. 2020): positional encoding, an 8×256 MLP with a skip connection
-at the fifth layer, a density head, and a view-dependent colour head."""
+at the fifth layer, a density head, and a view-dependent colour head (or a view-independent one)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,19 @@ from langfield.fields.encodings import PositionalEncoding
 
 
 class MLPField(nn.Module):
-    def __init__(self, depth: int = 8, width: int = 256, skip: int = 4, position_frequencies: int = 10, view_frequencies: int = 4):
+    def __init__(
+        self,
+        depth: int = 8,
+        width: int = 256,
+        skip: int = 4,
+        position_frequencies: int = 10,
+        view_frequencies: int = 4,
+        view_dependent: bool = True,
+    ):
         super().__init__()
         self.position_encoding = PositionalEncoding(3, position_frequencies)
-        self.view_encoding = PositionalEncoding(3, view_frequencies)
+        self.view_encoding = PositionalEncoding(3, view_frequencies) if view_dependent else None
+        view_dim = self.view_encoding.out_dim if view_dependent else 0
         in_dim = self.position_encoding.out_dim
         self.skip = skip
         self.layers = nn.ModuleList()
@@ -25,7 +34,7 @@ class MLPField(nn.Module):
         self.density_head = nn.Linear(width, 1)
         self.feature = nn.Linear(width, width)
         self.color_head = nn.Sequential(
-            nn.Linear(width + self.view_encoding.out_dim, width // 2), nn.ReLU(inplace=True), nn.Linear(width // 2, 3)
+            nn.Linear(width + view_dim, width // 2), nn.ReLU(inplace=True), nn.Linear(width // 2, 3)
         )
 
     def _trunk(self, positions: torch.Tensor) -> torch.Tensor:
@@ -40,7 +49,10 @@ class MLPField(nn.Module):
     def forward(self, positions: torch.Tensor, directions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self._trunk(positions)
         sigma = F.relu(self.density_head(h)[:, 0])
-        rgb = torch.sigmoid(self.color_head(torch.cat([self.feature(h), self.view_encoding(directions)], dim=-1)))
+        features = self.feature(h)
+        if self.view_encoding is not None:
+            features = torch.cat([features, self.view_encoding(directions)], dim=-1)
+        rgb = torch.sigmoid(self.color_head(features))
         return sigma, rgb
 
     def density(self, positions: torch.Tensor) -> torch.Tensor:

@@ -17,8 +17,11 @@ class VanillaNerfModelConfig:
     skip: int = 4
     position_frequencies: int = 10
     view_frequencies: int = 4
+    view_dependent: bool = True
+    """Colour depends on the viewing direction (False: a Lambertian colour head)."""
     coarse_samples: int = 64
     fine_samples: int = 128
+    """Samples of the fine network drawn from the coarse weights (0: no hierarchical sampling, coarse network only)."""
     lr: float = 5e-4
 
 
@@ -32,3 +35,17 @@ class VanillaNerfConfig:
         default_factory=lambda: TrainerConfig(batch_rays=1024, lr_final_ratio=0.1)
     )
     model: VanillaNerfModelConfig = field(default_factory=VanillaNerfModelConfig)
+
+
+@dataclass
+class SimplifiedNerfConfig(VanillaNerfConfig):
+    """Train DietNeRF's "Simplified NeRF" baseline: the original NeRF made harder to overfit a few views — no
+    hierarchical sampling (128 coarse samples only), 5 position frequencies instead of 10, no view dependence,
+    learning rate 1e-5 (50x lower). Slow on CPU: an MLP method meant for comparisons on a GPU."""
+
+    output: Path = Path("runs/simplified-nerf")
+    model: VanillaNerfModelConfig = field(
+        default_factory=lambda: VanillaNerfModelConfig(
+            position_frequencies=5, view_dependent=False, coarse_samples=128, fine_samples=0, lr=1e-5
+        )
+    )

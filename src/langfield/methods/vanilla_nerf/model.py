@@ -1,5 +1,6 @@
 """The ``vanilla-nerf`` model: coarse and fine :class:`MLPField` networks, stratified then hierarchical (PDF)
-sampling between the scene's near and far bounds, both levels supervised."""
+sampling between the scene's near and far bounds, both levels supervised (or the coarse network alone, with
+``fine_samples = 0``: DietNeRF's simplified NeRF)."""
 
 from __future__ import annotations
 
@@ -20,10 +21,13 @@ class VanillaNerfModel(Model):
         self.config = config
 
         def make() -> MLPField:
-            return MLPField(config.depth, config.width, config.skip, config.position_frequencies, config.view_frequencies)
+            return MLPField(
+                config.depth, config.width, config.skip, config.position_frequencies, config.view_frequencies,
+                config.view_dependent,
+            )
 
         self.coarse = make()
-        self.fine = make()
+        self.fine = make() if config.fine_samples > 0 else None
 
     def param_groups(self) -> list[dict]:
         return [{"params": list(self.parameters()), "lr": self.config.lr}]
@@ -56,6 +60,8 @@ class VanillaNerfModel(Model):
         far = torch.full((rays,), self.scene.far, device=origins.device)
         edges = stratified_bins(near, far, self.config.coarse_samples, None, jitter=self.training)
         coarse = self._render(self.coarse, edges, origins, directions, bg)
+        if self.fine is None:
+            return coarse
         fine_edges = sample_pdf(edges, coarse["dense_weights"], self.config.fine_samples, None, jitter=self.training)
         fine = self._render(self.fine, fine_edges, origins, directions, bg)
         fine["rgb_coarse"] = coarse["rgb"]
@@ -63,11 +69,18 @@ class VanillaNerfModel(Model):
 
     def loss(self, outputs: dict, batch: RayBatch) -> dict[str, torch.Tensor]:
         fine = torch.mean((outputs["rgb"] - batch.target) ** 2)
+        if "rgb_coarse" not in outputs:
+            return {"total": fine, "mse": fine}
         coarse = torch.mean((outputs["rgb_coarse"] - batch.target) ** 2)
         return {"total": fine + coarse, "mse": fine, "mse_coarse": coarse}
 
+    @property
+    def last_field(self) -> MLPField:
+        """The network whose renders are the output: the fine one, or the coarse one without hierarchical sampling."""
+        return self.coarse if self.fine is None else self.fine
+
     def density(self, positions: torch.Tensor) -> torch.Tensor:
-        return self.fine.density(positions)
+        return self.last_field.density(positions)
 
     def color(self, positions: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
-        return self.fine(positions, directions)[1]
+        return self.last_field(positions, directions)[1]
