@@ -6,9 +6,10 @@ import importlib
 from dataclasses import dataclass
 
 from langfield.errors import LangfieldError
+from langfield.methods.dietnerf.config import DietNerfConfig
 from langfield.methods.lerf.config import LerfConfig
 from langfield.methods.nerf.config import NerfConfig
-from langfield.methods.vanilla_nerf.config import VanillaNerfConfig
+from langfield.methods.vanilla_nerf.config import SimplifiedNerfConfig, VanillaNerfConfig
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,19 @@ METHODS: dict[str, MethodSpec] = {
             "langfield.methods.vanilla_nerf.model:VanillaNerfModel",
             "the original NeRF: 8x256 MLPs, coarse + fine",
         ),
+        MethodSpec(
+            "simplified-nerf",
+            SimplifiedNerfConfig,
+            "langfield.methods.vanilla_nerf.model:VanillaNerfModel",
+            "DietNeRF's simplified NeRF baseline (vanilla-nerf preset)",
+        ),
         MethodSpec("lerf", LerfConfig, "langfield.methods.lerf.model:LerfModel", "language-embedded radiance field: query a scene with text"),
+        MethodSpec(
+            "dietnerf",
+            DietNerfConfig,
+            "langfield.methods.dietnerf.model:DietNerfModel",
+            "few-shot nerf: semantic consistency of renders from random poses",
+        ),
     )
 }
 

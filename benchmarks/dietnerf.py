@@ -1,0 +1,132 @@
+"""The dietnerf benchmark of BENCHMARKS.md: few-view reconstruction, `nerf` vs `dietnerf`, held-out PSNR / SSIM.
+
+    .venv/bin/python benchmarks/dietnerf.py                     # lego + a procedural scene, 3 variants each
+    .venv/bin/python benchmarks/dietnerf.py --scenes procedural --seeds 0 1 2
+
+Every scene is trained on 8 views drawn by `--view-seed 0` among its non-held-out views and evaluated on all its
+held-out views (i % 8 == 0). Every variant gets the same training seed, step count and time budget
+(`--max-steps`, `--max-seconds`); the wall clock of each `langfield train` is recorded. One JSON line per
+(scene, seed, variant) is appended to OUT/results.jsonl; a Markdown table of that file is printed at the end, and
+OUT/side_by_side_SCENE.png shows the held-out view with the largest PSNR gap: nerf | dietnerf | ground truth.
+
+Variants: `nerf`; `dietnerf` (the embedded encoder, langfield-mini); `dietnerf-random` (the same architecture
+with random weights: the control for what the encoder's training contributes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from lerf import encoder_scene_seeds  # noqa: E402
+
+VARIANTS = {
+    "nerf": ["nerf"],
+    "dietnerf": ["dietnerf"],
+    "dietnerf-random": ["dietnerf", "--model.encoder", "langfield-mini-random"],
+}
+# the procedural scene: 3 objects on a table, neither one of the encoder's training scenes nor the development scene
+# (seed 3001) on which lambda was chosen
+PROCEDURAL_SEED = 3002
+
+
+def langfield(*args) -> None:
+    subprocess.run([str(Path(sys.executable).with_name("langfield")), *map(str, args)], check=True)
+
+
+def scene_data(name: str, out: Path, lego: Path) -> list[str]:
+    if name == "lego":
+        return ["--data", lego, "--downscale", 8]
+    scene = out / f"scene{PROCEDURAL_SEED}"
+    if not (scene / "objects.json").is_file():
+        from langfield.encoders import load_encoder
+
+        if PROCEDURAL_SEED in encoder_scene_seeds(load_encoder("langfield-mini").info):
+            raise SystemExit(f"scene seed {PROCEDURAL_SEED} was used to train the encoder; pick another")
+        langfield("world", "scene", "--out", scene, "--seed", PROCEDURAL_SEED, "--objects", 3)
+    return ["--data", scene]
+
+
+def side_by_side(out: Path, scene: str, seed: int) -> None:
+    """The held-out view where dietnerf gains most over nerf: nerf | dietnerf | ground truth, 3x enlarged."""
+    from PIL import Image
+
+    runs = {v: out / f"{scene}-{v}-{seed}" for v in ("nerf", "dietnerf")}
+    views = {v: {m["file"]: m["psnr"] for m in json.loads((r / "metrics.json").read_text())["views"]} for v, r in runs.items()}
+    file = max(views["nerf"], key=lambda f: views["dietnerf"][f] - views["nerf"][f])
+    for run in runs.values():
+        langfield("eval", run, "--save-images")
+    stem = Path(file).stem
+    tiles = [Image.open(runs["nerf"] / "eval" / f"{stem}_render.png"), Image.open(runs["dietnerf"] / "eval" / f"{stem}_render.png"),
+             Image.open(runs["nerf"] / "eval" / f"{stem}_gt.png")]
+    w, h = tiles[0].size
+    strip = Image.new("RGB", (3 * w, h), "white")
+    for i, tile in enumerate(tiles):
+        strip.paste(tile.convert("RGB"), (i * w, 0))
+    strip = strip.resize((9 * w, 3 * h), Image.NEAREST)
+    strip.save(out / f"side_by_side_{scene}.png")
+    print(f"{scene} {file}: nerf {views['nerf'][file]:.2f} dB, dietnerf {views['dietnerf'][file]:.2f} dB -> {out / f'side_by_side_{scene}.png'}")
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| scene | variant | seed | steps | train s (wall) | held-out PSNR | held-out SSIM |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(f"| {r['scene']} | {r['variant']} | {r['seed']} | {r['steps']} | {r['wall']:.0f} | {r['psnr']:.2f} | {r['ssim']:.3f} |")
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["scene"], r["variant"]), []).append(r)
+    for (scene, variant), group in groups.items():
+        if len(group) > 1:
+            mean = lambda k: sum(r[k] for r in group) / len(group)  # noqa: E731
+            lines.append(f"| **{scene}, mean of {len(group)}** | {variant} | | {mean('steps'):.0f} | {mean('wall'):.0f} | **{mean('psnr'):.2f}** | {mean('ssim'):.3f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenes", nargs="+", default=["lego", "procedural"], choices=["lego", "procedural"])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (the views stay those of --view-seed 0)")
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--seconds", type=float, default=900.0)
+    parser.add_argument("--views", type=int, default=8)
+    parser.add_argument("--lego", type=Path, default=Path("../shared/data/lego"))
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/dietnerf"))
+    parser.add_argument("--table-only", action="store_true")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    results = args.out / "results.jsonl"
+    if not args.table_only:
+        for scene in args.scenes:
+            data = scene_data(scene, args.out, args.lego)
+            for seed in args.seeds:
+                for variant in args.variants:
+                    run = args.out / f"{scene}-{variant}-{seed}"
+                    start = time.perf_counter()
+                    langfield("train", *VARIANTS[variant], *data, "--output", run, "--num-views", args.views, "--view-seed", 0,
+                              "--seed", seed, "--max-steps", args.steps, "--max-seconds", args.seconds, "--eval-every", 0, "--no-progress")
+                    wall = time.perf_counter() - start
+                    langfield("eval", run)
+                    metrics = json.loads((run / "metrics.json").read_text())
+                    summary = json.loads((run / "train_summary.json").read_text())
+                    row = {"scene": scene, "variant": variant, "seed": seed, "steps": summary["steps"], "wall": wall,
+                           "psnr": metrics["psnr"], "ssim": metrics["ssim"]}
+                    with results.open("a") as f:
+                        f.write(json.dumps(row) + "\n")
+                    print(json.dumps(row))
+                if {"nerf", "dietnerf"} <= set(args.variants):
+                    side_by_side(args.out, scene, seed)
+    rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()] if results.is_file() else []
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()

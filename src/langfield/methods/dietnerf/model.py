@@ -1,0 +1,116 @@
+"""The ``dietnerf`` model: the ``nerf`` model plus DietNeRF's semantic-consistency loss.
+
+Every ``semantic_every`` steps (``step_losses``): one camera is drawn at random around the scene
+(:func:`sample_orbit_poses`), a whole low-resolution image is rendered from it with gradient (in chunks whose
+activations are recomputed in the backward pass when the image exceeds one chunk), embedded by the frozen image
+encoder, and ``semantic_weight · (1 − cos)`` to the embedding of a random training view is returned. The training
+views' embeddings are computed once, in ``prepare``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.checkpoint import checkpoint
+
+from langfield.cameras import Cameras, sample_orbit_poses, scene_up
+from langfield.errors import LangfieldError
+from langfield.methods.base import SceneInfo
+from langfield.methods.dietnerf.config import DietNerfModelConfig
+from langfield.methods.nerf.model import NerfModel
+
+
+class DietNerfModel(NerfModel):
+    def __init__(self, config: DietNerfModelConfig, scene: SceneInfo):
+        super().__init__(config, scene)
+        if config.semantic_every < 1:
+            raise LangfieldError(f"--model.semantic-every must be at least 1, got {config.semantic_every}")
+        if config.semantic_weight < 0:
+            raise LangfieldError(f"--model.semantic-weight must not be negative, got {config.semantic_weight}")
+        if config.semantic_resolution < 8:
+            raise LangfieldError(f"--model.semantic-resolution must be at least 8 pixels, got {config.semantic_resolution}")
+        self._encoder = {}  # loaded on first use; a plain dict so the frozen encoder is not checkpointed
+        self.targets: torch.Tensor | None = None  # (N, D) embeddings of the training views, set by `prepare`
+        self.pose_center, self.pose_up, self.radius_range = self._pose_frame(scene)
+        reference = scene.cameras[0]
+        self.pose_camera = reference.scaled(config.semantic_resolution / reference.height)
+
+    def _pose_frame(self, scene: SceneInfo) -> tuple[torch.Tensor, torch.Tensor, tuple[float, float]]:
+        cfg = self.config
+        center = scene.aabb.float().mean(dim=0) if cfg.center is None else torch.tensor(cfg.center, dtype=torch.float32)
+        up = scene_up(scene.cameras).float() if cfg.up is None else torch.tensor(cfg.up, dtype=torch.float32)
+        if not float(up.norm()) > 0:
+            raise LangfieldError(f"--model.up must be a non-zero vector, got {cfg.up}")
+        if cfg.radius_range is None:
+            distances = (scene.cameras.origins.float() - center).norm(dim=-1)
+            radius = (float(distances.min()), float(distances.max()))
+        else:
+            radius = tuple(float(r) for r in cfg.radius_range)
+        # the sampler validates the ranges; check them now so a bad option fails before any training
+        try:
+            sample_orbit_poses(1, center, up, radius, cfg.elevation_range, cfg.azimuth_range)
+        except ValueError as exc:
+            raise LangfieldError(f"dietnerf random poses: {exc}") from None
+        return center, up / up.norm(), radius
+
+    @property
+    def encoder(self):
+        if "encoder" not in self._encoder:
+            from langfield.encoders import load_encoder
+
+            encoder = load_encoder(self.config.encoder)
+            encoder.eval().requires_grad_(False)  # frozen: gradients flow through it to the render only
+            self._encoder["encoder"] = encoder
+        return self._encoder["encoder"]
+
+    # -- training -------------------------------------------------------------------------------------------------
+    def prepare(self, dataset, progress: bool = True) -> None:
+        device = self.background.device
+        images = torch.stack([dataset.rgb(i) for i in dataset.train_indices]).to(device)
+        with torch.no_grad():
+            self.targets = self.encoder.to(device).encode_image(images)
+
+    def sample_cameras(self, count: int, generator: torch.Generator | None = None) -> Cameras:
+        """``count`` random cameras of the semantic loss (the configured pose ranges, the render resolution)."""
+        cfg = self.config
+        c2w = sample_orbit_poses(
+            count, self.pose_center, self.pose_up, self.radius_range, cfg.elevation_range, cfg.azimuth_range, generator
+        )
+        ref = self.pose_camera
+        return Cameras(
+            c2w, ref.fx.expand(count).clone(), ref.fy.expand(count).clone(), ref.cx.expand(count).clone(),
+            ref.cy.expand(count).clone(), ref.width, ref.height,
+        )
+
+    def render_with_grad(self, cameras: Cameras, index: int = 0) -> torch.Tensor:
+        """Image ``index`` of ``cameras`` (H, W, 3) on the scene background, differentiable with respect to the
+        field. Images larger than ``semantic_chunk`` rays are rendered chunk by chunk with gradient checkpointing."""
+        origins, directions = cameras.to(self.background.device).image_rays(index)
+        chunk = self.config.semantic_chunk
+
+        def render(o: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+            return self(o, d, self.background.expand(o.shape[0], 3))["rgb"]
+
+        if origins.shape[0] <= chunk:
+            rgb = render(origins, directions)
+        else:
+            rgb = torch.cat([
+                checkpoint(render, origins[s : s + chunk], directions[s : s + chunk], use_reentrant=False)
+                for s in range(0, origins.shape[0], chunk)
+            ])
+        return rgb.reshape(cameras.height, cameras.width, 3)
+
+    def semantic_loss(self, generator: torch.Generator) -> torch.Tensor:
+        """1 − cos between a render from a random pose and a random training view, in the encoder's space."""
+        if self.targets is None:
+            raise RuntimeError("DietNerfModel.prepare(dataset) must run before the semantic loss")
+        image = self.render_with_grad(self.sample_cameras(1, generator))
+        embedding = self.encoder.encode_image(image)[0]
+        target = self.targets[int(torch.randint(len(self.targets), (1,), generator=generator))]
+        return 1.0 - (embedding * target).sum()
+
+    def step_losses(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        cfg = self.config
+        if cfg.semantic_weight == 0 or step < cfg.semantic_start or step % cfg.semantic_every != 0:
+            return {}
+        loss = self.semantic_loss(generator)
+        return {"semantic": loss, "total": cfg.semantic_weight * loss}
