@@ -29,6 +29,7 @@ def test_num_views_is_deterministic_by_seed_and_never_held_out(sphere_scene):
     few = load_dataset(DataConfig(data=sphere_scene, num_views=5, view_seed=3))
     assert few.test_indices == full.test_indices  # evaluation is unchanged
     assert load_dataset(DataConfig(data=sphere_scene, view_ids=(9, 2))).train_indices == [2, 9]
+    assert load_dataset(DataConfig(data=sphere_scene, view_ids=("9,2,3",))).train_indices == [2, 3, 9]
 
 
 @pytest.mark.parametrize(
@@ -40,6 +41,8 @@ def test_num_views_is_deterministic_by_seed_and_never_held_out(sphere_scene):
         (dict(view_ids=(30,)), "view 30 does not exist"),
         (dict(view_ids=(1, 1)), "listed twice"),
         (dict(num_views=3, view_ids=(1, 2)), "not both"),
+        (dict(view_ids=("2,x",)), "must be view indices such as 2,15,30, got '2,x'"),
+        (dict(view_ids=(",",)), "--view-ids is empty"),
     ],
 )
 def test_bad_view_selection_names_the_problem(sphere_scene, options, message):

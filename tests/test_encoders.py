@@ -215,3 +215,24 @@ def test_clip_classify_cli(tmp_path):
     assert_clean_error(langfield("clip", "classify", tmp_path / "bad.png", "--labels", "a;b"), "bad.png")
     assert_clean_error(langfield("clip", "classify", files[0], "--labels", " ; "), "--labels")
     assert_clean_error(langfield("clip", "classify", files[0], "--labels", "a;b", "--encoder", str(tmp_path / "nothing")), "no such folder")
+
+
+def test_dietnerf_semantic_loss_through_a_tiny_hf_clip(tiny_models, sphere_scene):
+    """The method runs on the Hugging Face backend unchanged (the paper's CLIP, here a tiny random one)."""
+    from langfield.data import load_dataset
+    from langfield.data.config import DataConfig
+    from langfield.methods.base import SceneInfo
+    from langfield.methods.dietnerf.config import DietNerfModelConfig
+    from langfield.methods.dietnerf.model import DietNerfModel
+
+    dataset = load_dataset(DataConfig(data=sphere_scene, num_views=4))
+    config = DietNerfModelConfig(
+        resolution=32, initial_resolution=24, grow_at=(1000,), occupancy_resolution=16, semantic_resolution=24,
+        encoder=str(tiny_models / "clip"),
+    )
+    model = DietNerfModel(config, SceneInfo.from_dataset(dataset))
+    model.prepare(dataset, progress=False)
+    assert model.targets.shape == (4, 16)
+    loss = model.semantic_loss(torch.Generator().manual_seed(0))
+    loss.backward()
+    assert float(model.field.density_grid.values.grad.abs().sum()) > 0

@@ -28,7 +28,8 @@ class DataConfig:
     num_views: Optional[int] = None
     """Few-shot training: train on N views chosen at random (by `view_seed`) among the non-held-out views; the
     held-out views stay the same."""
-    view_ids: Optional[Tuple[int, ...]] = None
-    """Few-shot training: train on exactly these views (frame indices, e.g. `--view-ids 2 15 30`; none held out)."""
+    view_ids: Optional[Tuple[str, ...]] = None
+    """Few-shot training: train on exactly these views (frame indices, `--view-ids 2,15,30` or `--view-ids 2 15 30`;
+    none held out)."""
     view_seed: int = 0
     """Seed of the `num_views` choice (independent of the training seed, so runs compare like for like)."""

@@ -77,16 +77,24 @@ def holdout_split(count: int, every: int) -> tuple[list[int], list[int]]:
     return train, test
 
 
-def choose_views(
-    train: list[int], count: int | None, ids: tuple[int, ...] | None, seed: int, total: int
-) -> list[int]:
-    """The few-shot training views: ``ids`` as given, or ``count`` views drawn without replacement (seeded) among
-    ``train``; ``train`` itself when neither is given. Sorted."""
+def parse_view_ids(values) -> list[int]:
+    """View indices from ``(2, 15)``, ``("2,15",)`` or ``("2", "15")``: one-line errors for anything else."""
+    words = [w for value in values for w in str(value).replace(",", " ").split()]
+    if not words:
+        raise LangfieldError("--view-ids is empty")
+    try:
+        return [int(w) for w in words]
+    except ValueError:
+        raise LangfieldError(f"--view-ids must be view indices such as 2,15,30, got {' '.join(map(str, values))!r}") from None
+
+
+def choose_views(train: list[int], count: int | None, ids, seed: int, total: int) -> list[int]:
+    """The few-shot training views: ``ids`` as given (see :func:`parse_view_ids`), or ``count`` views drawn without
+    replacement (seeded) among ``train``; ``train`` itself when neither is given. Sorted."""
     if count is not None and ids is not None:
         raise LangfieldError("give --num-views or --view-ids, not both")
     if ids is not None:
-        if not ids:
-            raise LangfieldError("--view-ids is empty")
+        ids = parse_view_ids(ids)
         allowed = set(train)
         for i in ids:
             if not 0 <= i < total:
