@@ -28,7 +28,8 @@ def scene_up(cameras: Cameras) -> torch.Tensor:
     return (up / up.norm().clamp_min(1e-9)).to(cameras.c2w.dtype)
 
 
-def _with_intrinsics(reference: Cameras, c2w: torch.Tensor) -> Cameras:
+def with_intrinsics(reference: Cameras, c2w: torch.Tensor) -> Cameras:
+    """Cameras at the poses ``c2w`` (N, 3, 4), all with the intrinsics and image size of ``reference``'s first."""
     n = c2w.shape[0]
     return Cameras(
         c2w,
@@ -51,6 +52,19 @@ def _plane_basis(up: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return a, torch.linalg.cross(up, a, dim=-1)
 
 
+def check_orbit_ranges(
+    radius_range: tuple[float, float], elevation_range_deg: tuple[float, float], azimuth_range_deg: tuple[float, float]
+) -> None:
+    """ValueError unless each range is (low, high) with low <= high, elevation within [-90, 90] and radius > 0."""
+    for name, (lo, hi) in (("radius", radius_range), ("elevation", elevation_range_deg), ("azimuth", azimuth_range_deg)):
+        if not lo <= hi:
+            raise ValueError(f"{name} range must be (low, high) with low <= high, got {(lo, hi)}")
+    if not (-90.0 <= elevation_range_deg[0] and elevation_range_deg[1] <= 90.0):
+        raise ValueError(f"elevation range must lie in [-90, 90] degrees, got {elevation_range_deg}")
+    if radius_range[0] <= 0:
+        raise ValueError(f"radius range must be positive, got {radius_range}")
+
+
 def sample_orbit_poses(
     count: int,
     center: torch.Tensor,
@@ -67,13 +81,7 @@ def sample_orbit_poses(
     not bunched at the pole. Elevation 90° (straight down) is allowed: the camera's up vector is then the azimuth
     direction, never degenerate.
     """
-    for name, (lo, hi) in (("radius", radius_range), ("elevation", elevation_range_deg), ("azimuth", azimuth_range_deg)):
-        if not lo <= hi:
-            raise ValueError(f"{name} range must be (low, high) with low <= high, got {(lo, hi)}")
-    if not (-90.0 <= elevation_range_deg[0] and elevation_range_deg[1] <= 90.0):
-        raise ValueError(f"elevation range must lie in [-90, 90] degrees, got {elevation_range_deg}")
-    if radius_range[0] <= 0:
-        raise ValueError(f"radius range must be positive, got {radius_range}")
+    check_orbit_ranges(radius_range, elevation_range_deg, azimuth_range_deg)
     dtype = up.dtype
     u = torch.rand(3, count, generator=generator, dtype=torch.float64).to(dtype)
     radius = radius_range[0] + (radius_range[1] - radius_range[0]) * u[0]
@@ -117,7 +125,7 @@ def orbit_path(
     el = math.radians(elevation_deg)
     ring = torch.cos(theta)[:, None] * a + torch.sin(theta)[:, None] * b
     eye = center + radius * (math.cos(el) * ring + math.sin(el) * up)
-    return _with_intrinsics(reference, look_at(eye, center.expand_as(eye), up))
+    return with_intrinsics(reference, look_at(eye, center.expand_as(eye), up))
 
 
 def spiral_path(reference: Cameras, frames: int, rotations: float = 2.0, depth: float | None = None) -> Cameras:
@@ -141,4 +149,4 @@ def spiral_path(reference: Cameras, frames: int, rotations: float = 2.0, depth: 
     theta = torch.linspace(0, 2 * math.pi * rotations, frames + 1, dtype=c2w.dtype)[:-1]
     eye = center + rx * torch.cos(theta)[:, None] * right + ry * torch.sin(theta)[:, None] * up
     eye = eye - 0.1 * depth * (torch.sin(theta * 0.5)[:, None] ** 2) * forward
-    return _with_intrinsics(reference, look_at(eye, focus.expand_as(eye), up))
+    return with_intrinsics(reference, look_at(eye, focus.expand_as(eye), up))

@@ -13,6 +13,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from langfield.cameras import Cameras, sample_orbit_poses, scene_up
+from langfield.cameras.paths import check_orbit_ranges, with_intrinsics
 from langfield.errors import LangfieldError
 from langfield.methods.base import SceneInfo
 from langfield.methods.dietnerf.config import DietNerfModelConfig
@@ -45,9 +46,8 @@ class DietNerfModel(NerfModel):
             radius = (float(distances.min()), float(distances.max()))
         else:
             radius = tuple(float(r) for r in cfg.radius_range)
-        # the sampler validates the ranges; check them now so a bad option fails before any training
-        try:
-            sample_orbit_poses(1, center, up, radius, cfg.elevation_range, cfg.azimuth_range)
+        try:  # a bad option fails here, before any training
+            check_orbit_ranges(radius, cfg.elevation_range, cfg.azimuth_range)
         except ValueError as exc:
             raise LangfieldError(f"dietnerf random poses: {exc}") from None
         return center, up / up.norm(), radius
@@ -75,11 +75,7 @@ class DietNerfModel(NerfModel):
         c2w = sample_orbit_poses(
             count, self.pose_center, self.pose_up, self.radius_range, cfg.elevation_range, cfg.azimuth_range, generator
         )
-        ref = self.pose_camera
-        return Cameras(
-            c2w, ref.fx.expand(count).clone(), ref.fy.expand(count).clone(), ref.cx.expand(count).clone(),
-            ref.cy.expand(count).clone(), ref.width, ref.height,
-        )
+        return with_intrinsics(self.pose_camera, c2w)
 
     def render_with_grad(self, cameras: Cameras, index: int = 0) -> torch.Tensor:
         """Image ``index`` of ``cameras`` (H, W, 3) on the scene background, differentiable with respect to the
