@@ -15,17 +15,18 @@ class _Bar:
     def __init__(self, progress: Progress | None, task):
         self.progress, self.task = progress, task
 
-    def update(self, fraction: float, step: int, psnr: float) -> None:
+    def update(self, fraction: float, step: int, value: float) -> None:
+        """``value``: the bar's live metric (PSNR unless the bar names another)."""
         if self.progress is not None:
-            self.progress.update(self.task, completed=fraction * 100, step=step, psnr=psnr)
+            self.progress.update(self.task, completed=fraction * 100, step=step, psnr=value)
 
     def log(self, message: str) -> None:
         (self.progress.console if self.progress is not None else console).print(message)
 
 
 @contextlib.contextmanager
-def progress_bar(name: str, enabled: bool = True):
-    """A training bar with ETA and live PSNR; a no-op when disabled."""
+def progress_bar(name: str, enabled: bool = True, metric: str = "PSNR", unit: str = " dB"):
+    """A training bar with ETA and a live metric (PSNR by default); a no-op when disabled."""
     if not enabled:
         yield _Bar(None, None)
         return
@@ -34,7 +35,7 @@ def progress_bar(name: str, enabled: bool = True):
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TextColumn("step {task.fields[step]}"),
-        TextColumn("PSNR {task.fields[psnr]:.2f} dB"),
+        TextColumn(f"{metric} {{task.fields[psnr]:.{2 if unit else 4}f}}{unit}"),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),

@@ -111,16 +111,28 @@ class MiniLM(nn.Module):
             raise LangfieldError(f"{file}: not an all-MiniLM-L6-v2 checkpoint (missing {missing[0]})")
 
     @torch.no_grad()
-    def forward(self, texts: list[str]) -> torch.Tensor:
+    def token_states(self, texts: list[str], max_tokens: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Last hidden states (N, L, 384) and the real-token mask (N, L); padded to the batch's longest text, or
+        to exactly ``max_tokens`` (truncating longer texts) when it is given."""
         device = self.word.weight.device
         encoded = self.tokenizer.encode_batch(list(texts))
-        ids = torch.tensor([e.ids for e in encoded], device=device)
-        keep = torch.tensor([e.attention_mask for e in encoded], device=device, dtype=torch.bool)
+        ids = [e.ids for e in encoded]
+        keep = [e.attention_mask for e in encoded]
+        if max_tokens is not None:
+            ids = [(row + [0] * max_tokens)[:max_tokens] for row in ids]
+            keep = [(row + [0] * max_tokens)[:max_tokens] for row in keep]
+        ids = torch.tensor(ids, device=device)
+        keep = torch.tensor(keep, device=device, dtype=torch.bool)
         positions = torch.arange(ids.shape[1], device=device)
         x = self.norm(self.word(ids) + self.position(positions)[None] + self.token_type(torch.zeros_like(ids)))
         mask = keep[:, None, None, :]  # (N, 1, 1, L): padding tokens are never attended to
         for layer in self.layers:
             x = layer(x, mask)
+        return x, keep
+
+    @torch.no_grad()
+    def forward(self, texts: list[str]) -> torch.Tensor:
+        x, keep = self.token_states(texts)
         weights = keep.unsqueeze(-1).to(x.dtype)
         pooled = (x * weights).sum(1) / weights.sum(1).clamp_min(1.0)
         return F.normalize(pooled, dim=-1)

@@ -41,6 +41,9 @@ class LabelledImage:
     image: torch.Tensor  # (H, W, 3) float in [0, 1]
     attributes: Attributes | None  # None: no object dominates (background_crops)
     scene_objects: list[Attributes] = field(default_factory=list)  # crops: every object of the scene
+    #: object images: the camera's (azimuth, elevation) in degrees relative to the object's front (its -y axis:
+    #: a chair faces it; azimuth 0 looks at the front, 180 at the back, counter-clockwise seen from above)
+    view: tuple[float, float] | None = None
 
     def label(self, file: str) -> dict:
         entry = {
@@ -61,8 +64,10 @@ def _check(count: int, resolution: int) -> None:
         raise LangfieldError(f"--resolution must be at least 8, got {resolution}")
 
 
-def object_images(seed: int, count: int, resolution: int = 64, kinds=None, colors=None, batch: int = 256) -> Iterator[LabelledImage]:
-    """``count`` single-object images, in index order."""
+def object_images(
+    seed: int, count: int, resolution: int = 64, kinds=None, colors=None, batch: int = 256, elevation: tuple[float, float] = (5.0, 55.0)
+) -> Iterator[LabelledImage]:
+    """``count`` single-object images, in index order; camera elevation uniform in ``elevation`` (degrees)."""
     _check(count, resolution)
     check_names(kinds, colors)
     for start in range(0, count, batch):
@@ -74,19 +79,19 @@ def object_images(seed: int, count: int, resolution: int = 64, kinds=None, color
             obj = WorldObject(1, attributes, (0.0, 0.0), float(rng.uniform(0, 2 * math.pi)))
             lighting = random_lighting(rng)
             grey = float(rng.choice([1.0, 1.0, 0.85, 0.6, 0.3]))
-            azimuth, elevation = rng.uniform(0, 2 * math.pi), math.radians(rng.uniform(5, 55))
-            specs.append((i, obj, lighting, grey, azimuth, elevation, float(rng.uniform(0.9, 1.15))))
+            azimuth, tilt = rng.uniform(0, 2 * math.pi), math.radians(rng.uniform(*elevation))
+            specs.append((i, obj, lighting, grey, azimuth, tilt, float(rng.uniform(0.9, 1.15))))
         out: dict[int, LabelledImage] = {}
         for kind in sorted({s[1].attributes.kind for s in specs}):
             group = [s for s in specs if s[1].attributes.kind == kind]
             objects = [s[1] for s in group]
             parts = object_parts(objects)
             eyes, targets = [], []
-            for _, obj, _, _, azimuth, elevation, zoom in group:
+            for _, obj, _, _, azimuth, tilt, zoom in group:
                 top = height(kind) * obj.scale
                 distance = zoom * 0.75 * max(top, 0.5 * obj.scale) / math.tan(OBJECT_FOV / 2) + 0.3
                 target = torch.tensor([0.0, 0.0, 0.5 * top])
-                eyes.append(target + distance * torch.tensor([math.cos(elevation) * math.cos(azimuth), math.cos(elevation) * math.sin(azimuth), math.sin(elevation)]))
+                eyes.append(target + distance * torch.tensor([math.cos(tilt) * math.cos(azimuth), math.cos(tilt) * math.sin(azimuth), math.sin(tilt)]))
                 targets.append(target)
             c2w = look_at(torch.stack(eyes), torch.stack(targets), torch.tensor([0.0, 0.0, 1.0]))
             cameras = pinhole(c2w, resolution, OBJECT_FOV)
@@ -102,7 +107,9 @@ def object_images(seed: int, count: int, resolution: int = 64, kinds=None, color
             )
             rgb = rendered["rgb"].reshape(len(group), resolution, resolution, 3)
             for k, s in enumerate(group):
-                out[s[0]] = LabelledImage(s[0], rgb[k], s[1].attributes)
+                # the front (-y of the object frame) points at world azimuth yaw - 90 degrees
+                relative = (math.degrees(s[4] - s[1].yaw) + 90.0 + 180.0) % 360.0 - 180.0
+                out[s[0]] = LabelledImage(s[0], rgb[k], s[1].attributes, view=(relative, math.degrees(s[5])))
         for i in indices:
             yield out[i]
 

@@ -1,0 +1,17 @@
+"""Re-train the embedded diffusion prior ``langfield-prior`` and write its shipped weights.
+
+    .venv/bin/python scripts/train_langfield_prior.py            # the shipped configuration
+    .venv/bin/python scripts/train_langfield_prior.py --resume   # continue an interrupted run
+    .venv/bin/python scripts/train_langfield_prior.py --help     # every option
+
+Renders the training images of the procedural world (cached under .cache/), trains, and writes
+src/langfield/guidance/weights/langfield-prior.safetensors; benchmarks/prior_samples.py then samples it.
+"""
+
+import tyro
+
+from langfield.guidance.training import PriorTrainConfig, train_prior
+
+if __name__ == "__main__":
+    prior = train_prior(tyro.cli(PriorTrainConfig))
+    print(prior.info)
