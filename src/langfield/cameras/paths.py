@@ -99,6 +99,41 @@ def sample_orbit_poses(
     return look_at(eye, center.expand_as(eye), camera_up)
 
 
+def orbit_cameras(
+    azimuth_deg: torch.Tensor,
+    elevation_deg: torch.Tensor,
+    radius: torch.Tensor,
+    fov_deg: torch.Tensor,
+    resolution: int,
+    center: torch.Tensor | None = None,
+    up: torch.Tensor | None = None,
+    front: torch.Tensor | None = None,
+) -> Cameras:
+    """Square pinhole cameras at given angles around ``center``, looking at it, upright about ``up``.
+
+    Object-centred angles, as text-to-3D methods use them: azimuth 0 looks at the object's ``front`` (the camera
+    stands on that side), growing counter-clockwise seen from above; elevation is degrees above the horizontal;
+    ``fov_deg`` the full field of view. Defaults: centre at the origin, z up, front along -y (the procedural world's
+    convention: a chair faces -y). All angle tensors are (N,) or broadcastable scalars.
+    """
+    dtype = torch.float32
+    center = torch.zeros(3, dtype=dtype) if center is None else center.to(dtype)
+    up = torch.tensor([0.0, 0.0, 1.0]) if up is None else up.to(dtype) / up.norm()
+    front = torch.tensor([0.0, -1.0, 0.0]) if front is None else front.to(dtype)
+    front = front - (front @ up) * up
+    front = front / front.norm()
+    side = torch.linalg.cross(up, front, dim=-1)  # azimuth +90: counter-clockwise about up
+    az, el, r, fov = torch.broadcast_tensors(*(torch.as_tensor(v, dtype=dtype).reshape(-1) for v in (azimuth_deg, elevation_deg, radius, fov_deg)))
+    az, el = torch.deg2rad(az)[:, None], torch.deg2rad(el)[:, None]
+    ring = torch.cos(az) * front + torch.sin(az) * side
+    eye = center + r[:, None] * (torch.cos(el) * ring + torch.sin(el) * up)
+    camera_up = torch.cos(el) * up - torch.sin(el) * ring  # never parallel to the view direction, even at 90 degrees
+    c2w = look_at(eye, center.expand_as(eye), camera_up)
+    focal = 0.5 * resolution / torch.tan(0.5 * torch.deg2rad(fov))
+    half = torch.full_like(focal, resolution / 2)
+    return Cameras(c2w, focal, focal.clone(), half, half.clone(), resolution, resolution)
+
+
 def orbit_path(
     reference: Cameras,
     frames: int,

@@ -77,6 +77,13 @@ class Model(nn.Module):
         self.scene = scene
         self.register_buffer("background", scene.background.clone().float())
 
+    @staticmethod
+    def initial_scene(config) -> SceneInfo:
+        """The scene of a method that trains without a dataset (text-to-3D), from its model config."""
+        from langfield.errors import LangfieldError
+
+        raise LangfieldError("this method trains on a dataset (--data)")
+
     def param_groups(self) -> list[dict]:
         """Parameter groups with their initial learning rates: ``[{"params": [...], "lr": float}, ...]``."""
         raise NotImplementedError

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from langfield.errors import LangfieldError
 from langfield.methods.dietnerf.config import DietNerfConfig
+from langfield.methods.dreamfusion.config import DreamFusionConfig
 from langfield.methods.lerf.config import LerfConfig
 from langfield.methods.nerf.config import NerfConfig
 from langfield.methods.vanilla_nerf.config import SimplifiedNerfConfig, VanillaNerfConfig
@@ -46,6 +47,12 @@ METHODS: dict[str, MethodSpec] = {
             DietNerfConfig,
             "langfield.methods.dietnerf.model:DietNerfModel",
             "few-shot nerf: semantic consistency of renders from random poses",
+        ),
+        MethodSpec(
+            "dreamfusion",
+            DreamFusionConfig,
+            "langfield.methods.dreamfusion.model:DreamFusionModel",
+            "text-to-3D by score distillation (also: langfield generate PROMPT)",
         ),
     )
 }

@@ -120,15 +120,22 @@ class Trainer:
             torch.set_num_threads(tcfg.threads)
         device = resolve_device(tcfg.device)
         payload = self._prepare_output()
-        # saved absolute, so that `langfield eval RUN` works from any working directory
-        self.config.data.data = Path(self.config.data.data).resolve()
-        dataset = load_dataset(self.config.data)
-        console.print(dataset.summary())
+        # methods without a `data` option (text-to-3D) train from their own losses alone: no dataset, no ray batches
+        dataset = None
+        if hasattr(self.config, "data"):
+            # saved absolute, so that `langfield eval RUN` works from any working directory
+            self.config.data.data = Path(self.config.data.data).resolve()
+            dataset = load_dataset(self.config.data)
+            console.print(dataset.summary())
 
         torch.manual_seed(tcfg.seed)
         generator = torch.Generator().manual_seed(tcfg.seed)
-        scene = SceneInfo.from_state(payload["scene"]) if payload else SceneInfo.from_dataset(dataset)
-        model = self.spec.model_class()(self.config.model, scene).to(device)
+        model_class = self.spec.model_class()
+        if payload:
+            scene = SceneInfo.from_state(payload["scene"])
+        else:
+            scene = SceneInfo.from_dataset(dataset) if dataset is not None else model_class.initial_scene(self.config.model)
+        model = model_class(self.config.model, scene).to(device)
         step, elapsed = 0, 0.0
         if payload:
             model.load_state_dict(payload["model"])
@@ -147,17 +154,20 @@ class Trainer:
         )
 
         model.prepare(dataset, progress=tcfg.progress)
-        batches = RayBatches(dataset, device, generator)
-        eval_view = dataset.test_indices[0] if dataset.test_indices else dataset.train_indices[0]
+        batches = RayBatches(dataset, device, generator) if dataset is not None else None
+        eval_view = None
+        if dataset is not None and tcfg.eval_every:
+            eval_view = dataset.test_indices[0] if dataset.test_indices else dataset.train_indices[0]
         log = (self.output / "train_log.jsonl").open("a", buffering=1)
         model.train()
         last_checkpoint = time.perf_counter()
         started = time.perf_counter() - elapsed
         first_step, first_elapsed = step, elapsed
-        last_psnr = float("nan")
+        last_psnr = last_loss = float("nan")
         samples_total = 0
         last_extra: dict[str, torch.Tensor] = {}
-        with progress_bar(self.spec.name, enabled=tcfg.progress) as bar:
+        metric = ("PSNR", " dB") if batches is not None else ("loss", "")
+        with progress_bar(self.spec.name, tcfg.progress, *metric) as bar:
             try:
                 while step < tcfg.max_steps and self._progress(step, elapsed) < 1.0:
                     progress = self._progress(step, elapsed)
@@ -166,13 +176,18 @@ class Trainer:
                     decay = tcfg.lr_final_ratio**progress
                     for group in optimizer.param_groups:
                         group["lr"] = group["initial_lr"] * decay
-                    batch = batches.sample(tcfg.batch_rays, model.random_background)
-                    outputs = model(batch.origins, batch.directions, batch.background)
-                    losses = model.loss(outputs, batch)
+                    outputs, losses = None, {}
+                    if batches is not None:
+                        batch = batches.sample(tcfg.batch_rays, model.random_background)
+                        outputs = model(batch.origins, batch.directions, batch.background)
+                        losses = model.loss(outputs, batch)
                     extra = model.step_losses(step, generator)
                     if extra:
-                        losses = {**losses, **extra, "total": losses["total"] + extra["total"]}
+                        total = losses["total"] + extra["total"] if losses else extra["total"]
+                        losses = {**losses, **extra, "total": total}
                         last_extra = {k: v for k, v in extra.items() if k != "total"}
+                    if not losses:
+                        raise LangfieldError(f"method '{self.spec.name}' produced no loss at step {step}")
                     loss = losses["total"]
                     if not torch.isfinite(loss):
                         raise LangfieldError(
@@ -184,22 +199,27 @@ class Trainer:
                         loss.backward()
                         optimizer.step()
                     step += 1
-                    samples_total += int(outputs["weights"].numel())
+                    if outputs is not None:
+                        samples_total += int(outputs["weights"].numel())
                     elapsed = time.perf_counter() - started
+                    last_loss = float(loss.detach())
                     if step % 25 == 0 or step == 1:
-                        last_psnr = -10 * math.log10(max(float(losses["mse"].detach()), 1e-10))
-                        entry = {"step": step, "elapsed": round(elapsed, 3), "psnr": round(last_psnr, 3)}
+                        entry = {"step": step, "elapsed": round(elapsed, 3)}
+                        if "mse" in losses:
+                            last_psnr = -10 * math.log10(max(float(losses["mse"].detach()), 1e-10))
+                            entry["psnr"] = round(last_psnr, 3)
                         # terms of `step_losses` come every few steps: the log shows their latest value
                         entry.update({k: float(v.detach()) for k, v in {**last_extra, **losses}.items()})
-                        entry["samples_per_ray"] = outputs["weights"].numel() / tcfg.batch_rays
+                        if outputs is not None:
+                            entry["samples_per_ray"] = outputs["weights"].numel() / tcfg.batch_rays
                         log.write(json.dumps(entry) + "\n")
-                    if tcfg.eval_every and step % tcfg.eval_every == 0:
+                    if eval_view is not None and step % tcfg.eval_every == 0:
                         image = model.render_camera(dataset.cameras, eval_view)["rgb"].cpu()
                         value = psnr(image, dataset.rgb(eval_view))
                         log.write(json.dumps({"step": step, "elapsed": round(elapsed, 3), "eval_view": eval_view, "eval_psnr": value}) + "\n")
                         bar.log(f"step {step}: held-out view {eval_view} PSNR {value:.2f} dB")
                         model.train()
-                    bar.update(self._progress(step, elapsed), step, last_psnr)
+                    bar.update(self._progress(step, elapsed), step, last_psnr if batches is not None else last_loss)
                     if step % tcfg.checkpoint_every == 0 or time.perf_counter() - last_checkpoint > tcfg.checkpoint_seconds:
                         self._save(model, optimizer, step, elapsed, generator)
                         last_checkpoint = time.perf_counter()
@@ -211,18 +231,23 @@ class Trainer:
         self._save(model, optimizer, step, elapsed, generator)
         log.close()
         steps_here = max(step - first_step, 1)
-        summary = {
-            "steps": step,
-            "seconds": round(elapsed, 2),
-            "train_psnr": round(last_psnr, 3),
-            "samples_per_ray": round(samples_total / (steps_here * tcfg.batch_rays), 2),
-            "samples_per_second": round(samples_total / max(elapsed - first_elapsed, 1e-9)),
-            "rays_per_second": round(steps_here * tcfg.batch_rays / max(elapsed - first_elapsed, 1e-9)),
-        }
+        rate = steps_here / max(elapsed - first_elapsed, 1e-9)
+        if batches is not None:
+            summary = {
+                "steps": step,
+                "seconds": round(elapsed, 2),
+                "train_psnr": round(last_psnr, 3),
+                "samples_per_ray": round(samples_total / (steps_here * tcfg.batch_rays), 2),
+                "samples_per_second": round(samples_total / max(elapsed - first_elapsed, 1e-9)),
+                "rays_per_second": round(rate * tcfg.batch_rays),
+            }
+            done = (
+                f"train PSNR {last_psnr:.2f} dB, {summary['samples_per_ray']:.1f} samples per ray, "
+                f"{summary['samples_per_second']:,} samples/s"
+            )
+        else:
+            summary = {"steps": step, "seconds": round(elapsed, 2), "final_loss": round(last_loss, 5), "steps_per_second": round(rate, 3)}
+            done = f"final loss {last_loss:.4g}, {rate:.2f} steps/s"
         (self.output / "train_summary.json").write_text(json.dumps(summary, indent=2))
-        console.print(
-            f"trained {self.spec.name} for {step} steps in {elapsed:.1f} s (train PSNR {last_psnr:.2f} dB, "
-            f"{summary['samples_per_ray']:.1f} samples per ray, {summary['samples_per_second']:,} samples/s); "
-            f"run saved to {self.output}"
-        )
+        console.print(f"trained {self.spec.name} for {step} steps in {elapsed:.1f} s ({done}); run saved to {self.output}")
         return self.output

@@ -1,0 +1,115 @@
+"""The dreamfusion benchmark of BENCHMARKS.md: text-to-3D with the embedded prior, judged by the embedded CLIP.
+
+    .venv/bin/python benchmarks/dreamfusion.py                       # 12 prompts, ~6 minutes each
+    .venv/bin/python benchmarks/dreamfusion.py --seconds 300 --only 0 1
+
+For each prompt: `langfield generate PROMPT --max-seconds S --seed 0` (wall clock of the whole command recorded:
+training, turntable, contact sheet and mesh), then 4 renders at azimuths 0/90/180/270° (elevation 20°, 64×64)
+in colour and textureless, each classified by langfield-mini among all 108 "a {colour} {kind}" captions.
+R-precision (DreamFusion's metric): a prompt is retrieved when >= 3 of its 4 views rank its caption first (colour
+renders) or a caption of its kind first (textureless renders, which have no colour). The mesh is loaded with
+trimesh: vertex / face counts, watertightness. One JSON line per prompt in OUT/results.jsonl; a Markdown table at
+the end; OUT/turntables.png stacks the contact sheets of the first four prompts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# (prompt, colour, kind): training wordings of the procedural world, and evaluation-only wordings (marked *)
+PROMPTS = [
+    ("a red sphere", "red", "sphere"),
+    ("a blue cube", "blue", "cube"),
+    ("a green cylinder", "green", "cylinder"),
+    ("a yellow cone", "yellow", "cone"),
+    ("an orange torus", "orange", "torus"),
+    ("a purple capsule", "purple", "capsule"),
+    ("a pink mug", "pink", "mug"),
+    ("a brown chair", "brown", "chair"),
+    ("a crimson orb", "red", "sphere"),  # *
+    ("an emerald block", "green", "cube"),  # *
+    ("a navy blue drum", "blue", "cylinder"),  # *
+    ("a glossy cyan coffee mug", "cyan", "mug"),  # * (coffee mug)
+]
+EVAL_ONLY = {8, 9, 10, 11}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/dreamfusion"))
+    parser.add_argument("--seconds", type=float, default=360.0, help="--max-seconds of each generation")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", type=int, nargs="*", help="indices of PROMPTS to run (default: all)")
+    parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further options for langfield generate")
+    args = parser.parse_args()
+    import torch
+
+    from langfield.encoders import load_encoder
+    from langfield.methods.dreamfusion.evaluate import r_precision, render_views
+    from langfield.run import load_run
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    encoder = load_encoder("langfield-mini")
+    results = args.out / "results.jsonl"
+    for index in args.only if args.only is not None else range(len(PROMPTS)):
+        prompt, colour, kind = PROMPTS[index]
+        run = args.out / f"{index:02d}-{prompt.replace(' ', '-')}"
+        started = time.perf_counter()
+        command = [str(Path(sys.executable).with_name("langfield")), "generate", prompt, "--output", str(run), "--max-seconds", str(args.seconds),
+                   "--seed", str(args.seed), "--no-progress", *args.extra]
+        subprocess.run(command, check=True)
+        wall = time.perf_counter() - started
+        model = load_run(run, "cpu").model
+        colour_hits = r_precision(render_views(model), colour, kind, encoder)
+        geometry_hits = r_precision(render_views(model, shading="textureless"), colour, kind, encoder, geometry=True)
+        import trimesh
+
+        mesh = trimesh.load(run / "mesh.glb", force="mesh")
+        summary = json.loads((run / "train_summary.json").read_text())
+        entry = {
+            "prompt": prompt, "colour": colour, "kind": kind, "eval_wording": index in EVAL_ONLY, "seed": args.seed,
+            "seconds_total": round(wall, 1), "steps": summary["steps"], "colour_views": sum(colour_hits),
+            "geometry_views": sum(geometry_hits), "vertices": len(mesh.vertices), "faces": len(mesh.faces), "watertight": bool(mesh.is_watertight),
+        }
+        print(json.dumps(entry))
+        with results.open("a") as handle:
+            handle.write(json.dumps(entry) + "\n")
+        del model
+        torch.cuda.empty_cache() if torch.cuda.is_available() else None
+    table(results)
+    sheets(args.out)
+
+
+def table(results: Path) -> None:
+    rows = [json.loads(line) for line in results.read_text().splitlines()]
+    print("| prompt | steps | total s | colour views | geometry views | vertices | faces | watertight |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        star = " *" if r["eval_wording"] else ""
+        print(f"| {r['prompt']}{star} | {r['steps']} | {r['seconds_total']} | {r['colour_views']}/4 | {r['geometry_views']}/4 | {r['vertices']} | {r['faces']} | {r['watertight']} |")
+    n = len(rows)
+    colour = sum(r["colour_views"] >= 3 for r in rows)
+    geometry = sum(r["geometry_views"] >= 3 for r in rows)
+    print(f"\nR-precision (>= 3 of 4 views): colour {colour}/{n} = {100 * colour / n:.1f} %, geometry {geometry}/{n} = {100 * geometry / n:.1f} %")
+    print(f"per view: colour {sum(r['colour_views'] for r in rows)}/{4 * n}, geometry {sum(r['geometry_views'] for r in rows)}/{4 * n}; "
+          f"slowest generation {max(r['seconds_total'] for r in rows):.0f} s")
+
+
+def sheets(out: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    images = [np.asarray(Image.open(p)) for p in sorted(out.glob("*/turntable.png"))[:4]]
+    if images:
+        gap = np.full((4, images[0].shape[1], 3), 255, np.uint8)
+        stacked = np.concatenate([x for image in images for x in (image, gap)][:-1])
+        Image.fromarray(stacked).save(out / "turntables.png")
+
+
+if __name__ == "__main__":
+    main()

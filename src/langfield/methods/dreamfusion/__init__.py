@@ -1,0 +1,1 @@
+"""DreamFusion: text-to-3D by score distillation from a frozen text-to-image diffusion model."""

@@ -1,0 +1,132 @@
+"""Configuration of the `dreamfusion` method (torch-free: it is also the CLI tree of `langfield generate`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Literal, Tuple
+
+import tyro
+
+from langfield.guidance.prompts import ViewPromptConfig
+from langfield.guidance.sds import SDSConfig
+from langfield.train.config import TrainerConfig
+
+
+@dataclass
+class DreamFusionModelConfig:
+    """A radiance field optimised by Score Distillation Sampling (Poole et al., 2022): a density grid with a blob
+    initialisation, an albedo field shaded by a random point light (Lambertian, textureless or albedo-only, drawn
+    per step), normals from the density gradient, a background model, random cameras and view-dependent prompts."""
+
+    prompt: str = ""
+    """The text to turn into an object (`langfield generate PROMPT` sets it)."""
+    negative_prompt: str = ""
+    """Classifier-free guidance pushes away from this text (empty: the unconditional prediction)."""
+    guidance: str = "langfield-prior"
+    """Diffusion model: langfield-prior (embedded, offline), a .safetensors file of that architecture, or a
+    diffusers folder / hub id (Stable Diffusion; DeepFloyd-IF-style pixel models)."""
+    sds: SDSConfig = field(default_factory=SDSConfig)
+    views: ViewPromptConfig = field(default_factory=ViewPromptConfig)
+
+    # --- geometry and appearance --------------------------------------------------------------------------------
+    bound: float = 1.0
+    """The object lives in the box [-bound, bound]^3."""
+    resolution: int = 48
+    """Lattice points per axis of the density and albedo grids (48: enough for 32-pixel renders; finer grids pick
+    up the noise of score distillation)."""
+    feature_dim: int = 8
+    hidden_dim: int = 32
+    """Width of the albedo MLP (one hidden layer) on the feature grid."""
+    blob_density: float = 10.0
+    """Initial density bias at the centre (Magic3D's blob: scale * (1 - |x| / radius))."""
+    blob_radius: float = 0.5
+    normal_epsilon: float = 0.5
+    """Finite-difference step of the density gradient, in voxels."""
+    step_ratio: float = 0.5
+    """Ray-marching step as a fraction of a voxel."""
+    occupancy_resolution: int = 32
+    occupancy_threshold: float = 0.01
+    occupancy_every: int = 16
+    color_threshold: float = 1e-4
+    """Samples with less weight skip albedo, normal and shading."""
+
+    # --- shading ---------------------------------------------------------------------------------------------------
+    ambient: float = 0.1
+    diffuse: float = 0.9
+    albedo_warmup: float = 0.1
+    """Fraction of the run shaded with albedo only (the shape forms from colour first)."""
+    textureless_probability: float = 0.3
+    """After warm-up: chance per step of white albedo (shape must explain the prompt on its own)."""
+    albedo_probability: float = 0.2
+    """After warm-up: chance per step of albedo without shading; otherwise Lambertian."""
+    light_distance_range: Tuple[float, float] = (0.8, 1.5)
+    """Point-light distance from the centre, as a multiple of the camera's."""
+    light_jitter: float = 0.5
+    """Standard deviation of the light's direction around the camera's (it lights the visible side)."""
+    background: Literal["mlp", "constant", "random"] = "constant"
+    """constant: `background_color`; mlp: a small network of the view direction (DreamFusion); random: a random
+    colour per step (the constant one at render time). With the embedded prior the mlp drifts to the complement of
+    the object's colour under classifier-free guidance (a blue cube on orange), which the embedded CLIP then
+    misreads; the prior was trained on grey backgrounds, so constant white is the default."""
+    background_color: Tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    # --- cameras -----------------------------------------------------------------------------------------------------
+    render_resolution: int = 32
+    """Side of the square renders fed to the guidance (32: the embedded prior's own size; 64 or more for Stable
+    Diffusion, which upsamples them to its 512)."""
+    batch_size: int = 1
+    """Renders per step."""
+    radius_range: Tuple[float, float] = (2.0, 2.6)
+    elevation_range: Tuple[float, float] = (0.0, 80.0)
+    """Degrees above the horizontal, uniform."""
+    azimuth_range: Tuple[float, float] = (-180.0, 180.0)
+    """Degrees from the object's front (-y), counter-clockwise from above, uniform."""
+    fov_range: Tuple[float, float] = (35.0, 45.0)
+    """Full field of view in degrees, uniform."""
+
+    # --- regularisers (weights ramp linearly from the first to the second value over the run) ------------------------
+    orientation_weight: Tuple[float, float] = (0.0, 0.01)
+    """Penalty on visible normals facing away from the camera (DreamFusion's orientation loss)."""
+    opacity_weight: Tuple[float, float] = (0.0, 0.0)
+    """Penalty sqrt(opacity^2 + 0.01) per ray: against filling the view with fog."""
+    entropy_weight: Tuple[float, float] = (0.0, 0.001)
+    """Binary entropy of each ray's opacity: crisp silhouettes."""
+    tv_weight: float = 200.0
+    """Total variation of the density grid (smooths the noise score distillation leaves in a dense grid)."""
+
+    # --- learning rates ------------------------------------------------------------------------------------------------
+    lr_density: float = 0.1
+    lr_features: float = 0.05
+    lr_mlp: float = 1e-3
+    lr_background: float = 1e-3
+
+    def check(self) -> None:
+        """A one-line error for options that cannot work."""
+        from langfield.errors import LangfieldError
+
+        for name in ("radius_range", "elevation_range", "azimuth_range", "fov_range", "light_distance_range"):
+            lo, hi = getattr(self, name)
+            if not lo <= hi:
+                raise LangfieldError(f"--model.{name.replace('_', '-')} must be (low, high) with low <= high, got {(lo, hi)}")
+        if not (-90.0 <= self.elevation_range[0] and self.elevation_range[1] <= 90.0):
+            raise LangfieldError(f"--model.elevation-range must lie in [-90, 90] degrees, got {self.elevation_range}")
+        if not 0.0 < self.fov_range[0] and self.fov_range[1] < 180.0:
+            raise LangfieldError(f"--model.fov-range must lie in (0, 180) degrees, got {self.fov_range}")
+        if self.radius_range[0] <= self.bound:
+            raise LangfieldError(f"--model.radius-range must keep cameras outside the object's box (radius > {self.bound}), got {self.radius_range}")
+        if self.resolution < 4 or self.render_resolution < 8 or self.batch_size < 1:
+            raise LangfieldError("--model.resolution must be >= 4, --model.render-resolution >= 8 and --model.batch-size >= 1")
+        if min(self.textureless_probability, self.albedo_probability) < 0 or self.textureless_probability + self.albedo_probability > 1:
+            raise LangfieldError("--model.textureless-probability and --model.albedo-probability must be >= 0 and sum to at most 1")
+
+
+@dataclass
+class DreamFusionConfig:
+    """Generate a 3D object from text: `dreamfusion` (score distillation from a diffusion model)."""
+
+    output: Path = Path("runs/generate")
+    trainer: Annotated[TrainerConfig, tyro.conf.OmitArgPrefixes] = field(
+        default_factory=lambda: TrainerConfig(max_steps=3000, eval_every=0, lr_final_ratio=0.3, checkpoint_every=500)
+    )
+    model: DreamFusionModelConfig = field(default_factory=DreamFusionModelConfig)
