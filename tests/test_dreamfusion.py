@@ -255,6 +255,7 @@ def test_generate_runs_one_step_end_to_end_with_a_tiny_stable_diffusion(tiny_pip
     assert rendered.returncode == 0, rendered.stderr
     exported = langfield("export", run, "--format", "obj", "--out", tmp_path / "m.obj", "--resolution", 24)
     assert exported.returncode == 0, exported.stderr
+    assert_clean_error(langfield("eval", run), "dreamfusion run has no dataset")
 
 
 @pytest.mark.parametrize("prompt", ["", "   "])

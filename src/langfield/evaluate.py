@@ -18,6 +18,8 @@ from langfield.ui import task_bar
 
 def evaluate_run(run_path: Path, data: Path | None = None, save_images: bool = False, device: str = "auto", progress: bool = True) -> dict:
     run = load_run(run_path, device)
+    if not hasattr(run.config, "data"):
+        raise LangfieldError(f"{run_path}: a {run.method.name} run has no dataset, so no held-out views to score")
     data_config = run.config.data
     if data is not None:
         data_config.data = Path(data)

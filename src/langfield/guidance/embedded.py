@@ -102,12 +102,14 @@ class EmbeddedPrior(DiffusionPrior):
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous().cpu() for k, v in self.unet.state_dict().items()}
+        # float16 on disk (half the size; the model runs in float32 after loading)
+        state = {k: (v.half() if v.is_floating_point() else v).detach().contiguous().cpu() for k, v in self.unet.state_dict().items()}
         metadata = {"unet": json.dumps(self.unet_config), "schedule": json.dumps(self.schedule), "info": json.dumps(info or self.info)}
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
         try:
             save_file(state, tmp, metadata=metadata)
+            os.chmod(tmp, 0o644)
             os.replace(tmp, path)
         finally:
             if os.path.exists(tmp):
