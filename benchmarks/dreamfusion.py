@@ -1,6 +1,6 @@
 """The dreamfusion benchmark of BENCHMARKS.md: text-to-3D with the embedded prior, judged by the embedded CLIP.
 
-    .venv/bin/python benchmarks/dreamfusion.py                       # 12 prompts, ~6 minutes each
+    .venv/bin/python benchmarks/dreamfusion.py                       # 12 prompts, ~3 minutes each
     .venv/bin/python benchmarks/dreamfusion.py --seconds 300 --only 0 1
 
 For each prompt: `langfield generate PROMPT --max-seconds S --seed 0` (wall clock of the whole command recorded:
@@ -42,7 +42,7 @@ EVAL_ONLY = {8, 9, 10, 11}
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/dreamfusion"))
-    parser.add_argument("--seconds", type=float, default=360.0, help="--max-seconds of each generation")
+    parser.add_argument("--seconds", type=float, default=300.0, help="--max-seconds of each generation (it also stops at the default 3,000 steps)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", type=int, nargs="*", help="indices of PROMPTS to run (default: all)")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further options for langfield generate")

@@ -163,6 +163,10 @@ def test_embedded_prior_weights_round_trip(tmp_path):
     torch.manual_seed(0)
     small = {**DEFAULT_UNET, "sample_size": 16, "block_out_channels": [16, 16, 32], "norm_num_groups": 8}
     prior = EmbeddedPrior(small).eval()
+    with torch.no_grad():  # weights are stored as float16: start from values that float16 holds exactly
+        for tensor in prior.unet.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())
     prior.save(tmp_path / "p.safetensors", {"steps": 3})
     loaded = EmbeddedPrior.load(tmp_path / "p.safetensors").eval()
     assert loaded.info == {"steps": 3} and loaded.resolution == 16
@@ -266,3 +270,29 @@ def test_empty_prompt_is_a_one_line_error(prompt, tmp_path):
 def test_train_dreamfusion_without_a_prompt_is_a_one_line_error(tmp_path):
     result = langfield("train", "dreamfusion", "--output", tmp_path / "x", "--max-steps", 1, "--model.guidance", tmp_path / "missing.safetensors")
     assert_clean_error(result, "prompt must be non-empty")
+
+
+def test_the_shipped_prior_draws_the_colour_it_is_asked_for():
+    from langfield.guidance import load_prior
+    from langfield.guidance.sampling import sample_images
+
+    prior = load_prior("langfield-prior")
+    images = sample_images(prior, ["a red sphere", "a blue cube"], steps=20, generator=torch.Generator().manual_seed(0))
+    centre = images[:, 8:24, 8:24].reshape(2, -1, 3).mean(dim=1)  # the object fills the middle
+    assert centre[0, 0] > centre[0, 2] + 0.15 and centre[1, 2] > centre[1, 0] + 0.15
+
+
+def test_a_short_generation_with_the_embedded_prior_takes_the_prompt_colour(tmp_path):
+    from langfield.methods.dreamfusion.evaluate import render_views
+    from langfield.run import load_run
+
+    run = tmp_path / "green"
+    result = langfield("generate", "a green sphere", "--output", run, "--max-steps", 150, "--no-progress", "--frames", 0,
+                       "--frame-resolution", 32, "--mesh", "none")
+    assert result.returncode == 0, result.stderr
+    images = render_views(load_run(run, "cpu").model, views=2, resolution=32)
+    pixels = images.reshape(-1, 3)
+    solid = pixels[(pixels.max(dim=1).values - pixels.min(dim=1).values) > 0.15]  # coloured: not the white background
+    assert len(solid) > 50
+    r, g, b = solid.mean(dim=0).tolist()
+    assert g > r + 0.1 and g > b + 0.1
