@@ -98,14 +98,8 @@ def batch_captions(labels: torch.Tensor, views: torch.Tensor, config: PriorTrain
     return texts
 
 
-def _save_state(path: Path, payload: dict) -> None:
-    from langfield.train.checkpoint import save_checkpoint
-
-    save_checkpoint(path, payload)
-
-
 def train_prior(config: PriorTrainConfig) -> EmbeddedPrior:
-    from langfield.train.checkpoint import load_checkpoint
+    from langfield.train.checkpoint import load_checkpoint, save_checkpoint
     from langfield.ui import progress_bar
 
     if config.threads:
@@ -173,7 +167,7 @@ def train_prior(config: PriorTrainConfig) -> EmbeddedPrior:
             if step % 500 == 0:
                 bar.log(f"step {step}: loss {sum(losses[-500:]) / len(losses[-500:]):.4f} ({elapsed:.0f} s)")
             if time.time() - last_save > 180:
-                _save_state(config.checkpoint, {"method": EmbeddedPrior.name, "step": step, "elapsed": elapsed, "unet": prior.unet.state_dict(),
+                save_checkpoint(config.checkpoint, {"method": EmbeddedPrior.name, "step": step, "elapsed": elapsed, "unet": prior.unet.state_dict(),
                                                 "ema": ema.state_dict(), "optimizer": optimizer.state_dict(), "generator": generator.get_state()})
                 last_save = time.time()
     prior.unet.load_state_dict(ema.state_dict())
