@@ -9,8 +9,9 @@ src/langfield/encoders/weights/langfield-mini.safetensors; `langfield clip eval`
 
 import tyro
 
+from langfield.cli.main import run_guarded
 from langfield.encoders.training import MiniTrainConfig, train_mini
 
 if __name__ == "__main__":
-    model = train_mini(tyro.cli(MiniTrainConfig))
-    print(model.info)
+    config = tyro.cli(MiniTrainConfig)
+    run_guarded(lambda: print(train_mini(config).info))

@@ -10,8 +10,9 @@ src/langfield/guidance/weights/langfield-prior.safetensors; benchmarks/prior_sam
 
 import tyro
 
+from langfield.cli.main import run_guarded
 from langfield.guidance.training import PriorTrainConfig, train_prior
 
 if __name__ == "__main__":
-    prior = train_prior(tyro.cli(PriorTrainConfig))
-    print(prior.info)
+    config = tyro.cli(PriorTrainConfig)
+    run_guarded(lambda: print(train_prior(config).info))

@@ -134,3 +134,18 @@ def assert_clean_error(result, *fragments):
     assert len(lines) == 1, result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def interrupt_on_call(monkeypatch, module, name: str, call: int) -> None:
+    """Press Ctrl-C (SIGINT to this process) during the ``call``-th call of ``module.name``, in the middle of a step."""
+    import signal
+
+    original, calls = getattr(module, name), []
+
+    def wrapper(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            signal.raise_signal(signal.SIGINT)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapper)

@@ -4,10 +4,13 @@
 
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
-from helpers import assert_clean_error, langfield
+from helpers import assert_clean_error, interrupt_on_call, langfield
 
 from langfield.cameras import orbit_cameras
 from langfield.errors import LangfieldError
@@ -17,6 +20,7 @@ from langfield.guidance.prompts import PromptProcessor, ViewPromptConfig, check_
 from langfield.guidance.sds import ScoreDistillation, SDSConfig, timestep_range
 from langfield.methods.dreamfusion.config import DreamFusionModelConfig
 from langfield.methods.dreamfusion.model import DreamFusionModel
+from langfield.train.checkpoint import load_checkpoint
 
 
 class PointPrior(DiffusionPrior):
@@ -296,3 +300,32 @@ def test_a_short_generation_with_the_embedded_prior_takes_the_prompt_colour(tmp_
     assert len(solid) > 50
     r, g, b = solid.mean(dim=0).tolist()
     assert g > r + 0.1 and g > b + 0.1
+
+
+def test_prior_training_interrupted_and_resumed_equals_an_uninterrupted_run(tmp_path, monkeypatch):
+    from langfield.guidance import training
+
+    def config(name: str, **changes) -> training.PriorTrainConfig:
+        return training.PriorTrainConfig(output=tmp_path / f"{name}.safetensors", cache=tmp_path / "cache", checkpoint=tmp_path / f"{name}.pt",
+                                         images=12, resolution=8, widths=(16, 16, 16), steps=5, max_seconds=None, batch=4, progress=False, **changes)
+
+    straight = training.train_prior(config("straight"))
+    with monkeypatch.context() as patch:
+        interrupt_on_call(patch, training, "batch_captions", 4)  # in the middle of the 4th step
+        with pytest.raises(KeyboardInterrupt):
+            training.train_prior(config("resumed"))
+    assert load_checkpoint(tmp_path / "resumed.pt", method="langfield-prior")["step"] == 4  # the step finished, then saved
+    resumed = training.train_prior(config("resumed", resume=True))
+    assert resumed.info["steps"] == straight.info["steps"] == 5
+    for (name, a), b in zip(straight.unet.state_dict().items(), resumed.unet.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), name
+    loaded = training.EmbeddedPrior.load(tmp_path / "resumed.safetensors")
+    with torch.no_grad():
+        assert torch.isfinite(loaded.predict_noise(torch.randn(1, 3, 8, 8), torch.tensor([500]), loaded.text_condition(["a red cube"]))).all()
+
+
+def test_prior_training_script_resume_without_a_checkpoint_is_a_one_line_error(tmp_path):
+    script = Path(__file__).parents[1] / "scripts" / "train_langfield_prior.py"
+    result = subprocess.run([sys.executable, str(script), "--resume", "--checkpoint", str(tmp_path / "none.pt"), "--output", str(tmp_path / "p.safetensors")],
+                            capture_output=True, text=True, timeout=120)
+    assert_clean_error(result, "checkpoint not found")

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import assert_clean_error, langfield
+from helpers import assert_clean_error, interrupt_on_call, langfield
 from langfield.encoders import load_encoder
 from langfield.encoders.base import resize_center_crop
 from langfield.encoders.mini import MiniArchitecture, MiniClip
@@ -109,16 +109,30 @@ def test_bad_inputs_give_one_line_errors(mini, tmp_path):
         load_encoder(str(broken))
 
 
-def test_training_script_writes_loadable_weights(tmp_path):
-    from langfield.encoders.training import MiniTrainConfig, train_mini
+def test_training_script_writes_loadable_weights_and_resumes_after_an_interrupt(tmp_path, monkeypatch):
+    from langfield.encoders import training
+    from langfield.train.checkpoint import load_checkpoint
 
-    config = MiniTrainConfig(output=tmp_path / "w.safetensors", cache=tmp_path / "cache", objects=48, crops=4, backgrounds=4, steps=4,
-                             batch=16, widths=(8, 16, 16, 32), embed_dim=32, progress=False)
-    train_mini(config)
-    model = load_encoder(str(config.output))
+    def config(name: str, **changes) -> training.MiniTrainConfig:
+        return training.MiniTrainConfig(output=tmp_path / f"{name}.safetensors", cache=tmp_path / "cache", checkpoint=tmp_path / f"{name}.pt",
+                                        objects=48, crops=4, backgrounds=4, steps=4, batch=16, widths=(8, 16, 16, 32), embed_dim=32,
+                                        progress=False, **changes)
+
+    straight = training.train_mini(config("straight"))
+    model = load_encoder(str(tmp_path / "straight.safetensors"))
     assert isinstance(model, MiniClip) and model.architecture == MiniArchitecture(32, 64, (8, 16, 16, 32))
     assert model.info["steps"] == 4 and np.isfinite(model.info["final_loss"])
     assert (tmp_path / "cache" / "object-seed1-n48-r64.pt").is_file()  # the rendered images are cached
+    with monkeypatch.context() as patch:
+        interrupt_on_call(patch, training, "contrastive_loss", 3)  # in the middle of the 3rd step
+        with pytest.raises(KeyboardInterrupt):
+            training.train_mini(config("resumed"))
+    assert load_checkpoint(tmp_path / "resumed.pt", method=MiniClip.name)["step"] == 3  # the step finished, then saved
+    resumed = training.train_mini(config("resumed", resume=True))
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), name
+    with pytest.raises(LangfieldError, match="checkpoint not found"):
+        training.train_mini(config("other", resume=True))
 
 
 def test_contrastive_loss_prefers_aligned_pairs():

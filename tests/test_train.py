@@ -7,6 +7,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import torch
 
 from langfield.data.config import DataConfig
@@ -122,3 +123,17 @@ def test_same_seed_same_result(sphere_scene, tmp_path):
         Trainer("nerf", small_nerf(sphere_scene, tmp_path / name, max_steps=40)).train()
         results.append(load_checkpoint(tmp_path / name / "checkpoint.pt")["model"]["field.density_grid.values"])
     assert torch.equal(results[0], results[1])
+
+
+def test_ctrl_c_waits_for_the_step_boundary_and_twice_stops_at_once():
+    from langfield.train.interrupt import step_boundaries
+
+    previous = signal.getsignal(signal.SIGINT)
+    with step_boundaries() as boundary:
+        signal.raise_signal(signal.SIGINT)  # during a step: only noted
+        assert boundary.requested
+        with pytest.raises(KeyboardInterrupt):
+            boundary.check()  # at the end of the step
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)  # a second Ctrl-C
+    assert signal.getsignal(signal.SIGINT) is previous

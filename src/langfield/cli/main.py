@@ -49,8 +49,14 @@ def main(argv: list[str] | None = None) -> None:
     if command not in COMMANDS:
         print(f"error: unknown command '{command}' (available: {', '.join(COMMANDS)})", file=sys.stderr)
         sys.exit(2)
+    run_guarded(lambda: _load(COMMANDS[command][0])(argv[1:]))
+
+
+def run_guarded(job: Callable[[], object]) -> None:
+    """Run ``job`` as a command: a user error prints one line and exits 2, Ctrl-C exits 130 (the scripts under
+    ``scripts/`` use this too)."""
     try:
-        _load(COMMANDS[command][0])(argv[1:])
+        job()
     except LangfieldError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -25,6 +25,7 @@ import torch
 from torch.nn import functional as F
 
 from langfield.encoders.mini import MiniArchitecture, MiniClip
+from langfield.errors import LangfieldError
 from langfield.world.vocabulary import COLORS, KINDS, MATERIALS, SIZES, Attributes, captions
 
 COMBOS = [Attributes(k, c, m, s) for c, k, m, s in itertools.product(COLORS, KINDS, MATERIALS, SIZES)]
@@ -37,6 +38,10 @@ class MiniTrainConfig:
     """Where the trained weights go (the default is the file shipped in the package)."""
     cache: Path = Path(".cache/langfield-mini-data")
     """Rendered training images are cached here (uint8), keyed by seed, count and resolution."""
+    checkpoint: Path = Path(".cache/langfield-mini-train.pt")
+    """Training state for --resume (written atomically every --checkpoint-seconds, at the end and on Ctrl-C)."""
+    checkpoint_seconds: float = 180.0
+    resume: bool = False
     objects: int = 40000
     crops: int = 4000
     object_seed: int = 1
@@ -123,12 +128,15 @@ def contrastive_loss(image: torch.Tensor, text: torch.Tensor, positive: torch.Te
 
 
 def train_mini(config: MiniTrainConfig) -> MiniClip:
+    from langfield.train.checkpoint import load_checkpoint, save_checkpoint
+    from langfield.train.interrupt import step_boundaries
     from langfield.ui import progress_bar
 
     if config.threads:
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
+    state = load_checkpoint(config.checkpoint, method=MiniClip.name) if config.resume else None  # fail before rendering
     started = time.time()
     object_images, object_labels = render_data("object", config.object_seed, config.objects, config.resolution, config.cache, config.progress)
     empty = (torch.empty(0, config.resolution, config.resolution, 3, dtype=torch.uint8), torch.empty(0, dtype=torch.long))
@@ -147,32 +155,56 @@ def train_mini(config: MiniTrainConfig) -> MiniClip:
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / config.steps)))
     )
+    first, losses, trained = 0, [], 0.0
+    if state is not None:
+        model.load_state_dict({**model.state_dict(), **state["model"]})  # the frozen text tower is not saved
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        generator.set_state(state["generator"])
+        first, losses, trained = int(state["step"]), list(state["losses"]), float(state["seconds"])
     model.train()
     model.text_tower.eval()
-    losses: list[float] = []
-    train_started = time.time()
-    with progress_bar("langfield-mini", config.progress) as bar:
-        for step in range(config.steps):
-            index = torch.randint(len(images), (config.batch,), generator=generator)
-            combos = labels[index]
-            real = combos >= 0  # object-less crops get no caption
-            caption = torch.multinomial(positive[combos[real]].float(), 1, generator=generator).squeeze(1)
-            matches = torch.zeros(len(index), len(caption), dtype=torch.bool)
-            matches[real] = positive[combos[real]][:, caption]
-            image = model.encode_image(augment(images[index], generator))
-            text = F.normalize(model.text_projection(text_features[caption]), dim=-1)
-            loss = contrastive_loss(image, text, matches, model.log_scale.exp().clamp(max=100.0))
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"langfield-mini: loss became {loss.item()} at step {step}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            losses.append(loss.item())
-            if step % 20 == 0 or step == config.steps - 1:
-                bar.update((step + 1) / config.steps, step + 1, float("nan"))
-            if step % 200 == 0 or step == config.steps - 1:
-                bar.log(f"step {step + 1}: loss {sum(losses[-50:]) / len(losses[-50:]):.3f}, scale {model.logit_scale():.1f}")
+    train_started = time.time() - trained
+    done, last_save = first, time.time()
+
+    def save_state() -> None:
+        save_checkpoint(config.checkpoint, {"method": MiniClip.name, "step": done, "losses": losses, "seconds": time.time() - train_started,
+                                            "model": {k: v for k, v in model.state_dict().items() if not k.startswith("text_tower.")}, "optimizer": optimizer.state_dict(),
+                                            "schedule": schedule.state_dict(), "generator": generator.get_state()})
+
+    with progress_bar("langfield-mini", config.progress) as bar, step_boundaries() as boundary:
+        try:
+            for step in range(first, config.steps):
+                index = torch.randint(len(images), (config.batch,), generator=generator)
+                combos = labels[index]
+                real = combos >= 0  # object-less crops get no caption
+                caption = torch.multinomial(positive[combos[real]].float(), 1, generator=generator).squeeze(1)
+                matches = torch.zeros(len(index), len(caption), dtype=torch.bool)
+                matches[real] = positive[combos[real]][:, caption]
+                image = model.encode_image(augment(images[index], generator))
+                text = F.normalize(model.text_projection(text_features[caption]), dim=-1)
+                loss = contrastive_loss(image, text, matches, model.log_scale.exp().clamp(max=100.0))
+                if not torch.isfinite(loss):
+                    raise LangfieldError(f"langfield-mini: loss became {loss.item()} at step {step}; the last checkpoint is kept (lower --lr, then --resume)")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                losses.append(loss.item())
+                done = step + 1
+                if step % 20 == 0 or step == config.steps - 1:
+                    bar.update((step + 1) / config.steps, step + 1, float("nan"))
+                if step % 200 == 0 or step == config.steps - 1:
+                    bar.log(f"step {step + 1}: loss {sum(losses[-50:]) / len(losses[-50:]):.3f}, scale {model.logit_scale():.1f}")
+                if time.time() - last_save >= config.checkpoint_seconds:
+                    save_state()
+                    last_save = time.time()
+                boundary.check()
+        except KeyboardInterrupt:
+            save_state()
+            bar.log(f"interrupted at step {done}: state saved to {config.checkpoint} (continue with --resume)")
+            raise
+    save_state()
     model.eval()
     model.info = {
         "object_images": config.objects, "crop_images": config.crops, "background_crops": config.backgrounds,

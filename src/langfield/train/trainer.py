@@ -18,6 +18,7 @@ from langfield.methods.base import Model, RayBatch, SceneInfo
 from langfield.methods.registry import get_method
 from langfield.run import CHECKPOINT_FILE, CONFIG_FILE, read_run_config, resolve_device
 from langfield.train.checkpoint import load_checkpoint, save_checkpoint
+from langfield.train.interrupt import step_boundaries
 from langfield.train.metrics import psnr
 from langfield.ui import console, progress_bar
 
@@ -167,7 +168,7 @@ class Trainer:
         samples_total = 0
         last_extra: dict[str, torch.Tensor] = {}
         metric = ("PSNR", " dB") if batches is not None else ("loss", "")
-        with progress_bar(self.spec.name, tcfg.progress, *metric) as bar:
+        with progress_bar(self.spec.name, tcfg.progress, *metric) as bar, step_boundaries() as boundary:
             try:
                 while step < tcfg.max_steps and self._progress(step, elapsed) < 1.0:
                     progress = self._progress(step, elapsed)
@@ -223,6 +224,7 @@ class Trainer:
                     if step % tcfg.checkpoint_every == 0 or time.perf_counter() - last_checkpoint > tcfg.checkpoint_seconds:
                         self._save(model, optimizer, step, elapsed, generator)
                         last_checkpoint = time.perf_counter()
+                    boundary.check()
             except KeyboardInterrupt:
                 self._save(model, optimizer, step, elapsed, generator)
                 log.close()
