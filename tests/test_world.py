@@ -74,7 +74,7 @@ def test_scene_layout_is_seeded_and_non_overlapping():
 
     for i, p in enumerate(a.objects):
         for q in a.objects[i + 1 :]:  # footprints (circles on the table) never overlap
-            reach = footprint(p.attributes.kind) * p.scale + footprint(q.attributes.kind) * q.scale
+            reach = footprint(p.parts) * p.scale + footprint(q.parts) * q.scale
             assert math.dist(p.position, q.position) > reach, (p, q)
     with pytest.raises(LangfieldError, match="cannot place 60 objects"):
         random_scene(0, 60)
@@ -174,6 +174,8 @@ def test_crops_are_labelled_with_a_scene_object(tmp_path):
         (["images", "--colors", "mauve"], "unknown colour 'mauve'"),
         (["images", "--kinds", "cub"], "unknown kind 'cub'"),
         (["images", "--count", "0"], "--count must be at least 1"),
+        (["category", "chair", "--views", "1"], "--views must be at least 2"),
+        (["category", "chair", "--objects", "0"], "--objects must be at least 1"),
     ],
 )
 def test_world_cli_errors(tmp_path, args, message):
@@ -185,3 +187,41 @@ def test_world_cli_errors(tmp_path, args, message):
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
+
+
+def test_category_objects_have_their_own_proportions_and_colour():
+    from langfield.world.category import CATEGORIES, CategoryObject, object_cameras, render_object
+
+    cameras = object_cameras(4, 32, np.random.default_rng(0))
+    chair = CATEGORIES["chair"]
+    low = {k: lo for k, (lo, hi) in chair.parameters.items()}
+    tall = {**low, "back_height": chair.parameters["back_height"][1], "seat_height": chair.parameters["seat_height"][1]}
+    small = render_object(CategoryObject("chair", low, "red", "matte"), cameras)
+    large = render_object(CategoryObject("chair", tall, "blue", "matte"), cameras)
+    assert large["alpha"].sum() > 1.5 * small["alpha"].sum() > 0  # the same cameras see a bigger chair
+    covered = small["alpha"] > 0.5
+    red, blue = small["rgb"][covered].mean(0), large["rgb"][large["alpha"] > 0.5].mean(0)
+    assert red[0] > 3 * red[2] and blue[2] > 3 * blue[0]
+    with pytest.raises(LangfieldError, match="back_height must be in"):
+        CategoryObject("chair", {**low, "back_height": 5.0}, "red", "matte").world_object()
+
+
+def test_category_dataset_loads_with_object_indices(tmp_path):
+    from langfield.world.category import write_category_dataset
+
+    items = write_category_dataset(tmp_path / "mugs", "mug", objects=3, views=9, resolution=16, seed=4, supersample=1, progress=False)
+    dataset = load_dataset(DataConfig(data=tmp_path / "mugs"))
+    assert len(dataset) == 27 and dataset.objects is not None
+    assert sorted(dataset.objects.tolist()) == [0] * 9 + [1] * 9 + [2] * 9
+    assert [dataset.filenames[i][-8:-4] for i in dataset.test_indices] == ["v000", "v008"] * 3  # i % 8 == 0 of each object
+    described = json.loads((tmp_path / "mugs" / "objects.json").read_text())
+    assert [o["shape"] for o in described["objects"]] == [i.shape for i in items] and len({o["shape"]["radius"] for o in described["objects"]}) == 3
+    frames = json.loads((tmp_path / "mugs" / "transforms_train.json").read_text())
+    frames["frames"][2]["object_index"] = "two"
+    (tmp_path / "mugs" / "transforms_train.json").write_text(json.dumps(frames))
+    with pytest.raises(LangfieldError, match=r"transforms_train.json frame 2: 'object_index' must be a non-negative integer"):
+        load_dataset(DataConfig(data=tmp_path / "mugs"))
+    del frames["frames"][2]["object_index"]
+    (tmp_path / "mugs" / "transforms_train.json").write_text(json.dumps(frames))
+    with pytest.raises(LangfieldError, match="'object_index' is given on some frames but not on all"):
+        load_dataset(DataConfig(data=tmp_path / "mugs"))

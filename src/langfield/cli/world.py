@@ -45,9 +45,27 @@ class ImagesArgs:
     colors: Optional[Tuple[str, ...]] = None
 
 
+@dataclass
+class CategoryArgs:
+    """Write a multi-view dataset of many objects of one category with their own proportions and colours (Blender
+    format with one `object_index` per frame, + objects.json with each object's shape parameters)."""
+
+    category: tyro.conf.Positional[Literal["chair", "table", "mug"]]
+    out: Path
+    objects: int = 64
+    views: int = 24
+    """Views per object; each object's views with index i % --holdout-every == 0 are held out."""
+    resolution: int = 64
+    seed: int = 0
+    holdout_every: int = 8
+    supersample: int = 2
+    progress: bool = True
+
+
 def world(argv: list[str]) -> None:
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: langfield world scene|images [OPTIONS]\n\n  scene   a multi-view dataset of a random scene\n  images  labelled images for the embedded models")
+        print("usage: langfield world scene|category|images [OPTIONS]\n\n  scene     a multi-view dataset of a random scene\n"
+              "  category  multi-view datasets of many objects of one category (chair, table, mug)\n  images    labelled images for the embedded models")
         return
     sub, rest = argv[0], argv[1:]
     if sub == "scene":
@@ -57,6 +75,12 @@ def world(argv: list[str]) -> None:
         scene = write_scene_dataset(args.out, args.seed, args.objects, args.views, args.resolution, args.holdout_every, args.background, args.kinds, args.colors, args.supersample)
         names = ", ".join(f"{o.attributes.color} {o.attributes.kind}" for o in scene.objects)
         print(f"wrote {args.out}: {args.views} views of {args.resolution}x{args.resolution}, objects: {names}")
+    elif sub == "category":
+        args = tyro.cli(CategoryArgs, args=rest, prog="langfield world category")
+        from langfield.world.category import write_category_dataset
+
+        write_category_dataset(args.out, args.category, args.objects, args.views, args.resolution, args.seed, args.holdout_every, args.supersample, args.progress)
+        print(f"wrote {args.out}: {args.objects} {args.category}s x {args.views} views of {args.resolution}x{args.resolution}")
     elif sub == "images":
         args = tyro.cli(ImagesArgs, args=rest, prog="langfield world images")
         from langfield.ui import task_bar
@@ -66,4 +90,4 @@ def world(argv: list[str]) -> None:
             write_images(args.out, args.seed, args.count, args.resolution, args.kind, args.kinds, args.colors, advance)
         print(f"wrote {args.count} images and labels.jsonl to {args.out}")
     else:
-        raise LangfieldError(f"unknown world command '{sub}' (scene or images)")
+        raise LangfieldError(f"unknown world command '{sub}' (scene, category or images)")

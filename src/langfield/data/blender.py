@@ -10,7 +10,7 @@ import torch
 
 from langfield.cameras import Cameras
 from langfield.data.config import DataConfig
-from langfield.data.dataset import Dataset, check_pose, holdout_split, load_images, near_far, resolve_image
+from langfield.data.dataset import Dataset, check_pose, frame_object, holdout_split, load_images, near_far, object_indices, resolve_image
 from langfield.data.jsonio import read_json, require
 from langfield.errors import LangfieldError
 
@@ -29,6 +29,7 @@ def parse_blender(config: DataConfig) -> Dataset:
     paths: list[Path] = []
     poses: list[np.ndarray] = []
     split_of: list[str] = []
+    object_index: list = []
     focal_angle = None
     for split, json_path in files.items():
         meta = read_json(json_path)
@@ -50,11 +51,12 @@ def parse_blender(config: DataConfig) -> Dataset:
             except LangfieldError:
                 raise LangfieldError(f"{where}: image not found: {json_path.parent / file_path}") from None
             split_of.append(split)
+            object_index.append(frame_object(frame, where))
     if not paths:
         names = ", ".join(p.name for p in files.values())
         raise LangfieldError(f"{folder}: the split files ({names}) list no frames")
     if config.max_views is not None:
-        paths, poses, split_of = paths[: config.max_views], poses[: config.max_views], split_of[: config.max_views]
+        paths, poses, split_of, object_index = (x[: config.max_views] for x in (paths, poses, split_of, object_index))
 
     images, has_alpha = load_images(paths, config.downscale)
     n, h, w = images.shape[:3]
@@ -89,4 +91,5 @@ def parse_blender(config: DataConfig) -> Dataset:
         source=folder,
         format="blender",
         filenames=[str(p.relative_to(folder)) if p.is_relative_to(folder) else str(p) for p in paths],
+        objects=object_indices(object_index, str(folder)),
     )

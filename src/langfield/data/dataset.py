@@ -36,12 +36,16 @@ class Dataset:
     source: Path
     format: str
     filenames: list[str] = field(default_factory=list)
+    #: which object each view shows (datasets of a category, one object per view: per-frame ``object_index``)
+    objects: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if len(self.images) == 0:
             raise LangfieldError(f"{self.source}: the dataset has no images")
         if not self.train_indices:
             raise LangfieldError(f"{self.source}: no training views (check the split options)")
+        if self.objects is not None and self.objects.shape != (len(self.images),):
+            raise LangfieldError(f"{self.source}: {len(self.objects)} object indices for {len(self.images)} views")
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -66,6 +70,23 @@ class Dataset:
             f"{self.format} dataset {self.source}: {len(self)} views of {self.width}x{self.height}, "
             f"{train} train{ids} / {len(self.test_indices)} held out"
         )
+
+
+def frame_object(frame: dict, where: str) -> int | None:
+    """A frame's optional ``object_index`` (which object of a category dataset it shows)."""
+    value = frame.get("object_index")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise LangfieldError(f"{where}: 'object_index' must be a non-negative integer, got {value!r}")
+    return value
+
+
+def object_indices(values: list[int | None], source: str) -> torch.Tensor | None:
+    """The frames' object indices as a tensor; None when no frame has one."""
+    if all(v is None for v in values):
+        return None
+    if any(v is None for v in values):
+        raise LangfieldError(f"{source}: 'object_index' is given on some frames but not on all")
+    return torch.tensor(values, dtype=torch.long)
 
 
 def holdout_split(count: int, every: int) -> tuple[list[int], list[int]]:

@@ -88,7 +88,7 @@ def object_images(
             parts = object_parts(objects)
             eyes, targets = [], []
             for _, obj, _, _, azimuth, tilt, zoom in group:
-                top = height(kind) * obj.scale
+                top = height(obj.parts) * obj.scale
                 distance = zoom * 0.75 * max(top, 0.5 * obj.scale) / math.tan(OBJECT_FOV / 2) + 0.3
                 target = torch.tensor([0.0, 0.0, 0.5 * top])
                 eyes.append(target + distance * torch.tensor([math.cos(tilt) * math.cos(azimuth), math.cos(tilt) * math.sin(azimuth), math.sin(tilt)]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,10 @@ PARTS: dict[str, list[PartSpec]] = {
 }
 
 
-def footprint(kind: str) -> float:
-    """Radius of the object's footprint on the ground at size 1 (for non-overlapping placement)."""
+def footprint(parts: Sequence[PartSpec]) -> float:
+    """Radius of the footprint on the ground of an object made of ``parts`` at size 1 (for non-overlapping placement)."""
     radius = 0.0
-    for part in PARTS[kind]:
+    for part in parts:
         if part.primitive == "box":
             extent = (part.dims[0] ** 2 + part.dims[1] ** 2) ** 0.5
         elif part.primitive == "torus":
@@ -55,9 +56,10 @@ def footprint(kind: str) -> float:
     return radius
 
 
-def height(kind: str) -> float:
+def height(parts: Sequence[PartSpec]) -> float:
+    """Top of an object made of ``parts`` at size 1."""
     top = 0.0
-    for part in PARTS[kind]:
+    for part in parts:
         if part.primitive == "sphere":
             extent = part.dims[0]
         elif part.primitive == "torus":

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import torch
 
-from langfield.world.objects import PARTS
 from langfield.world.primitives import INTERSECT
 from langfield.world.scene import TABLE_COLOR, TABLE_RADIUS, Scene, WorldObject
 from langfield.world.vocabulary import COLORS
@@ -37,9 +36,11 @@ class PartBatch:
 
 
 def object_parts(objects: list[WorldObject], device="cpu") -> list[PartBatch]:
-    """The parts of same-kind objects, one object per image of the batch."""
-    kind = objects[0].attributes.kind
-    assert all(o.attributes.kind == kind for o in objects), "a batch holds objects of one kind"
+    """The parts of objects of one structure (same kind; category objects: same primitives with their own
+    proportions), one object per image of the batch."""
+    specs = [o.parts for o in objects]
+    structure = [(p.primitive, p.upright) for p in specs[0]]
+    assert all([(p.primitive, p.upright) for p in spec] == structure for spec in specs), "a batch holds objects of one structure"
     scale = torch.tensor([o.scale for o in objects], device=device)
     yaw = torch.tensor([o.yaw for o in objects], device=device)
     position = torch.tensor([[*o.position, 0.0] for o in objects], device=device)
@@ -48,11 +49,11 @@ def object_parts(objects: list[WorldObject], device="cpu") -> list[PartBatch]:
     ids = torch.tensor([o.id for o in objects], device=device)
     cos, sin = torch.cos(yaw), torch.sin(yaw)
     parts = []
-    for spec in PARTS[kind]:
-        offset = torch.tensor(spec.offset, device=device) * scale[:, None]
+    for k, (primitive, upright) in enumerate(structure):
+        offset = torch.tensor([spec[k].offset for spec in specs], device=device) * scale[:, None]
         rotated = torch.stack([cos * offset[:, 0] - sin * offset[:, 1], sin * offset[:, 0] + cos * offset[:, 1], offset[:, 2]], -1)
-        dims = torch.tensor(spec.dims, device=device) * scale[:, None]
-        parts.append(PartBatch(spec.primitive, position + rotated, yaw, dims, spec.upright, albedo, specular, ids))
+        dims = torch.tensor([spec[k].dims for spec in specs], device=device) * scale[:, None]
+        parts.append(PartBatch(primitive, position + rotated, yaw, dims, upright, albedo, specular, ids))
     return parts
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from langfield.errors import LangfieldError
-from langfield.world.objects import footprint, height
+from langfield.world.objects import PARTS, PartSpec, footprint, height
 from langfield.world.vocabulary import COLORS, KINDS, MATERIALS, SIZES, Attributes
 
 TABLE_RADIUS = 1.2
@@ -22,15 +22,21 @@ class WorldObject:
     attributes: Attributes
     position: tuple[float, float]  # on the table, z = 0
     yaw: float
+    #: the object's own parts (category objects with their own proportions); default: those of its kind
+    shape: tuple[PartSpec, ...] | None = None
 
     @property
     def scale(self) -> float:
         return SIZES[self.attributes.size][0]
 
+    @property
+    def parts(self) -> tuple[PartSpec, ...]:
+        return self.shape if self.shape is not None else tuple(PARTS[self.attributes.kind])
+
     def bbox(self) -> list[list[float]]:
-        r = footprint(self.attributes.kind) * self.scale
+        r = footprint(self.parts) * self.scale
         x, y = self.position
-        return [[x - r, y - r, 0.0], [x + r, y + r, height(self.attributes.kind) * self.scale]]
+        return [[x - r, y - r, 0.0], [x + r, y + r, height(self.parts) * self.scale]]
 
 
 @dataclass
@@ -97,7 +103,7 @@ def random_scene(
             attributes = random_attributes(rng, kinds, colors)
             if distinct and (attributes.color, attributes.kind) in taken:
                 continue
-            radius = footprint(attributes.kind) * SIZES[attributes.size][0]
+            radius = footprint(PARTS[attributes.kind]) * SIZES[attributes.size][0]
             if objects == 1:
                 position = (0.0, 0.0)
             else:
@@ -105,7 +111,7 @@ def random_scene(
                 phi = rng.uniform(0, 2 * math.pi)
                 position = (rho * math.cos(phi), rho * math.sin(phi))
             clear = all(
-                math.dist(position, other.position) > radius + footprint(other.attributes.kind) * other.scale + 0.05
+                math.dist(position, other.position) > radius + footprint(other.parts) * other.scale + 0.05
                 for other in placed
             )
             if clear:
