@@ -101,3 +101,17 @@ def test_missing_or_unknown_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(LangfieldError, match="no dataset found"):
         load_dataset(DataConfig(data=tmp_path / "empty"))
+
+
+def test_nerfstudio_frames_may_name_their_object(tmp_path):
+    folder = write_nerfstudio(tmp_path / "ns", count=6)
+    meta = json.loads((folder / "transforms.json").read_text())
+    for i, frame in enumerate(meta["frames"]):
+        frame["object_index"] = i // 3
+    (folder / "transforms.json").write_text(json.dumps(meta))
+    assert load_dataset(DataConfig(data=folder)).objects.tolist() == [0, 0, 0, 1, 1, 1]
+    meta["frames"][4]["object_index"] = -1
+    (folder / "transforms.json").write_text(json.dumps(meta))
+    with pytest.raises(LangfieldError, match=r"transforms.json frame 4: 'object_index' must be a non-negative integer, got -1"):
+        load_dataset(DataConfig(data=folder))
+    assert load_dataset(DataConfig(data=write_nerfstudio(tmp_path / "plain", count=4))).objects is None

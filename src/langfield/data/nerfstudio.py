@@ -14,7 +14,7 @@ import torch
 
 from langfield.cameras import Cameras
 from langfield.data.config import DataConfig
-from langfield.data.dataset import Dataset, check_pose, holdout_split, load_images, near_far, resolve_image
+from langfield.data.dataset import Dataset, check_pose, frame_object, holdout_split, load_images, near_far, object_indices, resolve_image
 from langfield.data.jsonio import read_json, require
 from langfield.errors import LangfieldError
 
@@ -36,7 +36,7 @@ def parse_nerfstudio(config: DataConfig) -> Dataset:
         raise LangfieldError(f"{json_path}: 'frames' is empty")
     if config.max_views is not None:
         frames = frames[: config.max_views]
-    paths, poses, intrinsics = [], [], []
+    paths, poses, intrinsics, object_index = [], [], [], []
     for i, frame in enumerate(frames):
         where = f"{json_path} frame {i}"
         if not isinstance(frame, dict):
@@ -56,6 +56,7 @@ def parse_nerfstudio(config: DataConfig) -> Dataset:
         if "fl_x" not in values:
             raise LangfieldError(f"{where}: missing field 'fl_x' (neither in the frame nor at the top level)")
         intrinsics.append(values)
+        object_index.append(frame_object(frame, where))
 
     images, has_alpha = load_images(paths, config.downscale)
     n, h, w = images.shape[:3]
@@ -110,4 +111,5 @@ def parse_nerfstudio(config: DataConfig) -> Dataset:
         source=folder,
         format="nerfstudio",
         filenames=names,
+        objects=object_indices(object_index, str(json_path)),
     )
