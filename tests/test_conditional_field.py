@@ -15,7 +15,7 @@ def _field(backbone: str, disentangled: bool = True, deformed: bool = True) -> C
                                     deformation_width=32, trunk_width=32, trunk_depth=3, color_width=16)
     field = ConditionalField(config, AABB)
     if deformed:  # the deformation starts at zero (every code renders the template): give it a trained look
-        torch.nn.init.normal_(field.deformation[-1].weight, std=0.5)
+        torch.nn.init.normal_(field.deformation.last.weight, std=0.5)
     if backbone == "grid":
         torch.nn.init.normal_(field.density_grid.values, std=2.0)
     else:
@@ -99,3 +99,15 @@ def test_two_shape_codes_learn_two_sizes_through_the_deformation():
         small, large = field.density(shell, codes[0].expand(512, 8)), field.density(shell, codes[1].expand(512, 8))
     assert after < 0.15 * before
     assert large.mean() > 8.0 and small.mean() < 1.0
+
+
+@pytest.mark.parametrize("disentangled", [True, False])
+def test_codes_per_ray_with_an_index_equal_codes_per_sample(disentangled):
+    field = _field("grid", disentangled=disentangled)
+    positions, directions, _, _ = _inputs(300)
+    g = torch.Generator().manual_seed(3)
+    shape, appearance = torch.randn(5, 8, generator=g), torch.randn(5, 8, generator=g)
+    index = torch.randint(5, (300,), generator=g)
+    sigma, rgb = field(positions, directions, shape, appearance, index=index)
+    sigma_each, rgb_each = field(positions, directions, shape[index], appearance[index])
+    assert torch.allclose(sigma, sigma_each, atol=1e-5) and torch.allclose(rgb, rgb_each, atol=1e-6)

@@ -32,6 +32,7 @@ def evaluate_run(run_path: Path, data: Path | None = None, save_images: bool = F
     with task_bar("evaluating", len(views), enabled=progress) as advance:
         for index in views:
             start = time.perf_counter()
+            run.model.select_view(dataset, index)
             out = run.model.render_camera(dataset.cameras, index)
             if torch.cuda.is_available():
                 torch.cuda.synchronize()

@@ -64,6 +64,27 @@ def _mlp(widths: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+class CodeMLP(nn.Module):
+    """An MLP on ``[x, code]``, with the code's part of the first layer computed once per code: many samples share
+    one ray's (or one object's) code, so ``W [x; z] = W_x x + (W_z z)[index]`` saves a (samples x code size) input."""
+
+    def __init__(self, in_dim: int, code_dim: int, widths: list[int]):
+        super().__init__()
+        self.input = nn.Linear(in_dim, widths[0])
+        self.code = nn.Linear(code_dim, widths[0], bias=False)
+        self.rest = _mlp(widths)
+
+    def forward(self, x: torch.Tensor, code: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` (N, in); ``code`` (N, C), or (M, C) with ``index`` (N,) choosing each row's code."""
+        projected = self.code(code)
+        h = self.input(x) + (projected if index is None else projected[index])
+        return self.rest(F.relu(h))
+
+    @property
+    def last(self) -> nn.Linear:
+        return self.rest[-1]
+
+
 class ConditionalField(nn.Module):
     def __init__(self, config: ConditionalFieldConfig, aabb: torch.Tensor):
         super().__init__()
@@ -76,18 +97,18 @@ class ConditionalField(nn.Module):
             shape = (cfg.resolution,) * 3
             self.density_grid = DenseGrid(1, shape, aabb)
             self.feature_grid = DenseGrid(cfg.feature_dim, shape, aabb, init_std=0.1)
-            self.deformation = _mlp([self.encoding.out_dim + code_in, *hidden, 3])
+            self.deformation = CodeMLP(self.encoding.out_dim, code_in, [*hidden, 3])
             features = cfg.feature_dim
         elif cfg.backbone == "mlp":
-            self.deformation = _mlp([self.encoding.out_dim + code_in, *hidden, self.encoding.out_dim])
+            self.deformation = CodeMLP(self.encoding.out_dim, code_in, [*hidden, self.encoding.out_dim])
             self.trunk = _mlp([self.encoding.out_dim] + [cfg.trunk_width] * cfg.trunk_depth)
             self.density_head = nn.Linear(cfg.trunk_width, 1)
             features = cfg.trunk_width
         else:
             raise ValueError(f"unknown backbone {cfg.backbone!r}")
-        nn.init.zeros_(self.deformation[-1].weight)  # start undeformed: every code renders the template
-        nn.init.zeros_(self.deformation[-1].bias)
-        self.color_mlp = _mlp([features + cfg.appearance_dim + self.view_encoding.out_dim, cfg.color_width, cfg.color_width, 3])
+        nn.init.zeros_(self.deformation.last.weight)  # start undeformed: every code renders the template
+        nn.init.zeros_(self.deformation.last.bias)
+        self.color_mlp = CodeMLP(features + self.view_encoding.out_dim, cfg.appearance_dim, [cfg.color_width, cfg.color_width, 3])
 
     def _geometry_code(self, shape: torch.Tensor, appearance: torch.Tensor | None) -> torch.Tensor:
         if self.config.disentangled:
@@ -96,27 +117,35 @@ class ConditionalField(nn.Module):
             raise ValueError("the entangled field needs the appearance code for density too")
         return torch.cat([shape, appearance], dim=-1)
 
-    def _geometry(self, positions: torch.Tensor, shape: torch.Tensor, appearance: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(density before activation (N,), features (N, F)) at ``positions`` deformed by the codes."""
+    def geometry(self, positions: torch.Tensor, shape: torch.Tensor, appearance: torch.Tensor | None = None,
+                 index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(σ (N,), features (N, F)) at positions (N, 3) deformed by the shape codes: per sample (N, Ds), or per ray
+        (R, Ds) with ``index`` (N,) naming each sample's ray. The appearance code is used only by the entangled
+        ablation."""
         encoded = self.encoding(positions)
-        offset = torch.tanh(self.deformation(torch.cat([encoded, self._geometry_code(shape, appearance)], dim=-1)))
+        offset = torch.tanh(self.deformation(encoded, self._geometry_code(shape, appearance), index))
         if self.config.backbone == "grid":
             moved = positions + self.config.max_offset * offset
-            return self.density_grid(moved)[:, 0], self.feature_grid(moved)
-        h = F.relu(self.trunk(encoded + offset))
-        return self.density_head(h)[:, 0], h
+            raw, features = self.density_grid(moved)[:, 0], self.feature_grid(moved)
+        else:
+            features = F.relu(self.trunk(encoded + offset))
+            raw = self.density_head(features)[:, 0]
+        return F.softplus(raw + self.config.density_shift), features
 
-    def density(self, positions: torch.Tensor, shape: torch.Tensor, appearance: torch.Tensor | None = None) -> torch.Tensor:
-        """σ (N,) for positions (N, 3) and per-sample shape codes (N, Ds); the appearance code is used only by the
-        entangled ablation."""
-        raw, _ = self._geometry(positions, shape, appearance)
-        return F.softplus(raw + self.config.density_shift)
+    def density(self, positions: torch.Tensor, shape: torch.Tensor, appearance: torch.Tensor | None = None,
+                index: torch.Tensor | None = None) -> torch.Tensor:
+        return self.geometry(positions, shape, appearance, index)[0]
 
-    def forward(self, positions: torch.Tensor, directions: torch.Tensor, shape: torch.Tensor, appearance: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(σ (N,), rgb (N, 3)) with per-sample codes."""
-        raw, features = self._geometry(positions, shape, appearance)
-        rgb = torch.sigmoid(self.color_mlp(torch.cat([features, appearance, self.view_encoding(directions)], dim=-1)))
-        return F.softplus(raw + self.config.density_shift), rgb
+    def color(self, features: torch.Tensor, directions: torch.Tensor, appearance: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+        """rgb (N, 3) from the geometry's features, the view directions and the appearance codes (per sample, or per
+        ray with ``index``)."""
+        return torch.sigmoid(self.color_mlp(torch.cat([features, self.view_encoding(directions)], dim=-1), appearance, index))
+
+    def forward(self, positions: torch.Tensor, directions: torch.Tensor, shape: torch.Tensor, appearance: torch.Tensor,
+                index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(σ (N,), rgb (N, 3)) with codes per sample, or per ray with ``index``."""
+        sigma, features = self.geometry(positions, shape, appearance, index)
+        return sigma, self.color(features, directions, appearance, index)
 
     def grids(self) -> list[DenseGrid]:
         return [self.density_grid, self.feature_grid] if self.config.backbone == "grid" else []

@@ -20,6 +20,7 @@ class SceneInfo:
     far: float
     background: torch.Tensor  # (3,)
     cameras: Cameras  # the training cameras (for camera paths)
+    view_objects: torch.Tensor | None = None  # category datasets: the object each training view shows
 
     @staticmethod
     def from_dataset(dataset) -> "SceneInfo":
@@ -29,6 +30,7 @@ class SceneInfo:
             dataset.far,
             dataset.background.clone(),
             dataset.cameras[dataset.train_indices],
+            dataset.objects[dataset.train_indices].clone() if dataset.objects is not None else None,
         )
 
     def state(self) -> dict:
@@ -41,6 +43,7 @@ class SceneInfo:
             "c2w": c.c2w,
             "intrinsics": torch.stack([c.fx, c.fy, c.cx, c.cy], dim=-1),
             "size": [c.width, c.height],
+            **({"view_objects": self.view_objects} if self.view_objects is not None else {}),
         }
 
     @staticmethod
@@ -48,7 +51,7 @@ class SceneInfo:
         fx, fy, cx, cy = state["intrinsics"].unbind(-1)
         w, h = state["size"]
         cameras = Cameras(state["c2w"], fx, fy, cx, cy, int(w), int(h))
-        return SceneInfo(state["aabb"], float(state["near"]), float(state["far"]), state["background"], cameras)
+        return SceneInfo(state["aabb"], float(state["near"]), float(state["far"]), state["background"], cameras, state.get("view_objects"))
 
 
 @dataclass
@@ -100,6 +103,15 @@ class Model(nn.Module):
         """Render rays. Returns at least ``rgb`` (R, 3), ``opacity`` (R,), ``depth`` (R,) and the packed samples'
         ``weights``, ``ray_indices`` and ``t_mid``."""
         raise NotImplementedError
+
+    def render_batch(self, batch: RayBatch) -> dict:
+        """Render a training batch. Models conditioned on what each view shows (a category's objects) look it up
+        from ``batch.views``; the others render the rays."""
+        return self(batch.origins, batch.directions, batch.background)
+
+    def select_view(self, dataset, index: int) -> None:
+        """Called before rendering view ``index`` of ``dataset`` for evaluation: conditioned models pick what that
+        view shows (its object)."""
 
     def loss(self, outputs: dict, batch: RayBatch) -> dict[str, torch.Tensor]:
         mse = torch.mean((outputs["rgb"] - batch.target) ** 2)

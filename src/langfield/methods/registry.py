@@ -6,6 +6,7 @@ import importlib
 from dataclasses import dataclass
 
 from langfield.errors import LangfieldError
+from langfield.methods.clipnerf.config import ClipNerfConfig
 from langfield.methods.dietnerf.config import DietNerfConfig
 from langfield.methods.dreamfusion.config import DreamFusionConfig
 from langfield.methods.lerf.config import LerfConfig
@@ -47,6 +48,12 @@ METHODS: dict[str, MethodSpec] = {
             DietNerfConfig,
             "langfield.methods.dietnerf.model:DietNerfModel",
             "few-shot nerf: semantic consistency of renders from random poses",
+        ),
+        MethodSpec(
+            "clipnerf",
+            ClipNerfConfig,
+            "langfield.methods.clipnerf.model:ClipNerfModel",
+            "a category's conditional field: shape and appearance codes per object (CLIP-NeRF)",
         ),
         MethodSpec(
             "dreamfusion",

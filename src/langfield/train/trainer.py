@@ -180,7 +180,7 @@ class Trainer:
                     outputs, losses = None, {}
                     if batches is not None:
                         batch = batches.sample(tcfg.batch_rays, model.random_background)
-                        outputs = model(batch.origins, batch.directions, batch.background)
+                        outputs = model.render_batch(batch)
                         losses = model.loss(outputs, batch)
                     extra = model.step_losses(step, generator)
                     if extra:
@@ -215,6 +215,7 @@ class Trainer:
                             entry["samples_per_ray"] = outputs["weights"].numel() / tcfg.batch_rays
                         log.write(json.dumps(entry) + "\n")
                     if eval_view is not None and step % tcfg.eval_every == 0:
+                        model.select_view(dataset, eval_view)
                         image = model.render_camera(dataset.cameras, eval_view)["rgb"].cpu()
                         value = psnr(image, dataset.rgb(eval_view))
                         log.write(json.dumps({"step": step, "elapsed": round(elapsed, 3), "eval_view": eval_view, "eval_psnr": value}) + "\n")

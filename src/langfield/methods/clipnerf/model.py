@@ -1,0 +1,162 @@
+"""The ``clipnerf`` model: a :class:`~langfield.fields.conditional.ConditionalField` shared by a category, one
+learned shape code and appearance code per training object (auto-decoder), uniform marching in the category's box
+and the packed volume renderer.
+
+Rays are rendered with explicit per-ray codes (:meth:`ClipNerfModel.render`); training batches take the codes of the
+object their view shows; the generic tools (evaluation, camera paths, meshes) render the *selected* object
+(:meth:`select`, :meth:`select_view`) or codes set by an edit (:meth:`use_codes`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from langfield.errors import LangfieldError
+from langfield.fields import OccupancyGrid
+from langfield.fields.conditional import ConditionalField
+from langfield.methods.base import Model, RayBatch, SceneInfo
+from langfield.methods.clipnerf.config import ClipNerfModelConfig
+from langfield.render import march_uniform, packed_weights, ray_aabb
+
+
+class ClipNerfModel(Model):
+    def __init__(self, config: ClipNerfModelConfig, scene: SceneInfo):
+        super().__init__(scene)
+        if scene.view_objects is None:
+            raise LangfieldError("clipnerf trains on a category dataset whose frames name their object ('object_index'): "
+                                 "make one with `langfield world category chair --out DIR`")
+        self.config = config
+        self.random_background = config.random_background
+        box = torch.tensor(config.box, dtype=torch.float32).view(2, 3)
+        if not bool((box[1] > box[0]).all()):
+            raise LangfieldError(f"--model.box must be x0 y0 z0 x1 y1 z1 with x0 < x1 etc., got {config.box}")
+        self.register_buffer("box", box)
+        self.field = ConditionalField(config.field, box)
+        objects = int(scene.view_objects.max()) + 1
+        self.shape_codes = nn.Parameter(torch.randn(objects, config.field.shape_dim) * config.code_std)
+        self.appearance_codes = nn.Parameter(torch.randn(objects, config.field.appearance_dim) * config.code_std)
+        self.register_buffer("view_objects", scene.view_objects.clone().long())
+        self.occupancy = OccupancyGrid(box, config.occupancy_resolution)
+        #: the codes the generic tools render (an object's, or an edit's)
+        self.register_buffer("active_shape", self.shape_codes.detach()[0].clone())
+        self.register_buffer("active_appearance", self.appearance_codes.detach()[0].clone())
+
+    @property
+    def objects(self) -> int:
+        return self.shape_codes.shape[0]
+
+    @property
+    def step(self) -> float:
+        extent = float((self.box[1] - self.box[0]).max())
+        return self.config.step_ratio * extent / (self.config.field.resolution - 1)
+
+    # -- codes -------------------------------------------------------------------------------------------------
+    def select(self, index: int) -> None:
+        """Render training object ``index`` from now on."""
+        if not 0 <= index < self.objects:
+            raise LangfieldError(f"object {index} does not exist (the run has {self.objects} objects, 0..{self.objects - 1})")
+        self.use_codes(self.shape_codes.detach()[index], self.appearance_codes.detach()[index])
+
+    def use_codes(self, shape: torch.Tensor, appearance: torch.Tensor) -> None:
+        """Render these codes from now on (an edit, an inversion)."""
+        self.active_shape.copy_(shape.detach())
+        self.active_appearance.copy_(appearance.detach())
+
+    def select_view(self, dataset, index: int) -> None:
+        if dataset.objects is None:
+            raise LangfieldError(f"{dataset.source}: its frames do not name their object ('object_index'): not a category dataset")
+        self.select(int(dataset.objects[index]))
+
+    # -- training hooks ----------------------------------------------------------------------------------------
+    def param_groups(self) -> list[dict]:
+        cfg = self.config
+        grids = [g.values for g in self.field.grids()]
+        networks = [p for p in self.field.parameters() if all(p is not g for g in grids)]
+        groups = [{"params": networks, "lr": cfg.lr_networks}, {"params": [self.shape_codes, self.appearance_codes], "lr": cfg.lr_codes}]
+        return ([{"params": grids, "lr": cfg.lr_grid}] if grids else []) + groups
+
+    @torch.no_grad()
+    def update_occupancy(self, generator: torch.Generator | None = None) -> float:
+        """Union over objects: the density of a few random objects at jittered points of every cell, kept as a
+        decaying running maximum, so the cells any object fills stay occupied."""
+        count = min(self.config.occupancy_objects, self.objects)
+        chosen = torch.randperm(self.objects, generator=generator)[:count].to(self.box.device)
+
+        def union(positions: torch.Tensor) -> torch.Tensor:
+            n = positions.shape[0]
+            index = torch.zeros(n, dtype=torch.long, device=positions.device)
+            return torch.stack([self.field.density(positions, self.shape_codes[k : k + 1], self.appearance_codes[k : k + 1], index)
+                                for k in chosen.tolist()]).amax(dim=0)
+
+        return self.occupancy.update(union, self.step, self.config.occupancy_threshold, generator=generator)
+
+    def before_step(self, step: int, progress: float, generator: torch.Generator) -> bool:
+        if step >= self.config.occupancy_every and step % self.config.occupancy_every == 0:
+            self.update_occupancy(generator)
+        return False
+
+    def render_batch(self, batch: RayBatch) -> dict:
+        objects = self.view_objects[batch.views]
+        outputs = self.render(batch.origins, batch.directions, self.shape_codes[objects], self.appearance_codes[objects], batch.background)
+        outputs["objects"] = objects
+        return outputs
+
+    def loss(self, outputs: dict, batch: RayBatch) -> dict[str, torch.Tensor]:
+        losses = super().loss(outputs, batch)
+        objects = outputs["objects"].unique()
+        prior = self.shape_codes[objects].pow(2).sum(-1).mean() + self.appearance_codes[objects].pow(2).sum(-1).mean()
+        losses["codes"] = prior
+        losses["total"] = losses["total"] + self.config.code_weight * prior
+        return losses
+
+    # -- rendering ---------------------------------------------------------------------------------------------
+    def forward(self, origins: torch.Tensor, directions: torch.Tensor, background: torch.Tensor | None = None) -> dict:
+        rays = origins.shape[0]
+        return self.render(origins, directions, self.active_shape.expand(rays, -1), self.active_appearance.expand(rays, -1), background)
+
+    def density(self, positions: torch.Tensor) -> torch.Tensor:
+        n = positions.shape[0]
+        return self.field.density(positions, self.active_shape.expand(n, -1), self.active_appearance.expand(n, -1))
+
+    def color(self, positions: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
+        n = positions.shape[0]
+        return self.field(positions, directions, self.active_shape.expand(n, -1), self.active_appearance.expand(n, -1))[1]
+
+    def render(self, origins: torch.Tensor, directions: torch.Tensor, shape: torch.Tensor, appearance: torch.Tensor,
+               background: torch.Tensor | None = None) -> dict:
+        """Render rays (R, 3) with per-ray codes (R, Ds) and (R, Da)."""
+        rays = origins.shape[0]
+        bg = self.background if background is None else background
+        t_near, t_far = ray_aabb(origins, directions, self.box)
+        t_near = t_near.clamp_min(self.scene.near)
+        step = self.step
+        total = max(1, int(math.ceil(float((t_far - t_near).max().clamp_min(0)) / step)))
+        offsets = torch.rand(rays, device=origins.device) if self.training else None
+        samples = march_uniform(origins, directions, t_near, t_far, step, 0, total, occupied=self.occupancy.query, offsets=offsets)
+        rgb = origins.new_zeros(rays, 3)
+        opacity = origins.new_zeros(rays)
+        depth = origins.new_zeros(rays)
+        ids, weights = samples.ray_indices, origins.new_zeros(0)
+        if len(samples) > 0:
+            positions = samples.positions(origins, directions)
+            sigmas, features = self.field.geometry(positions, shape, appearance, index=ids)
+            weights, _, _ = packed_weights(sigmas, samples.deltas, ids, rays)
+            opacity = opacity.index_add(0, ids, weights)
+            depth = depth.index_add(0, ids, weights * samples.t_mid)
+            visible = weights > self.config.color_threshold
+            if bool(visible.any()):
+                v = ids[visible]
+                colors = self.field.color(features[visible], directions[v], appearance, index=v)
+                rgb = rgb.index_add(0, v, colors * weights[visible, None])
+        rgb = rgb + (1.0 - opacity)[:, None] * bg
+        return {
+            "rgb": rgb,
+            "opacity": opacity,
+            "depth": depth / opacity.clamp_min(1e-6),
+            "weights": weights,
+            "ray_indices": ids,
+            "t_mid": samples.t_mid,
+        }

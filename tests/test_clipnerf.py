@@ -1,0 +1,50 @@
+"""clipnerf: one conditional field for a category, a shape and an appearance code per object (auto-decoder)."""
+
+import pytest
+from helpers import assert_clean_error, langfield, write_blender
+
+from langfield.data import DataConfig, load_dataset
+from langfield.errors import LangfieldError
+from langfield.evaluate import evaluate_run
+from langfield.fields.conditional import ConditionalFieldConfig
+from langfield.methods.clipnerf.config import ClipNerfConfig, ClipNerfModelConfig
+from langfield.run import load_run
+from langfield.train.config import TrainerConfig
+from langfield.train.trainer import Trainer
+from langfield.world.category import write_category_dataset
+
+
+@pytest.fixture(scope="module")
+def mugs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mugs")
+    write_category_dataset(folder, "mug", objects=4, views=17, resolution=24, seed=3, supersample=1, progress=False)
+    return folder
+
+
+def _config(data, output, steps: int) -> ClipNerfConfig:
+    field = ConditionalFieldConfig(shape_dim=16, appearance_dim=16, resolution=32, deformation_width=32)
+    return ClipNerfConfig(output=output, data=DataConfig(data=data), trainer=TrainerConfig(batch_rays=512, max_steps=steps, eval_every=0, progress=False),
+                          model=ClipNerfModelConfig(field=field, occupancy_resolution=16))
+
+
+def test_a_category_trains_and_every_object_keeps_its_own_look(mugs, tmp_path):
+    Trainer("clipnerf", _config(mugs, tmp_path / "run", 500)).train()
+    metrics = evaluate_run(tmp_path / "run", progress=False)
+    assert metrics["psnr"] > 22.0, metrics["psnr"]  # 8 held-out views of 4 mugs, each rendered with its object's codes
+    model = load_run(tmp_path / "run", "cpu").model
+    dataset = load_dataset(DataConfig(data=mugs))
+    for k in range(model.objects):  # a view of object k is explained best by object k's codes, among all four
+        view = next(i for i in dataset.train_indices if int(dataset.objects[i]) == k)
+        errors = []
+        for j in range(model.objects):
+            model.select(j)
+            errors.append(float((model.render_camera(dataset.cameras, view)["rgb"] - dataset.rgb(view)).pow(2).mean()))
+        assert min(range(4), key=errors.__getitem__) == k, errors
+    with pytest.raises(LangfieldError, match="object 4 does not exist"):
+        model.select(4)
+
+
+def test_clipnerf_needs_a_category_dataset(tmp_path):
+    data = write_blender(tmp_path / "sphere", count=4, size=16)
+    result = langfield("train", "clipnerf", "--data", data, "--output", tmp_path / "run", "--max-steps", "1")
+    assert_clean_error(result, "category dataset", "langfield world category")
