@@ -129,7 +129,7 @@ def contrastive_loss(image: torch.Tensor, text: torch.Tensor, positive: torch.Te
 
 def train_mini(config: MiniTrainConfig) -> MiniClip:
     from langfield.train.checkpoint import load_checkpoint, save_checkpoint
-    from langfield.train.interrupt import step_boundaries
+    from langfield.train.interrupt import checkpointed_steps
     from langfield.ui import progress_bar
 
     if config.threads:
@@ -165,46 +165,40 @@ def train_mini(config: MiniTrainConfig) -> MiniClip:
     model.train()
     model.text_tower.eval()
     train_started = time.time() - trained
-    done, last_save = first, time.time()
+    done = first
 
     def save_state() -> None:
         save_checkpoint(config.checkpoint, {"method": MiniClip.name, "step": done, "losses": losses, "seconds": time.time() - train_started,
                                             "model": {k: v for k, v in model.state_dict().items() if not k.startswith("text_tower.")}, "optimizer": optimizer.state_dict(),
                                             "schedule": schedule.state_dict(), "generator": generator.get_state()})
 
-    with progress_bar("langfield-mini", config.progress) as bar, step_boundaries() as boundary:
-        try:
-            for step in range(first, config.steps):
-                index = torch.randint(len(images), (config.batch,), generator=generator)
-                combos = labels[index]
-                real = combos >= 0  # object-less crops get no caption
-                caption = torch.multinomial(positive[combos[real]].float(), 1, generator=generator).squeeze(1)
-                matches = torch.zeros(len(index), len(caption), dtype=torch.bool)
-                matches[real] = positive[combos[real]][:, caption]
-                image = model.encode_image(augment(images[index], generator))
-                text = F.normalize(model.text_projection(text_features[caption]), dim=-1)
-                loss = contrastive_loss(image, text, matches, model.log_scale.exp().clamp(max=100.0))
-                if not torch.isfinite(loss):
-                    raise LangfieldError(f"langfield-mini: loss became {loss.item()} at step {step}; the last checkpoint is kept (lower --lr, then --resume)")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                losses.append(loss.item())
-                done = step + 1
-                if step % 20 == 0 or step == config.steps - 1:
-                    bar.update((step + 1) / config.steps, step + 1, float("nan"))
-                if step % 200 == 0 or step == config.steps - 1:
-                    bar.log(f"step {step + 1}: loss {sum(losses[-50:]) / len(losses[-50:]):.3f}, scale {model.logit_scale():.1f}")
-                if time.time() - last_save >= config.checkpoint_seconds:
-                    save_state()
-                    last_save = time.time()
-                boundary.check()
-        except KeyboardInterrupt:
-            save_state()
-            bar.log(f"interrupted at step {done}: state saved to {config.checkpoint} (continue with --resume)")
-            raise
-    save_state()
+    def interrupted() -> None:
+        bar.log(f"interrupted at step {done}: state saved to {config.checkpoint} (continue with --resume)")
+
+    with progress_bar("langfield-mini", config.progress) as bar, checkpointed_steps(save_state, config.checkpoint_seconds, interrupted) as steps:
+        for step in range(first, config.steps):
+            index = torch.randint(len(images), (config.batch,), generator=generator)
+            combos = labels[index]
+            real = combos >= 0  # object-less crops get no caption
+            caption = torch.multinomial(positive[combos[real]].float(), 1, generator=generator).squeeze(1)
+            matches = torch.zeros(len(index), len(caption), dtype=torch.bool)
+            matches[real] = positive[combos[real]][:, caption]
+            image = model.encode_image(augment(images[index], generator))
+            text = F.normalize(model.text_projection(text_features[caption]), dim=-1)
+            loss = contrastive_loss(image, text, matches, model.log_scale.exp().clamp(max=100.0))
+            if not torch.isfinite(loss):
+                raise LangfieldError(f"langfield-mini: loss became {loss.item()} at step {step}; the last checkpoint is kept (lower --lr, then --resume)")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            losses.append(loss.item())
+            done = step + 1
+            if step % 20 == 0 or step == config.steps - 1:
+                bar.update((step + 1) / config.steps, step + 1, float("nan"))
+            if step % 200 == 0 or step == config.steps - 1:
+                bar.log(f"step {step + 1}: loss {sum(losses[-50:]) / len(losses[-50:]):.3f}, scale {model.logit_scale():.1f}")
+            steps.step_done()
     model.eval()
     model.info = {
         "object_images": config.objects, "crop_images": config.crops, "background_crops": config.backgrounds,

@@ -102,7 +102,7 @@ def batch_captions(labels: torch.Tensor, views: torch.Tensor, config: PriorTrain
 
 def train_prior(config: PriorTrainConfig) -> EmbeddedPrior:
     from langfield.train.checkpoint import load_checkpoint, save_checkpoint
-    from langfield.train.interrupt import step_boundaries
+    from langfield.train.interrupt import checkpointed_steps
     from langfield.ui import progress_bar
 
     if config.threads:
@@ -136,53 +136,48 @@ def train_prior(config: PriorTrainConfig) -> EmbeddedPrior:
     warmup = 0.02
     prior.unet.train()
     clock = time.time() - elapsed
-    last_save = time.time()
+
     def save_state() -> None:
         save_checkpoint(config.checkpoint, {"method": EmbeddedPrior.name, "step": step, "elapsed": elapsed, "unet": prior.unet.state_dict(),
                                             "ema": ema.state_dict(), "optimizer": optimizer.state_dict(), "generator": generator.get_state()})
 
-    with progress_bar("langfield-prior", config.progress, metric="loss") as bar, step_boundaries() as boundary:
-        try:
-            while progress() < 1.0:
-                fraction = progress()
-                lr = config.lr * min(1.0, fraction / warmup + 1e-3) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * fraction)))
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                index = torch.randint(len(images), (config.batch,), generator=generator)
-                x0 = images[index]
-                flip = torch.rand(config.batch, generator=generator) < 0.5  # left-right mirror: the view word stays true
-                x0 = torch.where(flip.view(-1, 1, 1, 1), x0.flip(-1), x0)
-                condition = prior.text_condition(batch_captions(data["labels"][index], data["views"][index], config, generator))
-                t = torch.randint(prior.num_timesteps, (config.batch,), generator=generator)
-                noise = torch.randn(x0.shape, generator=generator)
-                predicted = prior.predict_noise(prior.add_noise(x0, noise, t), t, condition)
-                loss = (weight[t] * ((predicted - noise) ** 2).mean(dim=(1, 2, 3))).mean()
-                if not torch.isfinite(loss):
-                    raise LangfieldError(f"langfield-prior: loss became {loss.item()} at step {step}; the last checkpoint is kept (lower --lr, then --resume)")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(prior.unet.parameters(), 1.0)
-                optimizer.step()
-                decay = min(config.ema, (1 + step) / (10 + step))
-                with torch.no_grad():
-                    for e, p in zip(ema.parameters(), prior.unet.parameters()):
-                        e.lerp_(p, 1 - decay)
-                step += 1
-                elapsed = time.time() - clock
-                losses.append(loss.item())
-                if step % 10 == 0:
-                    bar.update(progress(), step, sum(losses[-100:]) / len(losses[-100:]))
-                if step % 500 == 0:
-                    bar.log(f"step {step}: loss {sum(losses[-500:]) / len(losses[-500:]):.4f} ({elapsed:.0f} s)")
-                if time.time() - last_save >= config.checkpoint_seconds:
-                    save_state()
-                    last_save = time.time()
-                boundary.check()
-        except KeyboardInterrupt:
-            save_state()
-            bar.log(f"interrupted at step {step}: state saved to {config.checkpoint} (continue with --resume)")
-            raise
-    save_state()
+    def interrupted() -> None:
+        bar.log(f"interrupted at step {step}: state saved to {config.checkpoint} (continue with --resume)")
+
+    with progress_bar("langfield-prior", config.progress, metric="loss") as bar, \
+            checkpointed_steps(save_state, config.checkpoint_seconds, interrupted) as steps:
+        while progress() < 1.0:
+            fraction = progress()
+            lr = config.lr * min(1.0, fraction / warmup + 1e-3) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * fraction)))
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            index = torch.randint(len(images), (config.batch,), generator=generator)
+            x0 = images[index]
+            flip = torch.rand(config.batch, generator=generator) < 0.5  # left-right mirror: the view word stays true
+            x0 = torch.where(flip.view(-1, 1, 1, 1), x0.flip(-1), x0)
+            condition = prior.text_condition(batch_captions(data["labels"][index], data["views"][index], config, generator))
+            t = torch.randint(prior.num_timesteps, (config.batch,), generator=generator)
+            noise = torch.randn(x0.shape, generator=generator)
+            predicted = prior.predict_noise(prior.add_noise(x0, noise, t), t, condition)
+            loss = (weight[t] * ((predicted - noise) ** 2).mean(dim=(1, 2, 3))).mean()
+            if not torch.isfinite(loss):
+                raise LangfieldError(f"langfield-prior: loss became {loss.item()} at step {step}; the last checkpoint is kept (lower --lr, then --resume)")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(prior.unet.parameters(), 1.0)
+            optimizer.step()
+            decay = min(config.ema, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for e, p in zip(ema.parameters(), prior.unet.parameters()):
+                    e.lerp_(p, 1 - decay)
+            step += 1
+            elapsed = time.time() - clock
+            losses.append(loss.item())
+            if step % 10 == 0:
+                bar.update(progress(), step, sum(losses[-100:]) / len(losses[-100:]))
+            if step % 500 == 0:
+                bar.log(f"step {step}: loss {sum(losses[-500:]) / len(losses[-500:]):.4f} ({elapsed:.0f} s)")
+            steps.step_done()
     prior.unet.load_state_dict(ema.state_dict())
     prior.unet.eval()
     prior.info = {
