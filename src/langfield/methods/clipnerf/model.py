@@ -133,7 +133,7 @@ class ClipNerfModel(Model):
         t_near, t_far = ray_aabb(origins, directions, self.box)
         t_near = t_near.clamp_min(self.scene.near)
         step = self.step
-        total = max(1, int(math.ceil(float((t_far - t_near).max().clamp_min(0)) / step)))
+        total = max(1, int(math.ceil(float((t_far - t_near).detach().max().clamp_min(0)) / step)))
         offsets = torch.rand(rays, device=origins.device) if self.training else None
         samples = march_uniform(origins, directions, t_near, t_far, step, 0, total, occupied=self.occupancy.query, offsets=offsets)
         rgb = origins.new_zeros(rays, 3)

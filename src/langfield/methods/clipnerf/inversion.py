@@ -1,0 +1,128 @@
+"""Inversion of one image into a clipnerf run's codes and a camera pose (CLIP-NeRF, Sec. 3.4), so that a user's own
+image can be edited.
+
+Alternating optimisation of the photometric error between the image and a render, as in the paper: first the pose
+(azimuth, elevation, distance of a camera orbiting the category's centre) with the mean codes, from several starting
+azimuths; then the shape code, with Gaussian noise on it that is annealed to zero (it keeps the code from settling
+in the first shape that roughly fits); then the appearance code. The field itself stays frozen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from langfield.cameras import orbit_cameras
+from langfield.errors import LangfieldError
+
+
+@dataclass
+class InversionConfig:
+    resolution: int = 32
+    """The image is resized to this (square) for the optimisation."""
+    starts: int = 8
+    """Starting azimuths of the pose search, evenly spaced; the best after `search_steps` goes on."""
+    search_steps: int = 15
+    pose_steps: int = 60
+    shape_steps: int = 100
+    appearance_steps: int = 80
+    lr_pose: float = 0.03
+    """Adam step on the angles (radians) and the distance."""
+    lr_codes: float = 0.05
+    noise: float = 0.5
+    """Noise on the shape code at the start of its stage, in units of the codes' spread; annealed linearly to 0."""
+    elevation: float = 30.0
+    radius: float = 1.6
+    fov: float = 39.6
+    """Field of view in degrees (the category datasets': 0.691 rad)."""
+    center: tuple[float, float, float] = (0.0, 0.0, 0.35)
+    """The point the camera looks at (category datasets: the middle of the objects)."""
+
+
+@dataclass
+class Inversion:
+    shape: torch.Tensor  # (Ds,)
+    appearance: torch.Tensor  # (Da,)
+    azimuth: float  # degrees
+    elevation: float
+    radius: float
+    losses: dict[str, list[float]] = field(default_factory=dict)  # per stage
+    error: float = float("nan")  # final mean squared error
+
+
+def _prepare(image: torch.Tensor, resolution: int) -> torch.Tensor:
+    if image.ndim != 3 or image.shape[-1] not in (3, 4):
+        raise LangfieldError(f"the image to invert must be (H, W, 3) or (H, W, 4), got {tuple(image.shape)}")
+    if image.shape[-1] == 4:  # straight alpha on white, as the category datasets are composited
+        image = image[..., :3] * image[..., 3:] + (1 - image[..., 3:])
+    return F.interpolate(image.permute(2, 0, 1)[None].float(), size=(resolution, resolution), mode="area")[0].permute(1, 2, 0)
+
+
+def invert(model, image: torch.Tensor, config: InversionConfig | None = None, generator: torch.Generator | None = None) -> Inversion:
+    """Codes and pose of ``image`` (H, W, 3 or 4, values in [0, 1]) for a trained ``ClipNerfModel``."""
+    cfg = config or InversionConfig()
+    device = model.box.device
+    target = _prepare(image.to(device), cfg.resolution)
+    center = torch.tensor(cfg.center)
+    mean_shape = model.shape_codes.detach().mean(0)
+    mean_appearance = model.appearance_codes.detach().mean(0)
+    spread = model.shape_codes.detach().std(0).mean() if model.objects > 1 else torch.tensor(1.0)
+    was_training = model.training
+    model.eval()
+    frozen = [p for p in model.parameters() if p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(False)
+
+    def error(azimuth, elevation, radius, shape, appearance) -> torch.Tensor:
+        cameras = orbit_cameras(azimuth, elevation, radius, cfg.fov, cfg.resolution, center=center).to(device)
+        origins, directions = cameras.image_rays(0)
+        rays = origins.shape[0]
+        out = model.render(origins, directions, shape.expand(rays, -1), appearance.expand(rays, -1))
+        return (out["rgb"].view_as(target) - target).pow(2).mean()
+
+    def optimise(variables: list[torch.Tensor], lr: float, steps: int, loss_fn, log: list[float]) -> None:
+        optimizer = torch.optim.Adam(variables, lr=lr)
+        for step in range(steps):
+            loss = loss_fn(step)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            log.append(float(loss.detach()))
+
+    try:
+        losses: dict[str, list[float]] = {"search": [], "pose": [], "shape": [], "appearance": []}
+        best = None
+        for k in range(cfg.starts):  # pose search from several azimuths: the photometric error has many minima
+            angles = torch.tensor([360.0 * k / cfg.starts, cfg.elevation]).deg2rad().requires_grad_(True)  # the pose lives on the CPU
+            radius = torch.tensor(cfg.radius, requires_grad=True)
+            log: list[float] = []
+            optimise([angles, radius], cfg.lr_pose, cfg.search_steps,
+                     lambda _: error(angles[0].rad2deg(), angles[1].rad2deg(), radius, mean_shape, mean_appearance), log)
+            if best is None or log[-1] < best[0]:
+                best = (log[-1], angles.detach().clone(), radius.detach().clone(), log)
+        _, angles, radius, losses["search"] = best
+        angles.requires_grad_(True)
+        radius.requires_grad_(True)
+        shape = mean_shape.clone().requires_grad_(True)
+        appearance = mean_appearance.clone().requires_grad_(True)
+        pose = lambda: (angles[0].rad2deg(), angles[1].rad2deg(), radius)  # noqa: E731
+        optimise([angles, radius], cfg.lr_pose, cfg.pose_steps, lambda _: error(*pose(), mean_shape, mean_appearance), losses["pose"])
+        noise_generator = generator or torch.Generator().manual_seed(0)
+
+        def noisy_shape(step: int) -> torch.Tensor:
+            scale = cfg.noise * float(spread) * (1 - step / max(cfg.shape_steps, 1))
+            noise = torch.randn(shape.shape, generator=noise_generator).to(device) * scale
+            return error(*pose(), shape + noise, appearance)
+
+        optimise([shape], cfg.lr_codes, cfg.shape_steps, noisy_shape, losses["shape"])
+        optimise([appearance], cfg.lr_codes, cfg.appearance_steps, lambda _: error(*pose(), shape, appearance), losses["appearance"])
+        with torch.no_grad():
+            final = float(error(*pose(), shape, appearance))
+            azimuth, elevation = angles.rad2deg().tolist()
+        return Inversion(shape.detach(), appearance.detach(), azimuth, elevation, float(radius.detach()), losses, final)
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+        model.train(was_training)
