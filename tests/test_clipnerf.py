@@ -40,6 +40,11 @@ def test_a_category_trains_and_every_object_keeps_its_own_look(mugs, mug_run):
     assert metrics["psnr"] > 22.0, metrics["psnr"]  # 8 held-out views of 4 mugs, each rendered with its object's codes
     model = load_run(mug_run, "cpu").model
     dataset = load_dataset(DataConfig(data=mugs))
+    origins, directions = dataset.cameras.image_rays(dataset.test_indices[0])
+    with torch.no_grad():  # a loaded run shows its trained object 0 to render / export
+        shown, zero = model(origins, directions)["rgb"], model.render(origins, directions, model.shape_codes[:1].expand(len(origins), -1),
+                                                                       model.appearance_codes[:1].expand(len(origins), -1))["rgb"]
+    assert torch.allclose(shown, zero)
     for k in range(model.objects):  # a view of object k is explained best by object k's codes, among all four
         view = next(i for i in dataset.train_indices if int(dataset.objects[i]) == k)
         errors = []

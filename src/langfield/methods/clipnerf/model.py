@@ -40,9 +40,11 @@ class ClipNerfModel(Model):
         self.appearance_codes = nn.Parameter(torch.randn(objects, config.field.appearance_dim) * config.code_std)
         self.register_buffer("view_objects", scene.view_objects.clone().long())
         self.occupancy = OccupancyGrid(box, config.occupancy_resolution)
-        #: the codes the generic tools render (an object's, or an edit's)
-        self.register_buffer("active_shape", self.shape_codes.detach()[0].clone())
-        self.register_buffer("active_appearance", self.appearance_codes.detach()[0].clone())
+        #: what the generic tools render: a training object (>= 0, object 0 by default) or, with -1, the codes of
+        #: `active_shape` / `active_appearance` (an edit, an inversion)
+        self.register_buffer("active_object", torch.zeros((), dtype=torch.long))
+        self.register_buffer("active_shape", torch.zeros(config.field.shape_dim))
+        self.register_buffer("active_appearance", torch.zeros(config.field.appearance_dim))
 
     @property
     def objects(self) -> int:
@@ -58,12 +60,20 @@ class ClipNerfModel(Model):
         """Render training object ``index`` from now on."""
         if not 0 <= index < self.objects:
             raise LangfieldError(f"object {index} does not exist (the run has {self.objects} objects, 0..{self.objects - 1})")
-        self.use_codes(self.shape_codes.detach()[index], self.appearance_codes.detach()[index])
+        self.active_object.fill_(index)
 
     def use_codes(self, shape: torch.Tensor, appearance: torch.Tensor) -> None:
         """Render these codes from now on (an edit, an inversion)."""
         self.active_shape.copy_(shape.detach())
         self.active_appearance.copy_(appearance.detach())
+        self.active_object.fill_(-1)
+
+    def active_codes(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (shape, appearance) codes the generic tools render."""
+        k = int(self.active_object)
+        if k < 0:
+            return self.active_shape, self.active_appearance
+        return self.shape_codes[k], self.appearance_codes[k]
 
     def select_view(self, dataset, index: int) -> None:
         if dataset.objects is None:
@@ -114,16 +124,19 @@ class ClipNerfModel(Model):
 
     # -- rendering ---------------------------------------------------------------------------------------------
     def forward(self, origins: torch.Tensor, directions: torch.Tensor, background: torch.Tensor | None = None) -> dict:
+        shape, appearance = self.active_codes()
         rays = origins.shape[0]
-        return self.render(origins, directions, self.active_shape.expand(rays, -1), self.active_appearance.expand(rays, -1), background)
+        return self.render(origins, directions, shape.expand(rays, -1), appearance.expand(rays, -1), background)
 
     def density(self, positions: torch.Tensor) -> torch.Tensor:
-        n = positions.shape[0]
-        return self.field.density(positions, self.active_shape.expand(n, -1), self.active_appearance.expand(n, -1))
+        shape, appearance = self.active_codes()
+        index = torch.zeros(positions.shape[0], dtype=torch.long, device=positions.device)
+        return self.field.density(positions, shape[None], appearance[None], index)
 
     def color(self, positions: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
-        n = positions.shape[0]
-        return self.field(positions, directions, self.active_shape.expand(n, -1), self.active_appearance.expand(n, -1))[1]
+        shape, appearance = self.active_codes()
+        index = torch.zeros(positions.shape[0], dtype=torch.long, device=positions.device)
+        return self.field(positions, directions, shape[None], appearance[None], index)[1]
 
     def render(self, origins: torch.Tensor, directions: torch.Tensor, shape: torch.Tensor, appearance: torch.Tensor,
                background: torch.Tensor | None = None) -> dict:
