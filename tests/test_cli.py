@@ -90,3 +90,16 @@ def test_eval_render_export_commands(tiny_run):
     assert 0 < len(points) <= 500
     assert np.isfinite(np.stack([points["x"], points["y"], points["z"]])).all()
     assert_clean_error(langfield("export", run, "--format", "glb", "--threshold", "1e9"), "no surface at density threshold")
+
+
+def test_a_checkpoint_from_another_version_of_the_method_is_a_one_line_error(tiny_run, tmp_path):
+    import shutil
+
+    import torch
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run / "run", run)
+    payload = torch.load(run / "checkpoint.pt", weights_only=True)
+    payload["model"].pop(next(iter(payload["model"])))
+    torch.save(payload, run / "checkpoint.pt")
+    assert_clean_error(langfield("eval", run), "checkpoint.pt: does not match this version of 'nerf'", "Missing key")

@@ -84,3 +84,17 @@ def test_inversion_recovers_pose_and_object_better_than_the_mean_code(mug_run):
     mean = unseen_error(model.shape_codes.detach().mean(0), model.appearance_codes.detach().mean(0))
     assert unseen_error(result.shape, result.appearance) < 0.5 * mean  # measured: 0.00031 vs 0.0018
     assert all(p.requires_grad for p in model.parameters())  # the field is left as it was
+
+
+def test_invert_command_writes_pose_codes_and_pictures(mugs, mug_run, tmp_path):
+    import json
+
+    image = mugs / "test" / "o0001_v008.png"
+    fast = ["--resolution", "16", "--starts", "2", "--search-steps", "3", "--pose-steps", "5", "--shape-steps", "5",
+            "--appearance-steps", "5", "--frames", "4", "--frame-resolution", "16"]
+    result = langfield("invert", mug_run, image, "--out", tmp_path / "inv", *fast)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "inv" / "inversion.json").read_text())
+    assert summary["mse"] < summary["first_search_mse"] and -90.0 <= summary["elevation"] <= 90.0
+    assert all((tmp_path / "inv" / name).is_file() for name in ("codes.safetensors", "comparison.png", "turntable.mp4", "turntable.png"))
+    assert_clean_error(langfield("invert", mug_run, tmp_path / "missing.png", "--out", tmp_path / "x"), "image not found")

@@ -60,6 +60,10 @@ def load_run(path: Path, device: str = "auto") -> Run:
     payload = load_checkpoint(Path(path) / CHECKPOINT_FILE, method=spec.name)
     scene = SceneInfo.from_state(payload["scene"])
     model = spec.model_class()(config.model, scene)
-    model.load_state_dict(payload["model"])
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as exc:  # missing / unexpected / mis-shaped weights: another version of the method
+        detail = " ".join(str(exc).split("\n", 2)[1:2]).strip() or str(exc).splitlines()[0]
+        raise LangfieldError(f"{Path(path) / CHECKPOINT_FILE}: does not match this version of '{spec.name}' ({detail[:160]}); retrain the run") from None
     model.to(resolve_device(device)).eval()
     return Run(Path(path), spec, config, model, scene, int(payload["step"]))

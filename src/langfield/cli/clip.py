@@ -39,23 +39,6 @@ class EvalArgs:
     device: str = "auto"
 
 
-def read_image(path: Path):
-    import numpy as np
-    import torch
-    from PIL import Image, UnidentifiedImageError
-
-    if not path.is_file():
-        raise LangfieldError(f"image not found: {path}")
-    try:
-        with Image.open(path) as image:
-            image = image.convert("RGBA")
-            rgba = np.asarray(image, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as error:
-        raise LangfieldError(f"{path}: not a readable image ({error})") from error
-    rgb, alpha = rgba[..., :3], rgba[..., 3:]
-    return torch.from_numpy(rgb * alpha + (1.0 - alpha))  # transparent pixels over white, as the world renders
-
-
 def parse_labels(text: str) -> list[str]:
     labels = [label.strip() for label in text.split(";")]
     if not any(labels):
@@ -71,6 +54,7 @@ def classify(args: ClassifyArgs) -> None:
     import torch
 
     from langfield.encoders import load_encoder
+    from langfield.export.images import read_image
     from langfield.run import resolve_device
     from langfield.ui import console
 

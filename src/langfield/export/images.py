@@ -23,6 +23,22 @@ def save_png(path: Path, image: torch.Tensor | np.ndarray) -> None:
     Image.fromarray(to_uint8(image)).save(path)
 
 
+def read_image(path: Path) -> torch.Tensor:
+    """An image file as float RGB (H, W, 3) in [0, 1], transparent pixels over white; one-line errors."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise LangfieldError(f"image not found: {path}")
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGBA")
+            rgba = np.asarray(image, dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError) as error:
+        raise LangfieldError(f"{path}: not a readable image ({error})") from error
+    rgb, alpha = rgba[..., :3], rgba[..., 3:]
+    return torch.from_numpy(rgb * alpha + (1.0 - alpha))  # transparent pixels over white, as the world renders
+
+
 def colorize(values: torch.Tensor, lo: float | None = None, hi: float | None = None) -> torch.Tensor:
     """A scalar map (H, W) as an RGB image with the 'turbo'-like colour ramp (for depth and relevancy)."""
     v = values.float()

@@ -12,11 +12,13 @@ from langfield.methods.base import Model
 
 @torch.no_grad()
 def turntable(
-    model: Model, frames: int, elevation: float, radius: float, fov: float, resolution: int, start_azimuth: float = 0.0, output: str = "rgb"
+    model: Model, frames: int, elevation: float, radius: float, fov: float, resolution: int, start_azimuth: float = 0.0, output: str = "rgb",
+    center: torch.Tensor | None = None,
 ) -> list[np.ndarray]:
-    """``frames`` uint8 renders (H, W, 3) at evenly spaced azimuths from the object's front (0°)."""
+    """``frames`` uint8 renders (H, W, 3) at evenly spaced azimuths from the object's front (0°), looking at
+    ``center`` (default: the origin)."""
     azimuth = start_azimuth + torch.arange(frames) * (360.0 / frames)
-    cameras = orbit_cameras(azimuth, torch.tensor(elevation), radius, fov, resolution)
+    cameras = orbit_cameras(azimuth, torch.tensor(elevation), radius, fov, resolution, center=center)
     images = []
     for i in range(frames):
         out = model.render_camera(cameras, i, outputs=("rgb", "opacity"))
