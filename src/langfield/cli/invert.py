@@ -42,6 +42,7 @@ def invert(argv: list[str]) -> None:
     from langfield.export.images import read_image, save_png, write_video
     from langfield.export.turntable import contact_sheet, turntable
     from langfield.methods.clipnerf.inversion import invert as invert_image
+    from langfield.methods.clipnerf.inversion import prepare_image
     from langfield.run import load_run
 
     run = load_run(args.run, args.device)
@@ -59,7 +60,7 @@ def invert(argv: list[str]) -> None:
     size = max(image.shape[0], image.shape[1])
     camera = orbit_cameras(torch.tensor(result.azimuth), torch.tensor(result.elevation), result.radius, cfg.fov, size, center=center)
     reconstruction = model.render_camera(camera, 0)["rgb"].cpu()
-    square = torch.nn.functional.interpolate(image.permute(2, 0, 1)[None], size=(size, size), mode="area")[0].permute(1, 2, 0)
+    square = prepare_image(image, size)
     save_png(out / "comparison.png", torch.cat([square, torch.ones(size, 2, 3), reconstruction], dim=1))
     summary = {"run": str(args.run), "image": str(args.image), "azimuth": result.azimuth, "elevation": result.elevation,
                "radius": result.radius, "mse": result.error, "first_search_mse": result.losses["search"][0],

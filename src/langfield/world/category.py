@@ -20,6 +20,7 @@ import torch
 
 from langfield.errors import LangfieldError
 from langfield.world.cameras import CAMERA_ANGLE_X, hemisphere_poses, pinhole
+from langfield.world.dataset import check_dataset_options, save_rgba, supersampled
 from langfield.world.objects import PartSpec, footprint, height
 from langfield.world.renderer import object_parts, render_rays
 from langfield.world.scene import Lighting, WorldObject
@@ -145,16 +146,9 @@ def write_category_dataset(out: Path, category: str, objects: int, views: int, r
                            holdout_every: int = 8, supersample: int = 2, progress: bool = True) -> list[CategoryObject]:
     """Every object from ``views`` cameras of its own (Blender format, one ``object_index`` per frame; each
     object's views with index ``i % holdout_every == 0`` go to the test split) and ``objects.json``."""
-    from PIL import Image
-
     from langfield.ui import task_bar
 
-    if views < 2:
-        raise LangfieldError(f"--views must be at least 2 (one training and one test view), got {views}")
-    if resolution < 8:
-        raise LangfieldError(f"--resolution must be at least 8, got {resolution}")
-    if supersample < 1:
-        raise LangfieldError(f"--supersample must be at least 1, got {supersample}")
+    check_dataset_options(views, resolution, supersample)
     items = sample_objects(category, objects, seed)
     out = Path(out)
     frames: dict[str, list[dict]] = {"train": [], "test": []}
@@ -162,15 +156,12 @@ def write_category_dataset(out: Path, category: str, objects: int, views: int, r
         for index, obj in enumerate(items):
             cameras = object_cameras(views, resolution * supersample, np.random.default_rng([seed, index, 1]))
             rendered = render_object(obj, cameras)
-            rgba = torch.cat([rendered["rgb"] * rendered["alpha"][..., None], rendered["alpha"][..., None]], -1)
-            rgba = torch.nn.functional.avg_pool2d(rgba.permute(0, 3, 1, 2), supersample).permute(0, 2, 3, 1)  # premultiplied box filter
-            rgb = rgba[..., :3] / rgba[..., 3:].clamp_min(1e-6)
-            for v in range(views):
+            filtered = supersampled([{"rgb": rendered["rgb"][v], "alpha": rendered["alpha"][v]} for v in range(views)], supersample)
+            for v, view in enumerate(filtered):
                 split = "test" if holdout_every > 0 and v % holdout_every == 0 else "train"
                 name = f"o{index:04d}_v{v:03d}"
                 (out / split).mkdir(parents=True, exist_ok=True)
-                pixels = torch.cat([rgb[v], rgba[v, ..., 3:]], -1).clamp(0, 1).numpy()
-                Image.fromarray((pixels * 255 + 0.5).astype(np.uint8), "RGBA").save(out / split / f"{name}.png")
+                save_rgba(out / split / f"{name}.png", view)
                 pose = torch.cat([cameras.c2w[v], torch.tensor([[0.0, 0.0, 0.0, 1.0]])]).tolist()
                 frames[split].append({"file_path": f"./{split}/{name}", "transform_matrix": pose, "object_index": index})
             advance()

@@ -21,8 +21,8 @@ CAMERA_RADIUS = 3.6
 
 def supersampled(views: list[dict[str, torch.Tensor]], factor: int) -> list[dict[str, torch.Tensor]]:
     """Box-filter views rendered at ``factor`` times the resolution (area sampling, as a camera integrates over
-    a pixel). Colour is averaged premultiplied; ids and depth come from one sample near each pixel's centre, so
-    masks and depth stay exact and agree with each other."""
+    a pixel). Colour is averaged premultiplied; ids and depth (where the views have them) come from one sample near
+    each pixel's centre, so masks and depth stay exact and agree with each other."""
     if factor == 1:
         return views
     out = []
@@ -31,7 +31,7 @@ def supersampled(views: list[dict[str, torch.Tensor]], factor: int) -> list[dict
         alpha = view["alpha"].reshape(h, factor, w, factor).mean(dim=(1, 3))
         premultiplied = (view["rgb"] * view["alpha"][..., None]).reshape(h, factor, w, factor, 3).mean(dim=(1, 3))
         rgb = torch.where(alpha[..., None] > 0, premultiplied / alpha[..., None].clamp_min(1e-6), view["rgb"][factor // 2 :: factor, factor // 2 :: factor])
-        centre = {k: view[k][factor // 2 :: factor, factor // 2 :: factor] for k in ("ids", "depth")}
+        centre = {k: view[k][factor // 2 :: factor, factor // 2 :: factor] for k in ("ids", "depth") if k in view}
         out.append({"rgb": rgb, "alpha": alpha, **centre})
     return out
 
@@ -56,10 +56,19 @@ def render_views(scene: Scene, cameras, chunk: int = 1 << 16) -> list[dict[str, 
     return views
 
 
-def _save_rgba(path: Path, view: dict) -> None:
+def save_rgba(path: Path, view: dict) -> None:
     rgba = torch.cat([view["rgb"], view["alpha"][..., None]], dim=-1)
     array = (rgba.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
     Image.fromarray(array, "RGBA").save(path)
+
+
+def check_dataset_options(views: int, resolution: int, supersample: int) -> None:
+    if views < 2:
+        raise LangfieldError(f"--views must be at least 2 (one training and one test view), got {views}")
+    if resolution < 8:
+        raise LangfieldError(f"--resolution must be at least 8, got {resolution}")
+    if supersample < 1:
+        raise LangfieldError(f"--supersample must be at least 1, got {supersample}")
 
 
 def write_scene_dataset(
@@ -76,12 +85,7 @@ def write_scene_dataset(
 ) -> Scene:
     """Render ``views`` views of ``random_scene(seed, objects)`` into ``out`` (Blender format; views with
     index ``i % holdout_every == 0`` go to the test split)."""
-    if views < 2:
-        raise LangfieldError(f"--views must be at least 2 (one training and one test view), got {views}")
-    if resolution < 8:
-        raise LangfieldError(f"--resolution must be at least 8, got {resolution}")
-    if supersample < 1:
-        raise LangfieldError(f"--supersample must be at least 1, got {supersample}")
+    check_dataset_options(views, resolution, supersample)
     scene = random_scene(seed, objects, kinds=kinds, colors=colors, background=background)
     rng = np.random.default_rng([seed, 1])
     c2w = hemisphere_poses(views, CAMERA_RADIUS, rng)
@@ -94,7 +98,7 @@ def write_scene_dataset(
         name = f"r_{i}"
         (out / split).mkdir(parents=True, exist_ok=True)
         (out / "masks" / split).mkdir(parents=True, exist_ok=True)
-        _save_rgba(out / split / f"{name}.png", view)
+        save_rgba(out / split / f"{name}.png", view)
         Image.fromarray(view["ids"].numpy().astype(np.uint8), "L").save(out / "masks" / split / f"{name}.png")
         pose = torch.cat([c2w[i], torch.tensor([[0.0, 0.0, 0.0, 1.0]])]).tolist()
         splits[split].append({"file_path": f"./{split}/{name}", "mask_path": f"./masks/{split}/{name}.png", "transform_matrix": pose})

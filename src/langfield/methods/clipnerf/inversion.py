@@ -52,7 +52,8 @@ class Inversion:
     error: float = float("nan")  # final mean squared error
 
 
-def _prepare(image: torch.Tensor, resolution: int) -> torch.Tensor:
+def prepare_image(image: torch.Tensor, resolution: int) -> torch.Tensor:
+    """An (H, W, 3 or 4) image in [0, 1] as RGB on white, area-resized to (resolution, resolution, 3)."""
     if image.ndim != 3 or image.shape[-1] not in (3, 4):
         raise LangfieldError(f"the image to invert must be (H, W, 3) or (H, W, 4), got {tuple(image.shape)}")
     if image.shape[-1] == 4:  # straight alpha on white, as the category datasets are composited
@@ -64,7 +65,7 @@ def invert(model, image: torch.Tensor, config: InversionConfig | None = None, ge
     """Codes and pose of ``image`` (H, W, 3 or 4, values in [0, 1]) for a trained ``ClipNerfModel``."""
     cfg = config or InversionConfig()
     device = model.box.device
-    target = _prepare(image.to(device), cfg.resolution)
+    target = prepare_image(image.to(device), cfg.resolution)
     center = torch.tensor(cfg.center)
     mean_shape = model.shape_codes.detach().mean(0)
     mean_appearance = model.appearance_codes.detach().mean(0)
