@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ class Run:
     model: Model
     scene: SceneInfo
     step: int
+    #: a packed run's attachments (name → (tensors, metadata)), e.g. a clipnerf run's mappers; empty for run folders
+    attachments: dict = field(default_factory=dict)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -56,14 +58,27 @@ def read_run_config(path: Path) -> tuple[MethodSpec, Any]:
 
 
 def load_run(path: Path, device: str = "auto") -> Run:
-    spec, config = read_run_config(path)
-    payload = load_checkpoint(Path(path) / CHECKPOINT_FILE, method=spec.name)
+    """A run folder, a packed run file (.safetensors) or the name of a run shipped with langfield (e.g. ``chair``)."""
+    from langfield.packed import packed_file, read_packed
+
+    packed = packed_file(path)
+    attachments: dict = {}
+    if packed is not None:
+        payload = read_packed(packed)
+        spec = get_method(payload["method"])
+        config = from_dict(spec.config, payload["config"])
+        attachments = payload["attachments"]
+        source = packed
+    else:
+        spec, config = read_run_config(path)
+        source = Path(path) / CHECKPOINT_FILE
+        payload = load_checkpoint(source, method=spec.name)
     scene = SceneInfo.from_state(payload["scene"])
     model = spec.model_class()(config.model, scene)
     try:
         model.load_state_dict(payload["model"])
     except RuntimeError as exc:  # missing / unexpected / mis-shaped weights: another version of the method
         detail = " ".join(str(exc).split("\n", 2)[1:2]).strip() or str(exc).splitlines()[0]
-        raise LangfieldError(f"{Path(path) / CHECKPOINT_FILE}: does not match this version of '{spec.name}' ({detail[:160]}); retrain the run") from None
+        raise LangfieldError(f"{source}: does not match this version of '{spec.name}' ({detail[:160]}); retrain the run") from None
     model.to(resolve_device(device)).eval()
-    return Run(Path(path), spec, config, model, scene, int(payload["step"]))
+    return Run(Path(path), spec, config, model, scene, int(payload["step"]), attachments)

@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("langfield.cli.commands:export", "export a point cloud (PLY) or a coloured mesh (GLB/OBJ/PLY)"),
     "generate": ("langfield.cli.generate:generate", "text to a 3D object (DreamFusion): langfield generate \"a red mug\" --output RUN"),
     "invert": ("langfield.cli.invert:invert", "an image's pose and codes for a clipnerf run: langfield invert RUN IMAGE --out DIR"),
+    "mappers": ("langfield.cli.edit:mappers", "train the text/image → code mappers of a clipnerf run (CLIP-NeRF)"),
+    "edit": ("langfield.cli.edit:edit", "edit a clipnerf object with words or an image: langfield edit RUN \"a red chair\" --out DIR"),
     "world": ("langfield.cli.world:world", "the procedural world: `world scene` datasets, `world images` labelled images"),
     "query": ("langfield.cli.query:query", "ask a lerf run where things are: heat-maps, raw relevancy, 3D location"),
     "clip": ("langfield.cli.clip:clip", "zero-shot image classification with an encoder (`clip classify`), its benchmark (`clip eval`)"),

@@ -74,6 +74,9 @@ class Model(nn.Module):
     random_background: bool = False
     #: rays rendered at once by ``render_camera`` (bounds memory: rays x samples x network width)
     render_chunk: int = 16384
+    #: False for models that learn from their own renders only (``step_losses``), e.g. adversarially: the trainer then
+    #: draws no ray batches from the dataset
+    uses_ray_batches: bool = True
 
     def __init__(self, scene: SceneInfo):
         super().__init__()
@@ -121,6 +124,15 @@ class Model(nn.Module):
         """Losses of a step that do not come from its ray batch (e.g. DietNeRF's semantic consistency of a render
         from a random pose). Empty, or named terms for the log plus ``total``: their weighted sum, which the
         trainer adds to the batch loss."""
+        return {}
+
+    def critic_param_groups(self) -> list[dict]:
+        """Parameter groups of an adversary (a discriminator), trained by its own optimiser after every step of the
+        model on ``critic_losses``; empty for models without one."""
+        return []
+
+    def critic_losses(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """The adversary's losses for this step (named terms and ``total``), after the model's update."""
         return {}
 
     def density(self, positions: torch.Tensor) -> torch.Tensor:

@@ -20,10 +20,21 @@ class MethodSpec:
     config: type
     model: str  # "module:Class"
     summary: str
+    prepare: str | None = None
+    """"module:function" called with the config before training: makes what the config asks for (a procedural
+    category's dataset) and points the config at it."""
 
     def model_class(self):
-        module, _, cls = self.model.partition(":")
-        return getattr(importlib.import_module(module), cls)
+        return _resolve(self.model)
+
+    def prepare_config(self, config) -> None:
+        if self.prepare is not None:
+            _resolve(self.prepare)(config)
+
+
+def _resolve(target: str):
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 METHODS: dict[str, MethodSpec] = {
@@ -54,6 +65,7 @@ METHODS: dict[str, MethodSpec] = {
             ClipNerfConfig,
             "langfield.methods.clipnerf.model:ClipNerfModel",
             "a category's conditional field: shape and appearance codes per object (CLIP-NeRF)",
+            prepare="langfield.methods.clipnerf.data:prepare_category",
         ),
         MethodSpec(
             "dreamfusion",

@@ -91,7 +91,7 @@ class Trainer:
         self.output.mkdir(parents=True, exist_ok=True)
         return None
 
-    def _save(self, model: Model, optimizer, step: int, elapsed: float, generator: torch.Generator) -> None:
+    def _save(self, model: Model, optimizer, step: int, elapsed: float, generator: torch.Generator, critic_optimizer=None) -> None:
         save_checkpoint(
             self.output / CHECKPOINT_FILE,
             {
@@ -100,6 +100,7 @@ class Trainer:
                 "elapsed": elapsed,
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
+                **({"critic_optimizer": critic_optimizer.state_dict()} if critic_optimizer is not None else {}),
                 "scene": model.scene.state(),
                 "rng": {"generator": generator.get_state(), **_rng_state()},
             },
@@ -121,6 +122,7 @@ class Trainer:
             torch.set_num_threads(tcfg.threads)
         device = resolve_device(tcfg.device)
         payload = self._prepare_output()
+        self.spec.prepare_config(self.config)
         # methods without a `data` option (text-to-3D) train from their own losses alone: no dataset, no ray batches
         dataset = None
         if hasattr(self.config, "data"):
@@ -142,8 +144,13 @@ class Trainer:
             model.load_state_dict(payload["model"])
             model.to(device)
         optimizer = build_optimizer(model)
+        critic_groups = model.critic_param_groups()
+        # GAN practice: no first-moment momentum for the adversary
+        critic_optimizer = torch.optim.Adam(critic_groups, betas=(0.0, 0.99)) if critic_groups else None
         if payload:
             optimizer.load_state_dict(payload["optimizer"])
+            if critic_optimizer is not None and "critic_optimizer" in payload:
+                critic_optimizer.load_state_dict(payload["critic_optimizer"])
             step, elapsed = int(payload["step"]), float(payload["elapsed"])
             generator.set_state(payload["rng"]["generator"])
             torch.set_rng_state(payload["rng"]["torch"])
@@ -155,7 +162,7 @@ class Trainer:
         )
 
         model.prepare(dataset, progress=tcfg.progress)
-        batches = RayBatches(dataset, device, generator) if dataset is not None else None
+        batches = RayBatches(dataset, device, generator) if dataset is not None and model.uses_ray_batches else None
         eval_view = None
         if dataset is not None and tcfg.eval_every:
             eval_view = dataset.test_indices[0] if dataset.test_indices else dataset.train_indices[0]
@@ -199,6 +206,12 @@ class Trainer:
                     if loss.requires_grad:  # a batch whose rays all miss the occupied cells has nothing to learn
                         loss.backward()
                         optimizer.step()
+                    if critic_optimizer is not None:
+                        critic = model.critic_losses(step, generator)
+                        critic_optimizer.zero_grad(set_to_none=True)
+                        critic["total"].backward()
+                        critic_optimizer.step()
+                        losses = {**losses, **{f"critic_{k}": v for k, v in critic.items()}}
                     step += 1
                     if outputs is not None:
                         samples_total += int(outputs["weights"].numel())
@@ -223,15 +236,15 @@ class Trainer:
                         model.train()
                     bar.update(self._progress(step, elapsed), step, last_psnr if batches is not None else last_loss)
                     if step % tcfg.checkpoint_every == 0 or time.perf_counter() - last_checkpoint > tcfg.checkpoint_seconds:
-                        self._save(model, optimizer, step, elapsed, generator)
+                        self._save(model, optimizer, step, elapsed, generator, critic_optimizer)
                         last_checkpoint = time.perf_counter()
                     boundary.check()
             except KeyboardInterrupt:
-                self._save(model, optimizer, step, elapsed, generator)
+                self._save(model, optimizer, step, elapsed, generator, critic_optimizer)
                 log.close()
                 console.print(f"interrupted at step {step}; checkpoint saved; continue with --resume")
                 raise
-        self._save(model, optimizer, step, elapsed, generator)
+        self._save(model, optimizer, step, elapsed, generator, critic_optimizer)
         log.close()
         steps_here = max(step - first_step, 1)
         rate = steps_here / max(elapsed - first_elapsed, 1e-9)

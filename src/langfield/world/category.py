@@ -170,6 +170,9 @@ def write_category_dataset(out: Path, category: str, objects: int, views: int, r
     cat = get_category(category)
     description = {
         "category": category,
+        "object_count": objects,
+        "views": views,
+        "resolution": resolution,
         "seed": seed,
         "parameters": {k: list(v) for k, v in cat.parameters.items()},
         "lighting": {"direction": list(LIGHTING.direction), "intensity": LIGHTING.intensity, "ambient": LIGHTING.ambient},

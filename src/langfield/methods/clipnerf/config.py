@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Tuple
+from typing import Annotated, Literal, Optional, Tuple
 
 import tyro
 
@@ -14,7 +14,31 @@ from langfield.train.config import TrainerConfig
 
 
 @dataclass
+class AdversarialConfig:
+    """GRAF-style training (`--model.regime adversarial`): random codes and views, patches, a patch discriminator."""
+
+    patch: int = 16
+    """Patches are K×K rays (GRAF: 32)."""
+    min_scale: float = 0.25
+    """Smallest fraction of the image a patch spans (1: always the whole image, downsampled)."""
+    images: int = 8
+    """Fake and real patches per step."""
+    r1_weight: float = 10.0
+    """γ of the R1 penalty on real patches."""
+    lr_discriminator: float = 2e-4
+    discriminator_width: int = 64
+    code_std: float = 1.0
+    """Codes are drawn from N(0, code_std²)."""
+    bank: int = 16
+    """Fixed code samples that `render`, `export` and `select` show (the run's "objects")."""
+
+
+@dataclass
 class ClipNerfModelConfig:
+    regime: Literal["autodecoder", "adversarial"] = "autodecoder"
+    """autodecoder: a learned code per object, fitted to posed views (fast); adversarial: GRAF — random codes and views
+    judged by a patch discriminator against the real images (the paper's regime; no object indices or poses needed)."""
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
     field: ConditionalFieldConfig = field(default_factory=ConditionalFieldConfig)
     """The conditional field (codes, deformation network, template or trunk); paper sizes in its help."""
     box: Tuple[float, float, float, float, float, float] = (-0.6, -0.6, -0.05, 0.6, 0.6, 1.0)
@@ -43,10 +67,19 @@ class ClipNerfModelConfig:
 
 @dataclass
 class ClipNerfConfig:
-    """Train `clipnerf` on a category dataset (`langfield world category chair --out DIR`): one conditional field
-    for every object, with a learned shape code and appearance code per object (the auto-decoder regime)."""
+    """Train `clipnerf` on a category dataset (`--data DIR` from `langfield world category chair --out DIR`, or
+    `--category chair` to render one first): one conditional field for every object, with a learned shape code and
+    appearance code per object (the auto-decoder regime)."""
 
     output: Path = Path("runs/clipnerf")
+    category: Optional[Literal["chair", "table", "mug"]] = None
+    """Render this procedural category into OUTPUT/category-data (once) and train on it, instead of --data."""
+    objects: int = 64
+    """--category: objects in the dataset."""
+    views: int = 24
+    """--category: views per object (every 8th held out)."""
+    resolution: int = 64
+    """--category: image size."""
     data: Annotated[DataConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=DataConfig)
     trainer: Annotated[TrainerConfig, tyro.conf.OmitArgPrefixes] = field(
         default_factory=lambda: TrainerConfig(batch_rays=1024, max_steps=3000, eval_every=0)

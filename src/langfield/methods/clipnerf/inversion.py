@@ -70,11 +70,6 @@ def invert(model, image: torch.Tensor, config: InversionConfig | None = None, ge
     mean_shape = model.shape_codes.detach().mean(0)
     mean_appearance = model.appearance_codes.detach().mean(0)
     spread = model.shape_codes.detach().std(0).mean() if model.objects > 1 else torch.tensor(1.0)
-    was_training = model.training
-    model.eval()
-    frozen = [p for p in model.parameters() if p.requires_grad]
-    for p in frozen:
-        p.requires_grad_(False)
 
     def error(azimuth, elevation, radius, shape, appearance) -> torch.Tensor:
         cameras = orbit_cameras(azimuth, elevation, radius, cfg.fov, cfg.resolution, center=center).to(device)
@@ -92,7 +87,7 @@ def invert(model, image: torch.Tensor, config: InversionConfig | None = None, ge
             optimizer.step()
             log.append(float(loss.detach()))
 
-    try:
+    with model.frozen():
         losses: dict[str, list[float]] = {"search": [], "pose": [], "shape": [], "appearance": []}
         best = None
         for k in range(cfg.starts):  # pose search from several azimuths: the photometric error has many minima
@@ -123,7 +118,3 @@ def invert(model, image: torch.Tensor, config: InversionConfig | None = None, ge
             final = float(error(*pose(), shape, appearance))
             azimuth, elevation = angles.rad2deg().tolist()
         return Inversion(shape.detach(), appearance.detach(), azimuth, elevation, float(radius.detach()), losses, final)
-    finally:
-        for p in frozen:
-            p.requires_grad_(True)
-        model.train(was_training)

@@ -10,6 +10,8 @@ object their view shows; the generic tools (evaluation, camera paths, meshes) re
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -25,20 +27,32 @@ from langfield.render import march_uniform, packed_weights, ray_aabb
 class ClipNerfModel(Model):
     def __init__(self, config: ClipNerfModelConfig, scene: SceneInfo):
         super().__init__(scene)
-        if scene.view_objects is None:
+        adversarial = config.regime == "adversarial"
+        if scene.view_objects is None and not adversarial:
             raise LangfieldError("clipnerf trains on a category dataset whose frames name their object ('object_index'): "
-                                 "make one with `langfield world category chair --out DIR`")
+                                 "make one with `langfield world category chair --out DIR` (or train with --model.regime adversarial)")
         self.config = config
+        self.uses_ray_batches = not adversarial
         self.random_background = config.random_background
         box = torch.tensor(config.box, dtype=torch.float32).view(2, 3)
         if not bool((box[1] > box[0]).all()):
             raise LangfieldError(f"--model.box must be x0 y0 z0 x1 y1 z1 with x0 < x1 etc., got {config.box}")
         self.register_buffer("box", box)
         self.field = ConditionalField(config.field, box)
-        objects = int(scene.view_objects.max()) + 1
-        self.shape_codes = nn.Parameter(torch.randn(objects, config.field.shape_dim) * config.code_std)
-        self.appearance_codes = nn.Parameter(torch.randn(objects, config.field.appearance_dim) * config.code_std)
-        self.register_buffer("view_objects", scene.view_objects.clone().long())
+        if adversarial:  # codes are drawn, not learned: a fixed bank of draws stands for the run's "objects"
+            from langfield.methods.clipnerf.adversarial import PatchDiscriminator
+
+            adv = config.adversarial
+            self.register_buffer("shape_codes", torch.randn(adv.bank, config.field.shape_dim) * adv.code_std)
+            self.register_buffer("appearance_codes", torch.randn(adv.bank, config.field.appearance_dim) * adv.code_std)
+            self.discriminator = PatchDiscriminator(adv.discriminator_width)
+            self._real: torch.Tensor | None = None  # (N, H, W, 3) real images, set by `prepare`
+            self._fake: torch.Tensor | None = None  # this step's fake patches, for the discriminator
+        else:
+            objects = int(scene.view_objects.max()) + 1
+            self.shape_codes = nn.Parameter(torch.randn(objects, config.field.shape_dim) * config.code_std)
+            self.appearance_codes = nn.Parameter(torch.randn(objects, config.field.appearance_dim) * config.code_std)
+            self.register_buffer("view_objects", scene.view_objects.clone().long())
         self.occupancy = OccupancyGrid(box, config.occupancy_resolution)
         #: what the generic tools render: a training object (>= 0, object 0 by default) or, with -1, the codes of
         #: `active_shape` / `active_appearance` (an edit, an inversion)
@@ -75,7 +89,43 @@ class ClipNerfModel(Model):
             return self.active_shape, self.active_appearance
         return self.shape_codes[k], self.appearance_codes[k]
 
+    @contextmanager
+    def frozen(self) -> Iterator["ClipNerfModel"]:
+        """Evaluation mode with no gradient to the field or the codes, for optimising something else through
+        renders (inversion, mappers); restores both on exit."""
+        was_training = self.training
+        trainable = [p for p in self.parameters() if p.requires_grad]
+        self.eval()
+        for p in trainable:
+            p.requires_grad_(False)
+        try:
+            yield self
+        finally:
+            for p in trainable:
+                p.requires_grad_(True)
+            self.train(was_training)
+
+    def code_statistics(self) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        """((mean, std) of the shape codes, (mean, std) of the appearance codes) over the training objects, per
+        dimension (std 1 with a single object)."""
+        if self.config.regime == "adversarial":  # the prior the codes are drawn from
+            std = self.config.adversarial.code_std
+            return tuple((torch.zeros_like(c[0]), torch.full_like(c[0], std)) for c in (self.shape_codes, self.appearance_codes))
+        out = []
+        for codes in (self.shape_codes.detach(), self.appearance_codes.detach()):
+            std = codes.std(0) if len(codes) > 1 else torch.ones_like(codes[0])
+            out.append((codes.mean(0), std))
+        return out[0], out[1]
+
+    def sample_codes(self, count: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(shape (count, Ds), appearance (count, Da)) codes of training objects chosen at random: sources of edits."""
+        chosen = torch.randint(self.objects, (count,), generator=generator).to(self.box.device)
+        return self.shape_codes.detach()[chosen], self.appearance_codes.detach()[chosen]
+
     def select_view(self, dataset, index: int) -> None:
+        if self.config.regime == "adversarial":
+            raise LangfieldError("an adversarially trained clipnerf run has no codes for the dataset's objects, so its views cannot be "
+                                 "compared one by one; score it with benchmarks/clipnerf_kid.py")
         if dataset.objects is None:
             raise LangfieldError(f"{dataset.source}: its frames do not name their object ('object_index'): not a category dataset")
         self.select(int(dataset.objects[index]))
@@ -85,8 +135,57 @@ class ClipNerfModel(Model):
         cfg = self.config
         grids = [g.values for g in self.field.grids()]
         networks = [p for p in self.field.parameters() if all(p is not g for g in grids)]
-        groups = [{"params": networks, "lr": cfg.lr_networks}, {"params": [self.shape_codes, self.appearance_codes], "lr": cfg.lr_codes}]
+        groups = [{"params": networks, "lr": cfg.lr_networks}]
+        if cfg.regime == "autodecoder":
+            groups.append({"params": [self.shape_codes, self.appearance_codes], "lr": cfg.lr_codes})
         return ([{"params": grids, "lr": cfg.lr_grid}] if grids else []) + groups
+
+    # -- the adversarial regime (GRAF) -------------------------------------------------------------------------
+    def prepare(self, dataset, progress: bool = True) -> None:
+        if self.config.regime == "adversarial":
+            images = dataset.images[dataset.train_indices].float()  # premultiplied RGBA
+            self._real = (images[..., :3] + (1 - images[..., 3:]) * dataset.background).to(self.box.device)
+
+    def critic_param_groups(self) -> list[dict]:
+        if self.config.regime != "adversarial":
+            return []
+        return [{"params": list(self.discriminator.parameters()), "lr": self.config.adversarial.lr_discriminator}]
+
+    def _patches(self, count: int, generator: torch.Generator):
+        from langfield.methods.clipnerf.adversarial import sample_patches
+
+        cameras = self.scene.cameras
+        return sample_patches(count, self.config.adversarial.patch, cameras.width, cameras.height, self.config.adversarial.min_scale, generator)
+
+    def step_losses(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        if self.config.regime != "adversarial":
+            return {}
+        from langfield.methods.clipnerf.views import ObjectViews
+
+        adv = self.config.adversarial
+        device = self.box.device
+        cameras = ObjectViews.of(self.scene.cameras).sample(adv.images, self.scene.cameras.width, generator)
+        cameras = cameras.scaled(self.scene.cameras.height / cameras.height) if cameras.height != self.scene.cameras.height else cameras
+        u, v = self._patches(adv.images, generator)
+        views = torch.arange(adv.images).repeat_interleave(adv.patch**2)
+        origins, directions = cameras.to(device).generate_rays(views.to(device), u.reshape(-1).to(device), v.reshape(-1).to(device))
+        shape, appearance = self.sample_codes(adv.images, generator)
+        out = self.render(origins, directions, shape[views], appearance[views])
+        fake = out["rgb"].view(adv.images, adv.patch, adv.patch, 3)
+        self._fake = fake.detach()
+        loss = torch.nn.functional.softplus(-self.discriminator(fake)).mean()
+        return {"total": loss, "generator": loss}
+
+    def critic_losses(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        from langfield.methods.clipnerf.adversarial import discriminator_loss, real_patches
+
+        if self._real is None or self._fake is None:
+            raise LangfieldError("the adversarial regime needs the real images (prepare) and a generator step first")
+        adv = self.config.adversarial
+        which = torch.randint(len(self._real), (adv.images,), generator=generator).to(self.box.device)
+        u, v = self._patches(adv.images, generator)
+        real = real_patches(self._real, which, u.to(self.box.device), v.to(self.box.device))
+        return discriminator_loss(self.discriminator, real, self._fake, adv.r1_weight)
 
     @torch.no_grad()
     def update_occupancy(self, generator: torch.Generator | None = None) -> float:

@@ -1,0 +1,171 @@
+"""``langfield mappers RUN`` trains CLIP-NeRF's mappers for a clipnerf run; ``langfield edit RUN "PROMPT"`` (or
+``--exemplar IMAGE``) edits an object with them in one forward pass and writes before/after turntables."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Optional
+
+import tyro
+
+from langfield.errors import LangfieldError
+from langfield.methods.clipnerf.inversion import InversionConfig
+from langfield.methods.clipnerf.mappers import MapperConfig, Part
+
+MAPPERS_FILE = "mappers.safetensors"
+
+
+@dataclass
+class MappersArgs:
+    """Train the text/image → code mappers of a clipnerf RUN (the generator stays frozen); writes
+    RUN/mappers.safetensors and RUN/mappers.json."""
+
+    run: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="RUN")]]
+    mappers: Annotated[MapperConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=MapperConfig)
+    category: Optional[str] = None
+    """The category's name for the prompt library (default: the one of the run's dataset)."""
+    device: str = "auto"
+    progress: bool = True
+
+
+def _load_clipnerf(path: Path, device: str):
+    from langfield.run import load_run
+
+    run = load_run(path, device)
+    if run.method.name != "clipnerf":
+        raise LangfieldError(f"{path}: mappers and edits work on clipnerf runs, this is a {run.method.name} run")
+    return run
+
+
+def mappers(argv: list[str]) -> None:
+    args = tyro.cli(MappersArgs, args=argv, prog="langfield mappers")
+    from langfield.encoders import load_encoder
+    from langfield.methods.clipnerf.mappers import train_mappers
+    from langfield.methods.clipnerf.prompts import dataset_category, prompt_library, read_prompts
+
+    run = _load_clipnerf(args.run, args.device)
+    cfg = args.mappers
+    if cfg.prompts is not None:
+        prompts = read_prompts(cfg.prompts)
+    else:
+        category = args.category or dataset_category(run.config.data.data)
+        if category is None:
+            raise LangfieldError(f"{args.run}: its dataset does not say its category; pass --category NAME or --prompts FILE")
+        prompts = prompt_library(category)
+    encoder = load_encoder(cfg.encoder, run.model.box.device)
+    result, info = train_mappers(run.model, encoder, prompts, cfg, args.progress)
+    result.save(args.run / MAPPERS_FILE, encoder.name, cfg, info)
+    (args.run / "mappers.json").write_text(json.dumps({"encoder": encoder.name, **info}, indent=2))
+    print(f"trained the mappers in {info['seconds']:.0f} s: CLIP loss {info['clip_loss_first']:.3f} → {info['clip_loss_last50']:.3f} "
+          f"(mean of the last 50 steps); wrote {args.run / MAPPERS_FILE}")
+
+
+@dataclass
+class EditArgs:
+    """Edit an object of a clipnerf RUN (a run folder, or `chair`: the embedded chair model) towards PROMPT, or towards an --exemplar image, with the run's mappers
+    (`langfield mappers RUN` trains them). The source is a random training object, a given one (--source 3) or your
+    own image (--source IMAGE, inverted first). Writes OUT/before.mp4, OUT/after.mp4, OUT/before_after.png (8 views
+    each), OUT/edit.json (encoder similarity before/after, silhouette IoU, mean colours, seconds) and
+    OUT/codes.safetensors."""
+
+    run: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="RUN")]]
+    prompt: tyro.conf.Positional[Annotated[Optional[str], tyro.conf.arg(metavar="PROMPT")]] = None
+    exemplar: Optional[Path] = None
+    """An image to take the look of (instead of PROMPT)."""
+    source: str = "random"
+    """random (a training object chosen by --seed), a training object's index, or an image file to invert."""
+    part: Part = "both"
+    """Which codes the edit moves: shape, appearance or both."""
+    strength: float = 1.0
+    """Scale of the mappers' offsets (0: no edit)."""
+    out: Path = Path("edit")
+    frames: int = 24
+    """Frames of each turntable (0: none)."""
+    frame_resolution: int = 96
+    seed: int = 0
+    device: str = "auto"
+    inversion: InversionConfig = field(default_factory=InversionConfig)
+
+
+def _source_codes(args: EditArgs, model):
+    import torch
+
+    if args.source == "random":
+        index = int(torch.randint(model.objects, (1,), generator=torch.Generator().manual_seed(args.seed)))
+        return model.shape_codes.detach()[index], model.appearance_codes.detach()[index], f"training object {index}"
+    if args.source.isdigit():
+        model.select(int(args.source))
+        shape, appearance = model.active_codes()
+        return shape.detach(), appearance.detach(), f"training object {args.source}"
+    from langfield.export.images import read_image
+    from langfield.methods.clipnerf.inversion import invert
+
+    path = Path(args.source)
+    if not path.is_file():
+        raise LangfieldError(f"--source must be random, an object index or an image file; {args.source} is none of these")
+    result = invert(model, read_image(path), args.inversion, torch.Generator().manual_seed(args.seed))
+    return result.shape, result.appearance, f"{path} (inverted, MSE {result.error:.4f})"
+
+
+def edit(argv: list[str]) -> None:
+    args = tyro.cli(EditArgs, args=argv, prog="langfield edit")
+    if (args.prompt is None) == (args.exemplar is None):
+        raise LangfieldError("give either a PROMPT or --exemplar IMAGE (one of them)")
+    if args.prompt is not None and not args.prompt.strip():
+        raise LangfieldError("the prompt is empty")
+    import time
+
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+
+    from langfield.encoders import load_encoder
+    from langfield.export.images import read_image, save_png, write_video
+    from langfield.export.turntable import contact_sheet
+    from langfield.export.turntable import turntable
+    from langfield.methods.clipnerf.mappers import ClipMappers, edit_statistics, mean_similarity
+    from langfield.methods.clipnerf.views import ObjectViews
+
+    run = _load_clipnerf(args.run, args.device)
+    model = run.model
+    if "mappers" in run.attachments:  # a packed run (e.g. the embedded `chair`) carries its mappers
+        mapper, encoder_name = ClipMappers.from_state(*run.attachments["mappers"], str(args.run))
+    else:
+        mapper, encoder_name = ClipMappers.load(args.run / MAPPERS_FILE)
+    device = model.box.device
+    mapper.to(device)
+    encoder = load_encoder(encoder_name, device)
+    shape, appearance, source = _source_codes(args, model)
+    started = time.perf_counter()  # the edit itself: embed the target, one pass through the mappers
+    if args.prompt is not None:
+        target = encoder.encode_text(args.prompt)[0]
+    else:
+        with torch.no_grad():
+            target = encoder.encode_image(read_image(args.exemplar)[..., :3].to(device))[0]
+    new_shape, new_appearance = mapper.edit(target, shape, appearance, args.part, args.strength)
+    seconds = time.perf_counter() - started
+
+    before, before_images = mean_similarity(model, encoder, shape, appearance, target, resolution=args.frame_resolution)
+    after, after_images = mean_similarity(model, encoder, new_shape, new_appearance, target, resolution=args.frame_resolution)
+    stats = edit_statistics(model, (shape, appearance), (new_shape, new_appearance))
+    args.out.mkdir(parents=True, exist_ok=True)
+    sheet = contact_sheet([[(im.clamp(0, 1) * 255).round().byte().cpu().numpy() for im in images] for images in (before_images, after_images)])
+    save_png(args.out / "before_after.png", sheet / np.float32(255))
+    codes = {"source_shape": shape, "source_appearance": appearance, "shape": new_shape, "appearance": new_appearance}
+    save_file({k: v.detach().cpu().clone() for k, v in codes.items()}, str(args.out / "codes.safetensors"))
+    if args.frames:
+        views = ObjectViews.of(model.scene.cameras)
+        for name, codes in (("before", (shape, appearance)), ("after", (new_shape, new_appearance))):
+            model.use_codes(*codes)
+            frames = turntable(model, args.frames, views.middle_elevation, views.radius, views.fov, args.frame_resolution,
+                               center=torch.tensor(views.center))
+            write_video(args.out / f"{name}.mp4", frames, fps=12)
+    summary = {"run": str(args.run), "prompt": args.prompt, "exemplar": str(args.exemplar) if args.exemplar else None, "source": source,
+               "part": args.part, "strength": args.strength, "encoder": encoder.name, "similarity_before": before,
+               "similarity_after": after, "edit_seconds": seconds, **stats}
+    (args.out / "edit.json").write_text(json.dumps(summary, indent=2))
+    what = repr(args.prompt) if args.prompt is not None else f"the look of {args.exemplar}"
+    print(f"edited {source} towards {what} in {seconds * 1000:.0f} ms: similarity {before:.3f} → {after:.3f} over 8 views, "
+          f"silhouette IoU {stats['silhouette_iou']:.3f}; wrote {args.out}")
