@@ -27,33 +27,19 @@ EVALUATION = ["a crimson chair", "an emerald chair", "a navy blue chair", "a tin
 PROMPTS = APPEARANCE + MATERIAL + SIZE + EVALUATION
 
 
-def report(model, encoder, mappers, views, shape, appearance, target, resolution: int) -> tuple[dict, dict]:
-    import torch
+def report(model, encoder, mappers, shape, appearance, target, resolution: int) -> tuple[dict, dict]:
+    """The edit of one source towards one target: both codes, the shape code only, the appearance code only."""
+    from langfield.methods.clipnerf.mappers import edit_report
 
-    from langfield.methods.clipnerf.mappers import render_views
-
-    cameras = views.ring(8, resolution)
-    variants = {"before": (shape, appearance)}
+    row, images = {}, {}
     for part in ("both", "shape", "appearance"):
-        variants[part] = mappers.edit(target, shape, appearance, part)
-    images, masks, colours, similarity = {}, {}, {}, {}
-    for name, (s, a) in variants.items():
-        with torch.no_grad():
-            out = render_views(model, cameras, s.expand(8, -1), a.expand(8, -1))
-            similarity[name] = float((encoder.encode_image(out["rgb"]) @ target).mean())
-        images[name], masks[name] = out["rgb"][0], out["opacity"] > 0.5
-        colours[name] = (out["rgb"] * masks[name][..., None]).sum((0, 1, 2)) / masks[name].sum().clamp_min(1)
-
-    def iou(a, b) -> float:
-        return float((a & b).sum() / (a | b).sum().clamp_min(1))
-
-    row = {
-        **{f"similarity_{k}": v for k, v in similarity.items()},
-        "iou_appearance_edit": iou(masks["before"], masks["appearance"]),
-        "iou_shape_edit": iou(masks["before"], masks["shape"]),
-        "colour_change_shape_edit": float((colours["shape"] - colours["before"]).abs().max()),
-        "colour_change_appearance_edit": float((colours["appearance"] - colours["before"]).abs().max()),
-    }
+        figures, before, after = edit_report(model, encoder, (shape, appearance), mappers.edit(target, shape, appearance, part), target,
+                                             resolution=resolution)
+        row["similarity_before"] = figures["similarity_before"]
+        row[f"similarity_{part}"] = figures["similarity_after"]
+        row[f"iou_{part}_edit"] = figures["silhouette_iou"]
+        row[f"colour_change_{part}_edit"] = figures["mean_colour_change"]
+        images["before"], images[part] = before[0], after[0]
     return row, images
 
 
@@ -72,7 +58,6 @@ def main() -> None:
     from langfield.data import DataConfig, load_dataset
     from langfield.encoders import load_encoder
     from langfield.methods.clipnerf.mappers import ClipMappers
-    from langfield.methods.clipnerf.views import ObjectViews
     from langfield.run import load_run
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -82,14 +67,13 @@ def main() -> None:
         model = run.model
         mappers, encoder_name = ClipMappers.load(path / "mappers.safetensors")
         encoder = load_encoder(encoder_name)
-        views = ObjectViews.of(model.scene.cameras)
         sources = torch.randperm(model.objects, generator=torch.Generator().manual_seed(0))[: args.sources].tolist()
         rows, grid = [], []
         started = time.perf_counter()
         for prompt in PROMPTS:
             target = encoder.encode_text(prompt)[0]
             for k, source in enumerate(sources):
-                row, images = report(model, encoder, mappers, views, model.shape_codes.detach()[source], model.appearance_codes.detach()[source],
+                row, images = report(model, encoder, mappers, model.shape_codes.detach()[source], model.appearance_codes.detach()[source],
                                      target, args.resolution)
                 rows.append({"prompt": prompt, "source": source, **row})
                 if k == 0:
@@ -101,7 +85,7 @@ def main() -> None:
             with torch.no_grad():
                 target = encoder.encode_image(dataset.rgb(view))[0]
             source = sources[i % len(sources)]
-            row, images = report(model, encoder, mappers, views, model.shape_codes.detach()[source], model.appearance_codes.detach()[source],
+            row, images = report(model, encoder, mappers, model.shape_codes.detach()[source], model.appearance_codes.detach()[source],
                                  target, args.resolution)
             exemplar_rows.append({"exemplar_view": view, "exemplar_object": int(dataset.objects[view]), "source": source, **row})
             grid.append([dataset.rgb(view)] + [images[n] for n in ("before", "both", "appearance")])

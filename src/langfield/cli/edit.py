@@ -125,7 +125,7 @@ def edit(argv: list[str]) -> None:
     from langfield.export.images import read_image, save_png, write_video
     from langfield.export.turntable import contact_sheet
     from langfield.export.turntable import turntable
-    from langfield.methods.clipnerf.mappers import ClipMappers, edit_statistics, mean_similarity
+    from langfield.methods.clipnerf.mappers import ClipMappers, edit_report
     from langfield.methods.clipnerf.views import ObjectViews
 
     run = _load_clipnerf(args.run, args.device)
@@ -147,9 +147,8 @@ def edit(argv: list[str]) -> None:
     new_shape, new_appearance = mapper.edit(target, shape, appearance, args.part, args.strength)
     seconds = time.perf_counter() - started
 
-    before, before_images = mean_similarity(model, encoder, shape, appearance, target, resolution=args.frame_resolution)
-    after, after_images = mean_similarity(model, encoder, new_shape, new_appearance, target, resolution=args.frame_resolution)
-    stats = edit_statistics(model, (shape, appearance), (new_shape, new_appearance))
+    stats, before_images, after_images = edit_report(model, encoder, (shape, appearance), (new_shape, new_appearance), target,
+                                                     resolution=args.frame_resolution)
     args.out.mkdir(parents=True, exist_ok=True)
     sheet = contact_sheet([[(im.clamp(0, 1) * 255).round().byte().cpu().numpy() for im in images] for images in (before_images, after_images)])
     save_png(args.out / "before_after.png", sheet / np.float32(255))
@@ -163,9 +162,8 @@ def edit(argv: list[str]) -> None:
                                center=torch.tensor(views.center))
             write_video(args.out / f"{name}.mp4", frames, fps=12)
     summary = {"run": str(args.run), "prompt": args.prompt, "exemplar": str(args.exemplar) if args.exemplar else None, "source": source,
-               "part": args.part, "strength": args.strength, "encoder": encoder.name, "similarity_before": before,
-               "similarity_after": after, "edit_seconds": seconds, **stats}
+               "part": args.part, "strength": args.strength, "encoder": encoder.name, "edit_seconds": seconds, **stats}
     (args.out / "edit.json").write_text(json.dumps(summary, indent=2))
     what = repr(args.prompt) if args.prompt is not None else f"the look of {args.exemplar}"
-    print(f"edited {source} towards {what} in {seconds * 1000:.0f} ms: similarity {before:.3f} → {after:.3f} over 8 views, "
+    print(f"edited {source} towards {what} in {seconds * 1000:.0f} ms: similarity {stats['similarity_before']:.3f} → {stats['similarity_after']:.3f} over 8 views, "
           f"silhouette IoU {stats['silhouette_iou']:.3f}; wrote {args.out}")

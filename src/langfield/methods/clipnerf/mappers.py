@@ -253,33 +253,30 @@ def train_mappers(model, encoder, prompts: list[Prompt], config: MapperConfig, p
     return mappers.eval(), info
 
 
-def mean_similarity(model, encoder, shape: torch.Tensor, appearance: torch.Tensor, target: torch.Tensor, views: int = 8,
-                    resolution: int = 64) -> tuple[float, torch.Tensor]:
-    """Mean cosine similarity of ``views`` renders around the object (one elevation, even azimuths) to the unit
-    embedding ``target``, and the renders (V, H, W, 3)."""
+def edit_report(model, encoder, before: tuple[torch.Tensor, torch.Tensor], after: tuple[torch.Tensor, torch.Tensor], target: torch.Tensor,
+                views: int = 8, resolution: int = 64) -> tuple[dict, torch.Tensor, torch.Tensor]:
+    """What an edit did, from ``views`` renders around the object (even azimuths, the training cameras' middle
+    elevation) before and after (``before``/``after``: (shape, appearance) codes): the mean cosine similarity of the
+    renders to the unit embedding ``target``, the silhouette IoU (opacity > 0.5) and the mean colour of the object's
+    pixels. Returns the figures and the renders before and after, (V, H, W, 3) each."""
     from langfield.methods.clipnerf.views import ObjectViews
 
     cameras = ObjectViews.of(model.scene.cameras).ring(views, resolution)
-    with torch.no_grad():
-        images = render_views(model, cameras, shape.expand(views, -1), appearance.expand(views, -1))["rgb"]
-        value = float((encoder.encode_image(images) @ target.reshape(-1).to(images.device)).mean())
-    return value, images
-
-
-def edit_statistics(model, before: tuple[torch.Tensor, torch.Tensor], after: tuple[torch.Tensor, torch.Tensor], views: int = 8,
-                    resolution: int = 64) -> dict:
-    """How an edit changed the object, over ``views`` views around it: silhouette IoU (opacity > 0.5) and the mean
-    colour of the object's pixels, before and after (``before``/``after``: (shape, appearance) codes)."""
-    from langfield.methods.clipnerf.views import ObjectViews
-
-    cameras = ObjectViews.of(model.scene.cameras).ring(views, resolution)
-    masks, colours = [], []
+    images, masks, colours, similarity = [], [], [], []
     for shape, appearance in (before, after):
         with torch.no_grad():
             out = render_views(model, cameras, shape.expand(views, -1), appearance.expand(views, -1))
+            similarity.append(float((encoder.encode_image(out["rgb"]) @ target.reshape(-1).to(out["rgb"].device)).mean()))
         mask = out["opacity"] > 0.5
+        images.append(out["rgb"])
         masks.append(mask)
         colours.append((out["rgb"] * mask[..., None]).sum((0, 1, 2)) / mask.sum().clamp_min(1))
-    iou = float((masks[0] & masks[1]).sum() / (masks[0] | masks[1]).sum().clamp_min(1))
-    return {"silhouette_iou": iou, "mean_colour_before": colours[0].tolist(), "mean_colour_after": colours[1].tolist(),
-            "mean_colour_change": float((colours[1] - colours[0]).abs().max())}
+    report = {
+        "similarity_before": similarity[0],
+        "similarity_after": similarity[1],
+        "silhouette_iou": float((masks[0] & masks[1]).sum() / (masks[0] | masks[1]).sum().clamp_min(1)),
+        "mean_colour_before": colours[0].tolist(),
+        "mean_colour_after": colours[1].tolist(),
+        "mean_colour_change": float((colours[1] - colours[0]).abs().max()),
+    }
+    return report, images[0], images[1]
