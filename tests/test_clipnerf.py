@@ -67,10 +67,13 @@ def test_inversion_recovers_pose_and_object_better_than_the_mean_code(mug_run):
     from langfield.methods.clipnerf.inversion import InversionConfig, invert
 
     model = load_run(mug_run, "cpu").model
+    from langfield.methods.clipnerf.views import ObjectViews
+
     truth, config = 2, InversionConfig(resolution=24)  # the tall orange mug
-    center = torch.tensor(config.center)
-    seen = orbit_cameras(torch.tensor(100.0), torch.tensor(35.0), 1.6, config.fov, 24, center=center)
-    unseen = orbit_cameras(torch.tensor(250.0), torch.tensor(20.0), 1.6, config.fov, 24, center=center)
+    views = ObjectViews.of(model.scene.cameras)  # the inversion's defaults come from the run's cameras too
+    center = torch.tensor(views.center)
+    seen = orbit_cameras(torch.tensor(100.0), torch.tensor(35.0), 1.6, views.fov, 24, center=center)
+    unseen = orbit_cameras(torch.tensor(250.0), torch.tensor(20.0), 1.6, views.fov, 24, center=center)
     model.select(truth)
     image, other_side = model.render_camera(seen, 0)["rgb"], model.render_camera(unseen, 0)["rgb"]
     result = invert(model, image, config)

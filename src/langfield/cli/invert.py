@@ -43,6 +43,7 @@ def invert(argv: list[str]) -> None:
     from langfield.export.turntable import contact_sheet, turntable
     from langfield.methods.clipnerf.inversion import invert as invert_image
     from langfield.methods.clipnerf.inversion import prepare_image
+    from langfield.methods.clipnerf.views import ObjectViews
     from langfield.run import load_run
 
     run = load_run(args.run, args.device)
@@ -56,9 +57,9 @@ def invert(argv: list[str]) -> None:
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     save_file({"shape": result.shape.cpu().contiguous(), "appearance": result.appearance.cpu().contiguous()}, str(out / "codes.safetensors"))
-    center = torch.tensor(cfg.center)
+    center = torch.tensor(result.center)
     size = max(image.shape[0], image.shape[1])
-    camera = orbit_cameras(torch.tensor(result.azimuth), torch.tensor(result.elevation), result.radius, cfg.fov, size, center=center)
+    camera = orbit_cameras(torch.tensor(result.azimuth), torch.tensor(result.elevation), result.radius, result.fov, size, center=center)
     reconstruction = model.render_camera(camera, 0)["rgb"].cpu()
     square = prepare_image(image, size)
     save_png(out / "comparison.png", torch.cat([square, torch.ones(size, 2, 3), reconstruction], dim=1))
@@ -67,7 +68,8 @@ def invert(argv: list[str]) -> None:
                "resolution": cfg.resolution}
     (out / "inversion.json").write_text(json.dumps(summary, indent=2))
     if args.frames:
-        frames = turntable(model, args.frames, 25.0, cfg.radius, cfg.fov, args.frame_resolution, center=center)
+        frames = turntable(model, args.frames, ObjectViews.of(model.scene.cameras).middle_elevation, result.radius, result.fov,
+                           args.frame_resolution, center=center)
         write_video(out / "turntable.mp4", frames, fps=12)
         save_png(out / "turntable.png", contact_sheet([frames[:: max(1, len(frames) // 8)][:8]]) / np.float32(255))
     print(f"inverted {args.image}: azimuth {result.azimuth:.0f}°, elevation {result.elevation:.0f}°, MSE {result.error:.5f}; wrote {out}")

@@ -10,12 +10,14 @@ in the first shape that roughly fits); then the appearance code. The field itsel
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
 from langfield.cameras import orbit_cameras
 from langfield.errors import LangfieldError
+from langfield.methods.clipnerf.views import ObjectViews
 
 
 @dataclass
@@ -33,12 +35,14 @@ class InversionConfig:
     lr_codes: float = 0.05
     noise: float = 0.5
     """Noise on the shape code at the start of its stage, in units of the codes' spread; annealed linearly to 0."""
-    elevation: float = 30.0
-    radius: float = 1.6
-    fov: float = 39.6
-    """Field of view in degrees (the category datasets': 0.691 rad)."""
-    center: tuple[float, float, float] = (0.0, 0.0, 0.35)
-    """The point the camera looks at (category datasets: the middle of the objects)."""
+    elevation: Optional[float] = None
+    """Starting elevation of the pose search in degrees (default: the middle of the run's training cameras')."""
+    radius: Optional[float] = None
+    """Starting camera distance (default: the run's training cameras' mean distance to the point they look at)."""
+    fov: Optional[float] = None
+    """Field of view in degrees (default: the run's training cameras')."""
+    center: Optional[Tuple[float, float, float]] = None
+    """The point the camera looks at (default: where the run's training cameras look)."""
 
 
 @dataclass
@@ -50,6 +54,8 @@ class Inversion:
     radius: float
     losses: dict[str, list[float]] = field(default_factory=dict)  # per stage
     error: float = float("nan")  # final mean squared error
+    fov: float = 0.0  # the camera's field of view (degrees) and the point it looks at
+    center: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 def prepare_image(image: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -66,13 +72,17 @@ def invert(model, image: torch.Tensor, config: InversionConfig | None = None, ge
     cfg = config or InversionConfig()
     device = model.box.device
     target = prepare_image(image.to(device), cfg.resolution)
-    center = torch.tensor(cfg.center)
+    views = ObjectViews.of(model.scene.cameras)
+    center = torch.tensor(cfg.center if cfg.center is not None else views.center, dtype=torch.float32)
+    fov = cfg.fov if cfg.fov is not None else views.fov
+    start_radius = cfg.radius if cfg.radius is not None else views.radius
+    start_elevation = cfg.elevation if cfg.elevation is not None else views.middle_elevation
     mean_shape = model.shape_codes.detach().mean(0)
     mean_appearance = model.appearance_codes.detach().mean(0)
     spread = model.shape_codes.detach().std(0).mean() if model.objects > 1 else torch.tensor(1.0)
 
     def error(azimuth, elevation, radius, shape, appearance) -> torch.Tensor:
-        cameras = orbit_cameras(azimuth, elevation, radius, cfg.fov, cfg.resolution, center=center).to(device)
+        cameras = orbit_cameras(azimuth, elevation, radius, fov, cfg.resolution, center=center).to(device)
         origins, directions = cameras.image_rays(0)
         rays = origins.shape[0]
         out = model.render(origins, directions, shape.expand(rays, -1), appearance.expand(rays, -1))
@@ -91,8 +101,8 @@ def invert(model, image: torch.Tensor, config: InversionConfig | None = None, ge
         losses: dict[str, list[float]] = {"search": [], "pose": [], "shape": [], "appearance": []}
         best = None
         for k in range(cfg.starts):  # pose search from several azimuths: the photometric error has many minima
-            angles = torch.tensor([360.0 * k / cfg.starts, cfg.elevation]).deg2rad().requires_grad_(True)  # the pose lives on the CPU
-            radius = torch.tensor(cfg.radius, requires_grad=True)
+            angles = torch.tensor([360.0 * k / cfg.starts, start_elevation]).deg2rad().requires_grad_(True)  # the pose lives on the CPU
+            radius = torch.tensor(float(start_radius), requires_grad=True)
             log: list[float] = []
             optimise([angles, radius], cfg.lr_pose, cfg.search_steps,
                      lambda _: error(angles[0].rad2deg(), angles[1].rad2deg(), radius, mean_shape, mean_appearance), log)
@@ -117,4 +127,5 @@ def invert(model, image: torch.Tensor, config: InversionConfig | None = None, ge
         with torch.no_grad():
             final = float(error(*pose(), shape, appearance))
             azimuth, elevation = angles.rad2deg().tolist()
-        return Inversion(shape.detach(), appearance.detach(), azimuth, elevation, float(radius.detach()), losses, final)
+        return Inversion(shape.detach(), appearance.detach(), azimuth, elevation, float(radius.detach()), losses, final, fov,
+                         tuple(center.tolist()))
