@@ -92,13 +92,14 @@ class EditArgs:
 def _source_codes(args: EditArgs, model):
     import torch
 
-    if args.source == "random":
-        index = int(torch.randint(model.objects, (1,), generator=torch.Generator().manual_seed(args.seed)))
-        return model.shape_codes.detach()[index], model.appearance_codes.detach()[index], f"training object {index}"
-    if args.source.isdigit():
-        model.select(int(args.source))
+    if args.source == "random" or args.source.isdigit():
+        if args.source == "random":
+            index = int(torch.randint(model.objects, (1,), generator=torch.Generator().manual_seed(args.seed)))
+        else:
+            index = int(args.source)
+        model.select(index)  # checks the index
         shape, appearance = model.active_codes()
-        return shape.detach(), appearance.detach(), f"training object {args.source}"
+        return shape.detach(), appearance.detach(), f"training object {index}"
     from langfield.export.images import read_image
     from langfield.methods.clipnerf.inversion import invert
 
@@ -124,7 +125,6 @@ def edit(argv: list[str]) -> None:
     from langfield.encoders import load_encoder
     from langfield.export.images import read_image, save_png, write_video
     from langfield.export.turntable import contact_sheet
-    from langfield.export.turntable import turntable
     from langfield.methods.clipnerf.mappers import ClipMappers, edit_report
     from langfield.methods.clipnerf.views import ObjectViews
 
@@ -158,8 +158,7 @@ def edit(argv: list[str]) -> None:
         views = ObjectViews.of(model.scene.cameras)
         for name, codes in (("before", (shape, appearance)), ("after", (new_shape, new_appearance))):
             model.use_codes(*codes)
-            frames = turntable(model, args.frames, views.middle_elevation, views.radius, views.fov, args.frame_resolution,
-                               center=torch.tensor(views.center))
+            frames = views.turntable(model, args.frames, args.frame_resolution)
             write_video(args.out / f"{name}.mp4", frames, fps=12)
     summary = {"run": str(args.run), "prompt": args.prompt, "exemplar": str(args.exemplar) if args.exemplar else None, "source": source,
                "part": args.part, "strength": args.strength, "encoder": encoder.name, "edit_seconds": seconds, **stats}

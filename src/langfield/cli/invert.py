@@ -3,7 +3,7 @@ that a user's own picture of an object of the category can be re-rendered and ed
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated
 
@@ -40,7 +40,7 @@ def invert(argv: list[str]) -> None:
 
     from langfield.cameras import orbit_cameras
     from langfield.export.images import read_image, save_png, write_video
-    from langfield.export.turntable import contact_sheet, turntable
+    from langfield.export.turntable import contact_sheet
     from langfield.methods.clipnerf.inversion import invert as invert_image
     from langfield.methods.clipnerf.inversion import prepare_image
     from langfield.methods.clipnerf.views import ObjectViews
@@ -68,8 +68,8 @@ def invert(argv: list[str]) -> None:
                "resolution": cfg.resolution}
     (out / "inversion.json").write_text(json.dumps(summary, indent=2))
     if args.frames:
-        frames = turntable(model, args.frames, ObjectViews.of(model.scene.cameras).middle_elevation, result.radius, result.fov,
-                           args.frame_resolution, center=center)
+        views = replace(ObjectViews.of(model.scene.cameras), center=result.center)
+        frames = views.turntable(model, args.frames, args.frame_resolution, radius=result.radius, fov=result.fov)
         write_video(out / "turntable.mp4", frames, fps=12)
         save_png(out / "turntable.png", contact_sheet([frames[:: max(1, len(frames) // 8)][:8]]) / np.float32(255))
     print(f"inverted {args.image}: azimuth {result.azimuth:.0f}°, elevation {result.elevation:.0f}°, MSE {result.error:.5f}; wrote {out}")

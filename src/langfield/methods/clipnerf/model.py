@@ -46,6 +46,9 @@ class ClipNerfModel(Model):
             self.register_buffer("shape_codes", torch.randn(adv.bank, config.field.shape_dim) * adv.code_std)
             self.register_buffer("appearance_codes", torch.randn(adv.bank, config.field.appearance_dim) * adv.code_std)
             self.discriminator = PatchDiscriminator(adv.discriminator_width)
+            from langfield.methods.clipnerf.views import ObjectViews
+
+            self._views = ObjectViews.of(scene.cameras)  # where generated patches are seen from (fixed with the scene)
             self._real: torch.Tensor | None = None  # (N, H, W, 3) real images, set by `prepare`
             self._fake: torch.Tensor | None = None  # this step's fake patches, for the discriminator
         else:
@@ -143,6 +146,8 @@ class ClipNerfModel(Model):
     # -- the adversarial regime (GRAF) -------------------------------------------------------------------------
     def prepare(self, dataset, progress: bool = True) -> None:
         if self.config.regime == "adversarial":
+            if dataset.width != dataset.height:
+                raise LangfieldError(f"{dataset.source}: the adversarial regime needs square images, got {dataset.width}x{dataset.height}")
             images = dataset.images[dataset.train_indices].float()  # premultiplied RGBA
             self._real = (images[..., :3] + (1 - images[..., 3:]) * dataset.background).to(self.box.device)
 
@@ -160,12 +165,9 @@ class ClipNerfModel(Model):
     def step_losses(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         if self.config.regime != "adversarial":
             return {}
-        from langfield.methods.clipnerf.views import ObjectViews
-
         adv = self.config.adversarial
         device = self.box.device
-        cameras = ObjectViews.of(self.scene.cameras).sample(adv.images, self.scene.cameras.width, generator)
-        cameras = cameras.scaled(self.scene.cameras.height / cameras.height) if cameras.height != self.scene.cameras.height else cameras
+        cameras = self._views.sample(adv.images, self.scene.cameras.width, generator)  # square, like the real images (prepare)
         u, v = self._patches(adv.images, generator)
         views = torch.arange(adv.images).repeat_interleave(adv.patch**2)
         origins, directions = cameras.to(device).generate_rays(views.to(device), u.reshape(-1).to(device), v.reshape(-1).to(device))

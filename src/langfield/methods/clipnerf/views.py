@@ -50,6 +50,14 @@ class ObjectViews:
         azimuth = torch.arange(count) * (360.0 / count)
         return self.cameras(azimuth, torch.tensor(self.middle_elevation if elevation is None else elevation), resolution)
 
+    def turntable(self, model, frames: int, resolution: int, radius: float | None = None, fov: float | None = None) -> list:
+        """``frames`` uint8 renders of ``model`` around the object at the middle elevation (default distance and
+        field of view: these views')."""
+        from langfield.export.turntable import turntable
+
+        return turntable(model, frames, self.middle_elevation, self.radius if radius is None else radius, self.fov if fov is None else fov,
+                         resolution, center=torch.tensor(self.center))
+
     def sample(self, count: int, resolution: int, generator: torch.Generator | None = None) -> Cameras:
         """Random cameras: azimuth uniform, elevation uniform over the area of the training cameras' band."""
         u = torch.rand(2, count, generator=generator)
