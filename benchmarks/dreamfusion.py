@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/dreamfusion.py                       # 12 prompts, ~3 minutes each
     .venv/bin/python benchmarks/dreamfusion.py --seconds 300 --only 0 1
+    .venv/bin/python benchmarks/dreamfusion.py --dev --out OUT --extra --model.sds.guidance-scale 10   # choosing defaults
 
 For each prompt: `langfield generate PROMPT --max-seconds S --seed 0` (wall clock of the whole command recorded:
 training, turntable, contact sheet and mesh), then 4 renders at azimuths 0/90/180/270° (elevation 20°, 64×64)
@@ -37,6 +38,15 @@ PROMPTS = [
     ("a glossy cyan coffee mug", "cyan", "mug"),  # * (coffee mug)
 ]
 EVAL_ONLY = {8, 9, 10, 11}
+# development prompts: other colour x kind pairs (no wording of PROMPTS), on which defaults are chosen
+DEV_PROMPTS = [
+    ("a red cube", "red", "cube"),
+    ("a green cube", "green", "cube"),
+    ("a blue sphere", "blue", "sphere"),
+    ("a yellow torus", "yellow", "torus"),
+    ("a purple mug", "purple", "mug"),
+    ("an orange cone", "orange", "cone"),
+]
 
 
 def main() -> None:
@@ -44,7 +54,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/dreamfusion"))
     parser.add_argument("--seconds", type=float, default=300.0, help="--max-seconds of each generation (it also stops at the default 3,000 steps)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--only", type=int, nargs="*", help="indices of PROMPTS to run (default: all)")
+    parser.add_argument("--only", type=int, nargs="*", help="indices of the prompt set to run (default: all)")
+    parser.add_argument("--dev", action="store_true", help="the development prompts (choosing defaults), not the benchmark's")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further options for langfield generate")
     args = parser.parse_args()
     import torch
@@ -56,8 +67,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     encoder = load_encoder("langfield-mini")
     results = args.out / "results.jsonl"
-    for index in args.only if args.only is not None else range(len(PROMPTS)):
-        prompt, colour, kind = PROMPTS[index]
+    prompts = DEV_PROMPTS if args.dev else PROMPTS
+    for index in args.only if args.only is not None else range(len(prompts)):
+        prompt, colour, kind = prompts[index]
         run = args.out / f"{index:02d}-{prompt.replace(' ', '-')}"
         started = time.perf_counter()
         command = [str(Path(sys.executable).with_name("langfield")), "generate", prompt, "--output", str(run), "--max-seconds", str(args.seconds),
@@ -72,7 +84,7 @@ def main() -> None:
         mesh = trimesh.load(run / "mesh.glb", force="mesh")
         summary = json.loads((run / "train_summary.json").read_text())
         entry = {
-            "prompt": prompt, "colour": colour, "kind": kind, "eval_wording": index in EVAL_ONLY, "seed": args.seed,
+            "prompt": prompt, "colour": colour, "kind": kind, "eval_wording": not args.dev and index in EVAL_ONLY, "seed": args.seed,
             "seconds_total": round(wall, 1), "steps": summary["steps"], "colour_views": sum(colour_hits),
             "geometry_views": sum(geometry_hits), "vertices": len(mesh.vertices), "faces": len(mesh.faces), "watertight": bool(mesh.is_watertight),
         }
