@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from langfield.errors import LangfieldError
+from langfield.tensorfile import read_tensors, write_tensors
 
 #: name → (package, file): the trained runs shipped with langfield (made by scripts/train_clipnerf_category.py)
 EMBEDDED_RUNS = {"chair": ("langfield.methods.clipnerf", "weights/chair.safetensors")}
@@ -41,8 +42,6 @@ def _half(tensor: torch.Tensor) -> torch.Tensor:
 def pack_run(out: Path, method: str, config: dict, model_state: dict, scene_state: dict, step: int,
              attachments: dict[str, tuple[dict[str, torch.Tensor], dict[str, str]]] | None = None) -> None:
     """Atomically write a packed run. ``attachments``: name → (tensors, string metadata)."""
-    from safetensors.torch import save_file
-
     tensors = {f"model.{k}": _half(v) for k, v in model_state.items()}
     scene_meta = {}
     for key, value in scene_state.items():
@@ -56,12 +55,7 @@ def pack_run(out: Path, method: str, config: dict, model_state: dict, scene_stat
         attached[name] = meta
     metadata = {"format": "langfield-packed-run", "method": method, "config": json.dumps(config), "scene": json.dumps(scene_meta),
                 "step": str(step), "attachments": json.dumps(attached)}
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    save_file(tensors, str(tmp), metadata=metadata)
-    tmp.chmod(0o644)
-    tmp.replace(out)
+    write_tensors(out, tensors, metadata)
 
 
 def pack_loaded_run(run, out: Path, attachments: dict | None = None) -> None:
@@ -73,24 +67,19 @@ def pack_loaded_run(run, out: Path, attachments: dict | None = None) -> None:
 
 def read_packed(path: Path) -> dict:
     """{method, config (dict), model (state), scene (state), step, attachments: name → (tensors, metadata)}."""
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
-
     path = Path(path)
     if not path.is_file():
         raise LangfieldError(f"{path}: no such packed run")
+    tensors, metadata = read_tensors(path, "packed langfield run")
     try:
-        with safe_open(str(path), "pt") as handle:
-            metadata = handle.metadata() or {}
         if metadata.get("format") != "langfield-packed-run":
             raise KeyError("format")
-        tensors = load_file(str(path))
         attachments = json.loads(metadata["attachments"])
         out = {"method": metadata["method"], "config": json.loads(metadata["config"]), "step": int(metadata["step"]),
                "model": {k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
                "scene": {**json.loads(metadata["scene"]), **{k[6:]: v for k, v in tensors.items() if k.startswith("scene.")}},
                "attachments": {name: ({k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + ".")}, meta)
                                for name, meta in attachments.items()}}
-    except (OSError, ValueError, KeyError, SafetensorError) as error:
+    except (ValueError, KeyError) as error:
         raise LangfieldError(f"{path}: not a packed langfield run ({error})") from None
     return out

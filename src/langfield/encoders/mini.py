@@ -23,6 +23,7 @@ from torch.nn import functional as F
 
 from langfield.encoders.base import Encoder
 from langfield.errors import LangfieldError
+from langfield.tensorfile import read_tensors, write_tensors
 
 NAME = "langfield-mini"
 TEXT_WIDTH = 384
@@ -112,30 +113,18 @@ class MiniClip(Encoder):
 
     def save(self, path: Path, info: dict | None = None) -> None:
         """Atomically write the trained weights (not the frozen MiniLM) with architecture and info metadata."""
-        from safetensors.torch import save_file
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        arch = asdict(self.architecture)
-        save_file(self.trained_state(), str(tmp), metadata={"architecture": json.dumps(arch), "info": json.dumps(info or self.info)})
-        tmp.chmod(0o644)
-        tmp.replace(path)
+        metadata = {"architecture": json.dumps(asdict(self.architecture)), "info": json.dumps(info or self.info)}
+        write_tensors(path, self.trained_state(), metadata)
 
     @classmethod
     def load(cls, path: Path | None = None, text_tower: nn.Module | None = None) -> "MiniClip":
-        from safetensors import SafetensorError, safe_open
-        from safetensors.torch import load_file
-
         path = Path(path) if path is not None else shipped_weights()
         if not path.is_file():
             raise LangfieldError(f"encoder weights not found: {path}")
+        state, metadata = read_tensors(path, "langfield-mini weights file")
         try:
-            with safe_open(str(path), "pt") as handle:
-                metadata = handle.metadata() or {}
-            state = load_file(str(path))
             arch = json.loads(metadata["architecture"])
-        except (OSError, ValueError, KeyError, SafetensorError) as error:
+        except (ValueError, KeyError) as error:
             raise LangfieldError(f"{path}: not a langfield-mini weights file ({error})") from error
         model = cls(MiniArchitecture(arch["embed_dim"], arch["input_size"], tuple(arch["widths"])), text_tower)
         missing, unexpected = model.load_state_dict(state, strict=False)

@@ -11,8 +11,6 @@ configurations and a training summary are in the file's metadata.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from importlib import resources
 from pathlib import Path
 
@@ -20,6 +18,7 @@ import torch
 
 from langfield.errors import LangfieldError
 from langfield.guidance.prior import DiffusionPrior, TextCondition, model_to_pixels, pixels_to_model
+from langfield.tensorfile import read_tensors, write_tensors
 
 NAME = "langfield-prior"
 MAX_TOKENS = 16
@@ -98,38 +97,21 @@ class EmbeddedPrior(DiffusionPrior):
     # --- weights ----------------------------------------------------------------------------------------------------
     def save(self, path: Path, info: dict | None = None) -> None:
         """Atomically write the UNet weights with the architecture, schedule and training summary as metadata."""
-        from safetensors.torch import save_file
-
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         # float16 on disk (half the size; the model runs in float32 after loading)
         state = {k: (v.half() if v.is_floating_point() else v).detach().contiguous().cpu() for k, v in self.unet.state_dict().items()}
         metadata = {"unet": json.dumps(self.unet_config), "schedule": json.dumps(self.schedule), "info": json.dumps(info or self.info)}
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            save_file(state, tmp, metadata=metadata)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        write_tensors(path, state, metadata)
 
     @classmethod
     def load(cls, path: Path | None = None, text_tower=None) -> "EmbeddedPrior":
-        from safetensors import SafetensorError, safe_open
-        from safetensors.torch import load_file
-
         path = Path(path) if path is not None else default_path()
         if not path.is_file():
             hint = " (re-create it with scripts/train_langfield_prior.py)" if path == default_path() else ""
             raise LangfieldError(f"{path}: prior weights not found{hint}")
+        state, metadata = read_tensors(path, f"{NAME} weights file")
         try:
-            with safe_open(str(path), framework="pt") as handle:
-                metadata = handle.metadata() or {}
             unet_config, schedule = json.loads(metadata["unet"]), json.loads(metadata["schedule"])
-            state = load_file(str(path))
-        except (SafetensorError, KeyError, ValueError, OSError) as error:
+        except (KeyError, ValueError) as error:
             raise LangfieldError(f"{path}: not a {NAME} weights file ({type(error).__name__})") from None
         prior = cls(unet_config, schedule, text_tower)
         missing, unexpected = prior.unet.load_state_dict(state, strict=False)

@@ -28,6 +28,7 @@ from torch import nn
 
 from langfield.errors import LangfieldError
 from langfield.methods.clipnerf.prompts import Prompt
+from langfield.tensorfile import read_tensors, write_tensors
 
 Part = Literal["both", "shape", "appearance"]
 
@@ -122,13 +123,7 @@ class ClipMappers(nn.Module):
 
     def save(self, path: Path, encoder: str, config: MapperConfig, info: dict) -> None:
         """Atomically write the mappers (safetensors, with what they were trained with as metadata)."""
-        from safetensors.torch import save_file
-
-        path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tensors, metadata = self.state(encoder, config, info)
-        save_file(tensors, str(tmp), metadata=metadata)
-        tmp.replace(path)
+        write_tensors(path, *self.state(encoder, config, info))
 
     @staticmethod
     def from_state(tensors: dict[str, torch.Tensor], metadata: dict[str, str], source: str) -> tuple["ClipMappers", str]:
@@ -144,19 +139,10 @@ class ClipMappers(nn.Module):
 
     @staticmethod
     def load(path: Path) -> tuple["ClipMappers", str]:
-        from safetensors import SafetensorError, safe_open
-        from safetensors.torch import load_file
-
         path = Path(path)
         if not path.is_file():
             raise LangfieldError(f"{path}: no mappers here; train them with `langfield mappers RUN`")
-        try:
-            with safe_open(str(path), "pt") as handle:
-                metadata = handle.metadata() or {}
-            tensors = load_file(str(path))
-        except (OSError, SafetensorError) as error:
-            raise LangfieldError(f"{path}: not a clipnerf mappers file ({error})") from None
-        return ClipMappers.from_state(tensors, metadata, str(path))
+        return ClipMappers.from_state(*read_tensors(path, "clipnerf mappers file"), str(path))
 
 
 def render_views(model, cameras, shape: torch.Tensor, appearance: torch.Tensor) -> dict[str, torch.Tensor]:
