@@ -52,7 +52,7 @@ def test_sds_moves_a_render_towards_the_prior_and_leaves_one_at_the_target_alone
     torch.manual_seed(0)
     target = torch.rand(8, 8, 3) * 0.8 + 0.1
     prior = PointPrior(target)
-    sds = ScoreDistillation(prior, SDSConfig(guidance_scale=7.5, max_step_final=None))
+    sds = ScoreDistillation(prior, SDSConfig(guidance_scale=7.5, min_step=0.02, schedule="random", max_step_final=None))
     condition, negative = prior.text_condition(["x"]), prior.text_condition([""])
     starts = {"at target": target.clone(), "elsewhere": torch.full((8, 8, 3), 0.5)}
     moved, distance = {}, {}
@@ -73,12 +73,20 @@ def test_sds_moves_a_render_towards_the_prior_and_leaves_one_at_the_target_alone
 
 
 def test_timestep_range_anneals_and_weighting_options():
-    config = SDSConfig(min_step=0.02, max_step=0.98, max_step_final=0.5)
+    config = SDSConfig(min_step=0.02, max_step=0.98, schedule="random", max_step_final=0.5)
     assert timestep_range(config, 0.0, 1000) == (20, 979)
     assert timestep_range(config, 1.0, 1000) == (20, 500)
-    assert timestep_range(SDSConfig(max_step_final=None), 1.0, 1000)[1] == 979
+    assert timestep_range(SDSConfig(schedule="random", max_step_final=None), 1.0, 1000)[1] == 979
+    decreasing = SDSConfig(min_step=0.02, max_step=0.98, schedule="decreasing", window=0.1)
+    assert timestep_range(decreasing, 0.0, 1000) == (879, 979)  # the window is clipped to the range
+    assert timestep_range(decreasing, 0.5, 1000) == (400, 599)
+    assert timestep_range(decreasing, 1.0, 1000) == (20, 120)
+    highs = [timestep_range(decreasing, p / 10, 1000)[1] for p in range(11)]
+    assert highs == sorted(highs, reverse=True) and len(set(highs)) > 5
     with pytest.raises(LangfieldError, match="min-step < max-step"):
         ScoreDistillation(PointPrior(torch.zeros(8, 8, 3)), SDSConfig(min_step=0.9, max_step=0.5))
+    with pytest.raises(LangfieldError, match="--window"):
+        ScoreDistillation(PointPrior(torch.zeros(8, 8, 3)), SDSConfig(schedule="decreasing", window=-0.1))
 
 
 @pytest.mark.parametrize(

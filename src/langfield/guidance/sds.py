@@ -25,12 +25,20 @@ from langfield.guidance.prior import DiffusionPrior, TextCondition
 class SDSConfig:
     guidance_scale: float = 20.0
     """Classifier-free guidance scale s (DreamFusion uses 100 with Imagen; threestudio 100 with Stable Diffusion)."""
-    min_step: float = 0.02
-    """Smallest timestep, as a fraction of the prior's training steps."""
+    min_step: float = 0.2
+    """Smallest timestep, as a fraction of the prior's training steps (DreamFusion 0.02; 0.2 keeps the end of the
+    decreasing schedule from carving noise into the surface)."""
     max_step: float = 0.98
     """Largest timestep at the start of the optimisation."""
     max_step_final: float | None = 0.5
-    """Largest timestep at the end: the upper bound anneals linearly to it over the run (None: no annealing)."""
+    """Largest timestep at the end: the upper bound anneals linearly to it over the run (None: no annealing).
+    Schedule "random" only."""
+    schedule: Literal["random", "decreasing"] = "decreasing"
+    """How t is drawn: "random" uniformly between min-step and the (annealed) upper bound; "decreasing" near a
+    centre that falls linearly from max-step to min-step over the run (DreamTime, Huang et al. 2023: coarse
+    structure first, detail last), uniformly within ± window of it."""
+    window: float = 0.1
+    """Half-width of the "decreasing" schedule's window, as a fraction of the prior's training steps."""
     weighting: Literal["sds", "uniform", "snr"] = "sds"
     """w(t): "sds" 1 − ᾱ_t (DreamFusion), "uniform" 1, or "snr" √(ᾱ_t (1 − ᾱ_t))."""
     grad_clip: float | None = None
@@ -41,17 +49,23 @@ class SDSConfig:
             raise LangfieldError(f"timestep range must satisfy 0 <= min-step < max-step <= 1, got {self.min_step}..{self.max_step}")
         if self.max_step_final is not None and not self.min_step < self.max_step_final <= 1.0:
             raise LangfieldError(f"--max-step-final must lie in (min-step, 1], got {self.max_step_final}")
+        if not 0.0 <= self.window <= 1.0:
+            raise LangfieldError(f"--window must lie in [0, 1], got {self.window}")
         if not self.guidance_scale >= 0:
             raise LangfieldError(f"guidance scale must be non-negative, got {self.guidance_scale}")
 
 
 def timestep_range(config: SDSConfig, progress: float, count: int) -> tuple[int, int]:
     """Inclusive integer timestep bounds at ``progress`` in [0, 1] of the run."""
-    high = config.max_step
-    if config.max_step_final is not None:
-        high = config.max_step + (config.max_step_final - config.max_step) * min(max(progress, 0.0), 1.0)
-    low = int(round(config.min_step * (count - 1)))
-    return low, max(low, int(round(high * (count - 1))))
+    progress = min(max(progress, 0.0), 1.0)
+    low, high = config.min_step, config.max_step
+    if config.schedule == "decreasing":
+        centre = config.max_step + (config.min_step - config.max_step) * progress
+        low, high = max(low, centre - config.window), min(high, centre + config.window)
+    elif config.max_step_final is not None:
+        high = config.max_step + (config.max_step_final - config.max_step) * progress
+    low_step = int(round(low * (count - 1)))
+    return low_step, max(low_step, int(round(high * (count - 1))))
 
 
 def weight(config: SDSConfig, alphas: torch.Tensor) -> torch.Tensor:
