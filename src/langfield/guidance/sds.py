@@ -34,9 +34,9 @@ class SDSConfig:
     """Largest timestep at the end: the upper bound anneals linearly to it over the run (None: no annealing).
     Schedule "random" only."""
     schedule: Literal["random", "decreasing"] = "decreasing"
-    """How t is drawn: "random" uniformly between min-step and the (annealed) upper bound; "decreasing" near a
-    centre that falls linearly from max-step to min-step over the run (DreamTime, Huang et al. 2023: coarse
-    structure first, detail last), uniformly within ± window of it."""
+    """How t is drawn. random: uniformly between min-step and the (annealed) upper bound. decreasing: uniformly
+    within ± window of a centre that falls linearly from max-step to min-step over the run (DreamTime, Huang et
+    al. 2023), so coarse structure settles before detail."""
     window: float = 0.1
     """Half-width of the "decreasing" schedule's window, as a fraction of the prior's training steps."""
     weighting: Literal["sds", "uniform", "snr"] = "sds"
