@@ -85,7 +85,7 @@ def test_timestep_range_anneals_and_weighting_options():
     assert highs == sorted(highs, reverse=True) and len(set(highs)) > 5
     with pytest.raises(LangfieldError, match="min-step < max-step"):
         ScoreDistillation(PointPrior(torch.zeros(8, 8, 3)), SDSConfig(min_step=0.9, max_step=0.5))
-    with pytest.raises(LangfieldError, match="--window"):
+    with pytest.raises(LangfieldError, match="--model.sds.window"):
         ScoreDistillation(PointPrior(torch.zeros(8, 8, 3)), SDSConfig(schedule="decreasing", window=-0.1))
 
 

@@ -46,13 +46,15 @@ class SDSConfig:
 
     def check(self) -> None:
         if not 0.0 <= self.min_step < self.max_step <= 1.0:
-            raise LangfieldError(f"timestep range must satisfy 0 <= min-step < max-step <= 1, got {self.min_step}..{self.max_step}")
+            raise LangfieldError(
+                f"--model.sds.min-step / --model.sds.max-step must satisfy 0 <= min-step < max-step <= 1, got {self.min_step}..{self.max_step}"
+            )
         if self.max_step_final is not None and not self.min_step < self.max_step_final <= 1.0:
-            raise LangfieldError(f"--max-step-final must lie in (min-step, 1], got {self.max_step_final}")
+            raise LangfieldError(f"--model.sds.max-step-final must lie in (min-step, 1], got {self.max_step_final}")
         if not 0.0 <= self.window <= 1.0:
-            raise LangfieldError(f"--window must lie in [0, 1], got {self.window}")
+            raise LangfieldError(f"--model.sds.window must lie in [0, 1], got {self.window}")
         if not self.guidance_scale >= 0:
-            raise LangfieldError(f"guidance scale must be non-negative, got {self.guidance_scale}")
+            raise LangfieldError(f"--model.sds.guidance-scale must be non-negative, got {self.guidance_scale}")
 
 
 def timestep_range(config: SDSConfig, progress: float, count: int) -> tuple[int, int]:
