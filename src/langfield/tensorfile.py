@@ -34,12 +34,11 @@ def read_tensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict[s
     """(tensors, metadata) of the file at ``path``; an unreadable file is ``LangfieldError("PATH: not a WHAT (...)")``.
     Callers check first that the file exists, with their own hint of how to make it."""
     from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
 
     try:
         with safe_open(str(path), "pt") as handle:
             metadata = handle.metadata() or {}
-        tensors = load_file(str(path))
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
     except (OSError, SafetensorError) as error:
         raise LangfieldError(f"{path}: not a {what} ({str(error).splitlines()[0][:120]})") from None
     return tensors, metadata
