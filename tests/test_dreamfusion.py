@@ -87,6 +87,10 @@ def test_timestep_range_anneals_and_weighting_options():
         ScoreDistillation(PointPrior(torch.zeros(8, 8, 3)), SDSConfig(min_step=0.9, max_step=0.5))
     with pytest.raises(LangfieldError, match="--model.sds.window"):
         ScoreDistillation(PointPrior(torch.zeros(8, 8, 3)), SDSConfig(schedule="decreasing", window=-0.1))
+    with pytest.raises(LangfieldError, match="--model.sds.max-step-final must lie in"):
+        ScoreDistillation(PointPrior(torch.zeros(8, 8, 3)), SDSConfig(schedule="random", min_step=0.6, max_step_final=0.5))
+    # "decreasing" does not use max-step-final: a min-step above its default 0.5 needs no other change
+    ScoreDistillation(PointPrior(torch.zeros(8, 8, 3)), SDSConfig(schedule="decreasing", min_step=0.6))
 
 
 @pytest.mark.parametrize(

@@ -49,8 +49,8 @@ class SDSConfig:
             raise LangfieldError(
                 f"--model.sds.min-step / --model.sds.max-step must satisfy 0 <= min-step < max-step <= 1, got {self.min_step}..{self.max_step}"
             )
-        if self.max_step_final is not None and not self.min_step < self.max_step_final <= 1.0:
-            raise LangfieldError(f"--model.sds.max-step-final must lie in (min-step, 1], got {self.max_step_final}")
+        if self.schedule == "random" and self.max_step_final is not None and not self.min_step < self.max_step_final <= 1.0:
+            raise LangfieldError(f"--model.sds.max-step-final must lie in (min-step, 1], got {self.max_step_final}")  # unused by "decreasing"
         if not 0.0 <= self.window <= 1.0:
             raise LangfieldError(f"--model.sds.window must lie in [0, 1], got {self.window}")
         if not self.guidance_scale >= 0:
