@@ -35,6 +35,9 @@ class DietNerfModelConfig(NerfModelConfig):
     0.001 0.15 dB; on lego and the benchmark scene 0.01 gains nothing (BENCHMARKS.md). Use 0.1 with CLIP."""
     semantic_start: int = 0
     """Steps before the first semantic loss (0: from the start, as the paper)."""
+    semantic_stop: Optional[int] = None
+    """Step from which the semantic loss is off again, so that the remaining steps fine-tune on the training views'
+    colours alone (the paper's "DietNeRF, ft" variant); default: on until the end."""
     semantic_resolution: int = 64
     """Height in pixels of the render from a random pose (width follows the training cameras' aspect). 64 is the
     embedded encoder's input; the paper renders 168 for CLIP's 224."""

@@ -27,6 +27,10 @@ class DietNerfModel(NerfModel):
             raise LangfieldError(f"--model.semantic-every must be at least 1, got {config.semantic_every}")
         if config.semantic_weight < 0:
             raise LangfieldError(f"--model.semantic-weight must not be negative, got {config.semantic_weight}")
+        if config.semantic_stop is not None and config.semantic_stop <= config.semantic_start:
+            raise LangfieldError(
+                f"--model.semantic-stop ({config.semantic_stop}) must come after --model.semantic-start ({config.semantic_start})"
+            )
         if config.semantic_resolution < 8:
             raise LangfieldError(f"--model.semantic-resolution must be at least 8 pixels, got {config.semantic_resolution}")
         self._encoder = {}  # loaded on first use; a plain dict so the frozen encoder is not checkpointed
@@ -107,6 +111,8 @@ class DietNerfModel(NerfModel):
     def step_losses(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         cfg = self.config
         if cfg.semantic_weight == 0 or step < cfg.semantic_start or step % cfg.semantic_every != 0:
+            return {}
+        if cfg.semantic_stop is not None and step >= cfg.semantic_stop:
             return {}
         loss = self.semantic_loss(generator)
         return {"semantic": loss, "total": cfg.semantic_weight * loss}
