@@ -1,16 +1,18 @@
 """The dietnerf benchmark of BENCHMARKS.md: few-view reconstruction, `nerf` vs `dietnerf`, held-out PSNR / SSIM.
 
-    .venv/bin/python benchmarks/dietnerf.py                     # lego + a procedural scene, 3 variants each
+    .venv/bin/python benchmarks/dietnerf.py                     # lego + a procedural scene, 5 variants each
     .venv/bin/python benchmarks/dietnerf.py --scenes procedural --seeds 0 1 2
 
 Every scene is trained on 8 views drawn by `--view-seed 0` among its non-held-out views and evaluated on all its
 held-out views (i % 8 == 0). Every variant gets the same training seed, step count and time budget
 (`--max-steps`, `--max-seconds`); the wall clock of each `langfield train` is recorded. One JSON line per
 (scene, seed, variant) is appended to OUT/results.jsonl; a Markdown table of that file is printed at the end, and
-OUT/side_by_side_SCENE.png shows the first held-out view: nerf | dietnerf | ground truth.
+OUT/side_by_side_SCENE.png shows the first held-out view: nerf | dietnerf-ft (or --side-by-side) | ground truth.
 
-Variants: `nerf`; `dietnerf` (the embedded encoder, langfield-mini); `dietnerf-random` (the same architecture
-with random weights: the control for what the encoder's training contributes).
+Variants: `nerf`; `dietnerf` (the embedded encoder, langfield-mini, the semantic loss throughout); `dietnerf-ft`
+(the semantic loss for the first 1,500 steps, then the training views alone: the paper's fine-tuned DietNeRF);
+`dietnerf-random`, `dietnerf-random-ft` (the same with the encoder's architecture at random weights: the control for
+what the encoder's training contributes).
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ VARIANTS = {
     "nerf": ["nerf"],
     "dietnerf": ["dietnerf"],
     "dietnerf-random": ["dietnerf", "--model.encoder", "langfield-mini-random"],
+    # the paper's "DietNeRF, ft": the semantic loss for the first 1,500 steps (half of the default --steps), then
+    # colours alone
+    "dietnerf-ft": ["dietnerf", "--model.semantic-stop", 1500],
+    "dietnerf-random-ft": ["dietnerf", "--model.semantic-stop", 1500, "--model.encoder", "langfield-mini-random"],
 }
 # the procedural scene: 3 objects on a table, neither one of the encoder's training scenes nor the development scene
 # (seed 3001) on which lambda was chosen
@@ -52,17 +58,17 @@ def scene_data(name: str, out: Path, lego: Path) -> list[str]:
     return ["--data", scene]
 
 
-def side_by_side(out: Path, scene: str, seed: int) -> None:
-    """The first held-out view (chosen before looking at results): nerf | dietnerf | ground truth, 3x enlarged."""
+def side_by_side(out: Path, scene: str, seed: int, variant: str) -> None:
+    """The first held-out view (chosen before looking at results): nerf | variant | ground truth, 3x enlarged."""
     from PIL import Image
 
-    runs = {v: out / f"{scene}-{v}-{seed}" for v in ("nerf", "dietnerf")}
+    runs = {v: out / f"{scene}-{v}-{seed}" for v in ("nerf", variant)}
     views = {v: {m["file"]: m["psnr"] for m in json.loads((r / "metrics.json").read_text())["views"]} for v, r in runs.items()}
     file = next(iter(views["nerf"]))
     for run in runs.values():
         langfield("eval", run, "--save-images")
     stem = Path(file).stem
-    tiles = [Image.open(runs["nerf"] / "eval" / f"{stem}_render.png"), Image.open(runs["dietnerf"] / "eval" / f"{stem}_render.png"),
+    tiles = [Image.open(runs["nerf"] / "eval" / f"{stem}_render.png"), Image.open(runs[variant] / "eval" / f"{stem}_render.png"),
              Image.open(runs["nerf"] / "eval" / f"{stem}_gt.png")]
     w, h = tiles[0].size
     strip = Image.new("RGB", (3 * w, h), "white")
@@ -70,7 +76,7 @@ def side_by_side(out: Path, scene: str, seed: int) -> None:
         strip.paste(tile.convert("RGB"), (i * w, 0))
     strip = strip.resize((9 * w, 3 * h), Image.NEAREST)
     strip.save(out / f"side_by_side_{scene}.png")
-    print(f"{scene} {file}: nerf {views['nerf'][file]:.2f} dB, dietnerf {views['dietnerf'][file]:.2f} dB -> {out / f'side_by_side_{scene}.png'}")
+    print(f"{scene} {file}: nerf {views['nerf'][file]:.2f} dB, {variant} {views[variant][file]:.2f} dB -> {out / f'side_by_side_{scene}.png'}")
 
 
 def table(rows: list[dict]) -> str:
@@ -100,6 +106,7 @@ def main() -> None:
     parser.add_argument("--views", type=int, default=8)
     parser.add_argument("--lego", type=Path, default=Path("../shared/data/lego"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/dietnerf"))
+    parser.add_argument("--side-by-side", default="dietnerf-ft", choices=list(VARIANTS)[1:], help="the variant shown beside nerf")
     parser.add_argument("--table-only", action="store_true", help="print the table of OUT/results.jsonl and stop")
     parser.add_argument("--images-only", action="store_true", help="redo the side-by-side images of existing runs and stop")
     args = parser.parse_args()
@@ -108,7 +115,7 @@ def main() -> None:
     if args.images_only:
         for scene in args.scenes:
             for seed in args.seeds:
-                side_by_side(args.out, scene, seed)
+                side_by_side(args.out, scene, seed, args.side_by_side)
         return
     if not args.table_only:
         for scene in args.scenes:
@@ -128,8 +135,8 @@ def main() -> None:
                     with results.open("a") as f:
                         f.write(json.dumps(row) + "\n")
                     print(json.dumps(row))
-                if {"nerf", "dietnerf"} <= set(args.variants):
-                    side_by_side(args.out, scene, seed)
+                if {"nerf", args.side_by_side} <= set(args.variants):
+                    side_by_side(args.out, scene, seed, args.side_by_side)
     rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()] if results.is_file() else []
     print(table(rows))
 
