@@ -7,7 +7,8 @@ Every scene is trained on 8 views drawn by `--view-seed 0` among its non-held-ou
 held-out views (i % 8 == 0). Every variant gets the same training seed, step count and time budget
 (`--max-steps`, `--max-seconds`); the wall clock of each `langfield train` is recorded. One JSON line per
 (scene, seed, variant) is appended to OUT/results.jsonl; a Markdown table of that file is printed at the end, and
-OUT/side_by_side_SCENE.png shows the first held-out view: nerf | dietnerf-ft (or --side-by-side) | ground truth.
+OUT/side_by_side_SCENE.png shows the first held-out view: nerf | dietnerf-ft (or --side-by-side) | ground truth
+(`--images-only` also stacks the scenes into OUT/side_by_side-SEED.png, the image of BENCHMARKS.md).
 
 Variants: `nerf`; `dietnerf` (the embedded encoder, langfield-mini, the semantic loss throughout); `dietnerf-ft`
 (the semantic loss for the first 1,500 steps, then the training views alone: the paper's fine-tuned DietNeRF);
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).parent))
 from lerf import encoder_scene_seeds  # noqa: E402
@@ -58,8 +60,9 @@ def scene_data(name: str, out: Path, lego: Path) -> list[str]:
     return ["--data", scene]
 
 
-def side_by_side(out: Path, scene: str, seed: int, variant: str) -> None:
-    """The first held-out view (chosen before looking at results): nerf | variant | ground truth, 3x enlarged."""
+def side_by_side(out: Path, scene: str, seed: int, variant: str):
+    """The first held-out view (chosen before looking at results): nerf | variant | ground truth, 3x enlarged;
+    written to OUT/side_by_side_SCENE.png and returned."""
     from PIL import Image
 
     runs = {v: out / f"{scene}-{v}-{seed}" for v in ("nerf", variant)}
@@ -77,22 +80,54 @@ def side_by_side(out: Path, scene: str, seed: int, variant: str) -> None:
     strip = strip.resize((9 * w, 3 * h), Image.NEAREST)
     strip.save(out / f"side_by_side_{scene}.png")
     print(f"{scene} {file}: nerf {views['nerf'][file]:.2f} dB, {variant} {views[variant][file]:.2f} dB -> {out / f'side_by_side_{scene}.png'}")
+    return strip
+
+
+def stack(strips: list, path: Path) -> None:
+    """The scenes' strips one above the other (the image of BENCHMARKS.md)."""
+    from PIL import Image
+
+    image = Image.new("RGB", (max(s.width for s in strips), sum(s.height for s in strips)), "white")
+    y = 0
+    for strip in strips:
+        image.paste(strip, (0, y))
+        y += strip.height
+    image.save(path)
+    print(f"-> {path}")
 
 
 def table(rows: list[dict]) -> str:
+    """Markdown: one row per run (the latest of repeated runs), ordered by scene, seed and variant, with the PSNR
+    difference to `nerf` of the same scene and seed; then the mean of every (scene, variant) run with several seeds."""
+    latest = {(r["scene"], r["seed"], r["variant"]): r for r in rows}
+    order = list(VARIANTS)
+    rows = sorted(latest.values(), key=lambda r: (r["scene"], r["seed"], order.index(r["variant"])))
+
+    def delta(r: dict) -> Optional[float]:
+        base = latest.get((r["scene"], r["seed"], "nerf"))
+        return None if base is None or r["variant"] == "nerf" else r["psnr"] - base["psnr"]
+
+    def fmt(d: Optional[float]) -> str:
+        return "" if d is None else f"{d:+.2f}"
+
     lines = [
-        "| scene | variant | seed | steps | train s (wall) | held-out PSNR | held-out SSIM |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| scene | variant | seed | steps | train s (wall) | held-out PSNR | vs nerf | held-out SSIM |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
-        lines.append(f"| {r['scene']} | {r['variant']} | {r['seed']} | {r['steps']} | {r['wall']:.0f} | {r['psnr']:.2f} | {r['ssim']:.3f} |")
+        lines.append(f"| {r['scene']} | {r['variant']} | {r['seed']} | {r['steps']} | {r['wall']:.0f} | {r['psnr']:.2f} | {fmt(delta(r))} "
+                     f"| {r['ssim']:.3f} |")
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["scene"], r["variant"]), []).append(r)
     for (scene, variant), group in groups.items():
         if len(group) > 1:
-            mean = lambda k: sum(r[k] for r in group) / len(group)  # noqa: E731
-            lines.append(f"| **{scene}, mean of {len(group)}** | {variant} | | {mean('steps'):.0f} | {mean('wall'):.0f} | **{mean('psnr'):.2f}** | {mean('ssim'):.3f} |")
+            def mean(values: list) -> Optional[float]:
+                return None if None in values else sum(values) / len(values)
+            seeds = ",".join(str(r["seed"]) for r in group)
+            lines.append(f"| **{scene}, mean** | {variant} | {seeds} | {mean([r['steps'] for r in group]):.0f} | "
+                         f"{mean([r['wall'] for r in group]):.0f} | **{mean([r['psnr'] for r in group]):.2f}** | "
+                         f"{fmt(mean([delta(r) for r in group]))} | {mean([r['ssim'] for r in group]):.3f} |")
     return "\n".join(lines)
 
 
@@ -113,9 +148,9 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"
     if args.images_only:
-        for scene in args.scenes:
-            for seed in args.seeds:
-                side_by_side(args.out, scene, seed, args.side_by_side)
+        for seed in args.seeds:
+            strips = [side_by_side(args.out, scene, seed, args.side_by_side) for scene in args.scenes]
+            stack(strips, args.out / f"side_by_side-{seed}.png")
         return
     if not args.table_only:
         for scene in args.scenes:

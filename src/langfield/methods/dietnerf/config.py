@@ -32,12 +32,14 @@ class DietNerfModelConfig(NerfModelConfig):
     semantic_weight: float = 0.01
     """lambda: weight of 1 - cos(render, training view). The paper's 0.1 (for CLIP) over-regularises with the
     embedded encoder: on the development scene (1,500 steps) 0.1 lost 2.8 dB against `nerf`, 0.01 gained 0.85 dB,
-    0.001 0.15 dB; on lego and the benchmark scene 0.01 gains nothing (BENCHMARKS.md). Use 0.1 with CLIP."""
+    0.001 0.15 dB; on lego and the benchmark scene 0.01 gains nothing when kept to the end, and 0.28 dB on lego with
+`semantic_stop` at half the steps (BENCHMARKS.md). Use 0.1 with CLIP."""
     semantic_start: int = 0
     """Steps before the first semantic loss (0: from the start, as the paper)."""
     semantic_stop: Optional[int] = None
     """Step from which the semantic loss is off again, so that the remaining steps fine-tune on the training views'
-    colours alone (the paper's "DietNeRF, ft" variant); default: on until the end."""
+    colours alone (the paper's "DietNeRF, ft" variant); default: on until the end. A step, not a fraction of
+    --max-steps: half of them (1,500 of 3,000) is what beat `nerf` on lego at 8 views (BENCHMARKS.md)."""
     semantic_resolution: int = 64
     """Height in pixels of the render from a random pose (width follows the training cameras' aspect). 64 is the
     embedded encoder's input; the paper renders 168 for CLIP's 224."""
