@@ -110,6 +110,9 @@ def table(rows: list[dict]) -> str:
     def fmt(d: Optional[float]) -> str:
         return "" if d is None else f"{d:+.2f}"
 
+    def mean(values: list) -> Optional[float]:
+        return None if None in values else sum(values) / len(values)
+
     lines = [
         "| scene | variant | seed | steps | train s (wall) | held-out PSNR | vs nerf | held-out SSIM |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -122,8 +125,6 @@ def table(rows: list[dict]) -> str:
         groups.setdefault((r["scene"], r["variant"]), []).append(r)
     for (scene, variant), group in groups.items():
         if len(group) > 1:
-            def mean(values: list) -> Optional[float]:
-                return None if None in values else sum(values) / len(values)
             seeds = ",".join(str(r["seed"]) for r in group)
             lines.append(f"| **{scene}, mean** | {variant} | {seeds} | {mean([r['steps'] for r in group]):.0f} | "
                          f"{mean([r['wall'] for r in group]):.0f} | **{mean([r['psnr'] for r in group]):.2f}** | "

@@ -33,7 +33,7 @@ class DietNerfModelConfig(NerfModelConfig):
     """lambda: weight of 1 - cos(render, training view). The paper's 0.1 (for CLIP) over-regularises with the
     embedded encoder: on the development scene (1,500 steps) 0.1 lost 2.8 dB against `nerf`, 0.01 gained 0.85 dB,
     0.001 0.15 dB; on lego and the benchmark scene 0.01 gains nothing when kept to the end, and 0.28 dB on lego with
-`semantic_stop` at half the steps (BENCHMARKS.md). Use 0.1 with CLIP."""
+    `semantic_stop` at half the steps (BENCHMARKS.md). Use 0.1 with CLIP."""
     semantic_start: int = 0
     """Steps before the first semantic loss (0: from the start, as the paper)."""
     semantic_stop: Optional[int] = None

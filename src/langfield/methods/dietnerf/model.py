@@ -110,9 +110,8 @@ class DietNerfModel(NerfModel):
 
     def step_losses(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         cfg = self.config
-        if cfg.semantic_weight == 0 or step < cfg.semantic_start or step % cfg.semantic_every != 0:
-            return {}
-        if cfg.semantic_stop is not None and step >= cfg.semantic_stop:
+        stopped = cfg.semantic_stop is not None and step >= cfg.semantic_stop
+        if cfg.semantic_weight == 0 or step < cfg.semantic_start or stopped or step % cfg.semantic_every != 0:
             return {}
         loss = self.semantic_loss(generator)
         return {"semantic": loss, "total": cfg.semantic_weight * loss}
