@@ -108,13 +108,18 @@ def test_semantic_loss_gradient_reaches_the_field_parameters(sphere_scene):
     assert all(p.grad is None for p in model.encoder.parameters())  # the encoder is frozen
 
 
-def test_semantic_loss_runs_every_k_steps_between_start_and_stop(sphere_scene):
-    model, _ = _model(sphere_scene, semantic_every=5, semantic_start=10, semantic_stop=20)
+def test_semantic_loss_runs_every_k_steps_from_start_until_the_fraction_of_training(sphere_scene):
+    model, _ = _model(sphere_scene, semantic_every=5, semantic_start=10, semantic_until=0.5)
     generator = torch.Generator().manual_seed(0)
-    active = [step for step in range(30) if model.step_losses(step, generator)]
-    assert active == [10, 15]  # the steps from 20 on fine-tune on the training views alone
-    with pytest.raises(LangfieldError, match=r"--model.semantic-stop \(10\) must come after --model.semantic-start \(10\)"):
-        _model(sphere_scene, semantic_start=10, semantic_stop=10)
+    active = []
+    for step in range(40):  # a run of 40 steps: progress step / 40
+        model.before_step(step, step / 40, generator)
+        if model.step_losses(step, generator):
+            active.append(step)
+    assert active == [10, 15]  # from step 20 on (half of training) it fits the training views alone
+    for bad in (0.0, 1.5, 1500):
+        with pytest.raises(LangfieldError, match=rf"--model.semantic-until is a fraction of training in \(0, 1\], got {bad}"):
+            _model(sphere_scene, semantic_until=bad)
 
 
 def test_chunked_render_has_the_gradient_of_the_whole_render(sphere_scene):

@@ -22,7 +22,8 @@ class DietNerfModelConfig(NerfModelConfig):
     The paper's settings: k = 10, lambda = 0.1, CLIP ViT-B/32 (`--model.encoder openai/clip-vit-base-patch32
     --model.semantic-weight 0.1 --model.semantic-resolution 168` where a user has CLIP), renders of 168x168
     upsampled to CLIP's 224, poses on the upper hemisphere at the radius of the training cameras. The defaults here
-    are those, except lambda = 0.01 and 64x64 renders, for the embedded encoder."""
+    are those, except lambda = 0.01 and 64x64 renders, for the embedded encoder, and the loss for the first half of
+    training only (`semantic_until`, the paper's "ft" variant)."""
 
     encoder: str = "langfield-mini"
     """Image encoder of the semantic loss: langfield-mini (embedded), langfield-mini-random (control), a
@@ -32,14 +33,14 @@ class DietNerfModelConfig(NerfModelConfig):
     semantic_weight: float = 0.01
     """lambda: weight of 1 - cos(render, training view). The paper's 0.1 (for CLIP) over-regularises with the
     embedded encoder: on the development scene (1,500 steps) 0.1 lost 2.8 dB against `nerf`, 0.01 gained 0.85 dB,
-    0.001 0.15 dB; on lego and the benchmark scene 0.01 gains nothing when kept to the end, and 0.28 dB on lego with
-    `semantic_stop` at half the steps (BENCHMARKS.md). Use 0.1 with CLIP."""
+    0.001 0.15 dB (BENCHMARKS.md). Use 0.1 with CLIP."""
     semantic_start: int = 0
     """Steps before the first semantic loss (0: from the start, as the paper)."""
-    semantic_stop: Optional[int] = None
-    """Step from which the semantic loss is off again, so that the remaining steps fine-tune on the training views'
-    colours alone (the paper's "DietNeRF, ft" variant); default: on until the end. A step, not a fraction of
-    --max-steps: half of them (1,500 of 3,000) is what beat `nerf` on lego at 8 views (BENCHMARKS.md)."""
+    semantic_until: float = 0.5
+    """Fraction of training (of --max-steps, or of --max-seconds if that runs out first) after which the semantic
+    loss is off, so that the rest fits the training views' colours alone: the paper's "DietNeRF, ft" variant. 1 keeps
+    the loss to the end (the paper's plain DietNeRF). With the embedded encoder 0.5 beat `nerf` on lego at 8 views
+    (+0.28 dB over 3 seeds) where 1 did not (BENCHMARKS.md)."""
     semantic_resolution: int = 64
     """Height in pixels of the render from a random pose (width follows the training cameras' aspect). 64 is the
     embedded encoder's input; the paper renders 168 for CLIP's 224."""

@@ -1,10 +1,10 @@
 """The ``dietnerf`` model: the ``nerf`` model plus DietNeRF's semantic-consistency loss.
 
-Every ``semantic_every`` steps (``step_losses``): one camera is drawn at random around the scene
-(:func:`sample_orbit_poses`), a whole low-resolution image is rendered from it with gradient (in chunks whose
-activations are recomputed in the backward pass when the image exceeds one chunk), embedded by the frozen image
-encoder, and ``semantic_weight · (1 − cos)`` to the embedding of a random training view is returned. The training
-views' embeddings are computed once, in ``prepare``.
+Every ``semantic_every`` steps until ``semantic_until`` of training (``step_losses``): one camera is drawn at random
+around the scene (:func:`sample_orbit_poses`), a whole low-resolution image is rendered from it with gradient (in
+chunks whose activations are recomputed in the backward pass when the image exceeds one chunk), embedded by the
+frozen image encoder, and ``semantic_weight · (1 − cos)`` to the embedding of a random training view is returned.
+The training views' embeddings are computed once, in ``prepare``.
 """
 
 from __future__ import annotations
@@ -27,13 +27,12 @@ class DietNerfModel(NerfModel):
             raise LangfieldError(f"--model.semantic-every must be at least 1, got {config.semantic_every}")
         if config.semantic_weight < 0:
             raise LangfieldError(f"--model.semantic-weight must not be negative, got {config.semantic_weight}")
-        if config.semantic_stop is not None and config.semantic_stop <= config.semantic_start:
-            raise LangfieldError(
-                f"--model.semantic-stop ({config.semantic_stop}) must come after --model.semantic-start ({config.semantic_start})"
-            )
+        if not 0 < config.semantic_until <= 1:
+            raise LangfieldError(f"--model.semantic-until is a fraction of training in (0, 1], got {config.semantic_until}")
         if config.semantic_resolution < 8:
             raise LangfieldError(f"--model.semantic-resolution must be at least 8 pixels, got {config.semantic_resolution}")
         self._encoder = {}  # loaded on first use; a plain dict so the frozen encoder is not checkpointed
+        self.progress = 0.0  # the trainer's progress through training, set by `before_step`
         self.targets: torch.Tensor | None = None  # (N, D) embeddings of the training views, set by `prepare`
         self.pose_center, self.pose_up, self.radius_range = self._pose_frame(scene)
         reference = scene.cameras[0]
@@ -108,9 +107,13 @@ class DietNerfModel(NerfModel):
         target = self.targets[int(torch.randint(len(self.targets), (1,), generator=generator))]
         return 1.0 - (embedding * target).sum()
 
+    def before_step(self, step: int, progress: float, generator: torch.Generator) -> bool:
+        self.progress = progress
+        return super().before_step(step, progress, generator)
+
     def step_losses(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         cfg = self.config
-        stopped = cfg.semantic_stop is not None and step >= cfg.semantic_stop
+        stopped = self.progress >= cfg.semantic_until
         if cfg.semantic_weight == 0 or step < cfg.semantic_start or stopped or step % cfg.semantic_every != 0:
             return {}
         loss = self.semantic_loss(generator)
