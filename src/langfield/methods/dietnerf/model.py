@@ -32,7 +32,7 @@ class DietNerfModel(NerfModel):
         if config.semantic_resolution < 8:
             raise LangfieldError(f"--model.semantic-resolution must be at least 8 pixels, got {config.semantic_resolution}")
         self._encoder = {}  # loaded on first use; a plain dict so the frozen encoder is not checkpointed
-        self.progress = 0.0  # the trainer's progress through training, set by `before_step`
+        self._progress = 0.0  # the trainer's progress through training, set by `before_step`
         self.targets: torch.Tensor | None = None  # (N, D) embeddings of the training views, set by `prepare`
         self.pose_center, self.pose_up, self.radius_range = self._pose_frame(scene)
         reference = scene.cameras[0]
@@ -108,12 +108,12 @@ class DietNerfModel(NerfModel):
         return 1.0 - (embedding * target).sum()
 
     def before_step(self, step: int, progress: float, generator: torch.Generator) -> bool:
-        self.progress = progress
+        self._progress = progress
         return super().before_step(step, progress, generator)
 
     def step_losses(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         cfg = self.config
-        stopped = self.progress >= cfg.semantic_until
+        stopped = self._progress >= cfg.semantic_until
         if cfg.semantic_weight == 0 or step < cfg.semantic_start or stopped or step % cfg.semantic_every != 0:
             return {}
         loss = self.semantic_loss(generator)
