@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import tyro
-
 from langfield.cli.main import run_guarded
+from langfield.cli.parsing import parse
 from langfield.methods.clipnerf.mappers import MapperConfig
 
 
@@ -72,5 +71,5 @@ def main(cfg: CategoryModelConfig) -> None:
 
 
 if __name__ == "__main__":
-    config = tyro.cli(CategoryModelConfig)
+    config = parse(CategoryModelConfig)
     run_guarded(lambda: main(config))

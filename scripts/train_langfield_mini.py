@@ -7,11 +7,10 @@ Renders the training images of the procedural world (cached under .cache/), trai
 src/langfield/encoders/weights/langfield-mini.safetensors; `langfield clip eval` then measures it.
 """
 
-import tyro
-
 from langfield.cli.main import run_guarded
+from langfield.cli.parsing import parse
 from langfield.encoders.training import MiniTrainConfig, train_mini
 
 if __name__ == "__main__":
-    config = tyro.cli(MiniTrainConfig)
+    config = parse(MiniTrainConfig)
     run_guarded(lambda: print(train_mini(config).info))

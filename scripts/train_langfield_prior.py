@@ -8,11 +8,10 @@ Renders the training images of the procedural world (cached under .cache/), trai
 src/langfield/guidance/weights/langfield-prior.safetensors; benchmarks/prior_samples.py then samples it.
 """
 
-import tyro
-
 from langfield.cli.main import run_guarded
+from langfield.cli.parsing import parse
 from langfield.guidance.training import PriorTrainConfig, train_prior
 
 if __name__ == "__main__":
-    config = tyro.cli(PriorTrainConfig)
+    config = parse(PriorTrainConfig)
     run_guarded(lambda: print(train_prior(config).info))

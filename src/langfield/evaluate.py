@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import torch
 
+from langfield.atomic import update_json
 from langfield.data import load_dataset
 from langfield.errors import LangfieldError
 from langfield.export.images import save_png
@@ -57,7 +57,5 @@ def evaluate_run(run_path: Path, data: Path | None = None, save_images: bool = F
         "resolution": [dataset.width, dataset.height],
         "views": per_view,
     }
-    file = Path(run_path) / "metrics.json"
-    previous = json.loads(file.read_text()) if file.is_file() else {}  # keeps other tasks' figures (localization)
-    file.write_text(json.dumps({**previous, **metrics}, indent=2))
+    update_json(Path(run_path) / "metrics.json", metrics)  # keeps other tasks' figures (localization)
     return metrics

@@ -57,6 +57,18 @@ def read_run_config(path: Path) -> tuple[MethodSpec, Any]:
     return spec, config
 
 
+def check_run(path: Path) -> None:
+    """A one-line error unless ``path`` is a run folder, a packed run file or the name of a shipped run (cheap: the
+    check commands make before they write anything)."""
+    from langfield.packed import packed_file
+
+    packed = packed_file(path)
+    if packed is None:
+        read_run_config(path)
+    elif not packed.is_file():
+        raise LangfieldError(f"{packed}: no such packed run")
+
+
 def load_run(path: Path, device: str = "auto") -> Run:
     """A run folder, a packed run file (.safetensors) or the name of a run shipped with langfield (e.g. ``chair``)."""
     from langfield.packed import packed_file, read_packed

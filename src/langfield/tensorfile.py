@@ -5,11 +5,12 @@ never leaves a truncated file behind. Read with a one-line error naming the file
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from langfield.atomic import atomic_path, atomic_write
 from langfield.errors import LangfieldError
 
 
@@ -17,17 +18,9 @@ def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[s
     """Atomically write ``tensors`` (contiguous, on the CPU) with ``metadata`` to ``path`` (mode 0644)."""
     from safetensors.torch import save_file
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
         os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def read_tensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -42,3 +35,23 @@ def read_tensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict[s
     except (OSError, SafetensorError) as error:
         raise LangfieldError(f"{path}: not a {what} ({str(error).splitlines()[0][:120]})") from None
     return tensors, metadata
+
+
+def save_cache(path: Path, value: Any) -> None:
+    """Atomically write a cache file (tensors and plain containers, ``torch.save``) under a unique temporary name,
+    so two processes filling the same cache never write into one file."""
+    with atomic_write(path, "wb") as handle:
+        torch.save(value, handle)
+
+
+def load_cache(path: Path) -> Any | None:
+    """A cache file written by :func:`save_cache` (``weights_only``: tensors and containers, no code), or None
+    when there is none; a damaged one is removed and None returned, so it is rebuilt, never trusted."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # truncated or foreign: torch raises many types
+        path.unlink(missing_ok=True)
+        return None

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Annotated, Optional, Tuple
 
 import tyro
 
+from langfield.atomic import write_json
+from langfield.checks import NON_NEGATIVE, at_least
+from langfield.cli.parsing import parse
 from langfield.errors import LangfieldError
 
 
@@ -32,8 +35,8 @@ class EvalArgs:
     """Zero-shot accuracy on held-out procedural images (colour x kind), both wordings, and on scene crops."""
 
     encoder: str = "langfield-mini"
-    objects: int = 1000
-    crops: int = 300
+    objects: Annotated[int, at_least(1)] = 1000
+    crops: Annotated[int, NON_NEGATIVE] = 300
     out: Optional[Path] = None
     """Also write the results to this JSON file."""
     device: str = "auto"
@@ -91,8 +94,6 @@ def evaluate(args: EvalArgs) -> None:
     from langfield.run import resolve_device
     from langfield.ui import console
 
-    if args.objects < 1 or args.crops < 0:
-        raise LangfieldError("--objects must be >= 1 and --crops >= 0")
     encoder = load_encoder(args.encoder, resolve_device(args.device))
     started = time.time()
     results = {"encoder": encoder.name, "objects_train_wording": evaluate_objects(encoder, args.objects, wording="train")}
@@ -107,8 +108,7 @@ def evaluate(args: EvalArgs) -> None:
         r = results["crops"]
         console.print(f"crops: dominant object {100 * r['top1']:.1f} % among {r['mean_candidates']:.1f} candidates ({r['images']} crops)")
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2) + "\n")
+        write_json(args.out, results)
 
 
 def clip(argv: list[str]) -> None:
@@ -117,8 +117,8 @@ def clip(argv: list[str]) -> None:
         return
     sub, rest = argv[0], argv[1:]
     if sub == "classify":
-        classify(tyro.cli(ClassifyArgs, args=rest, prog="langfield clip classify"))
+        classify(parse(ClassifyArgs, rest, "langfield clip classify"))
     elif sub == "eval":
-        evaluate(tyro.cli(EvalArgs, args=rest, prog="langfield clip eval"))
+        evaluate(parse(EvalArgs, rest, "langfield clip eval"))
     else:
         raise LangfieldError(f"unknown clip command '{sub}' (classify or eval)")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 import tyro
 
+from langfield.checks import ELEVATION, UNIT_OPEN, at_least, finite, positive
+from langfield.cli.parsing import parse
 from langfield.errors import LangfieldError
 from langfield.methods.registry import METHODS, get_method
 
@@ -23,7 +25,7 @@ def train(argv: list[str]) -> None:
             return
         raise LangfieldError(f"missing method: langfield train METHOD ... (available: {', '.join(METHODS)})")
     spec = get_method(argv[0])
-    config = tyro.cli(spec.config, args=argv[1:], prog=f"langfield train {spec.name}")
+    config = parse(spec.config, argv[1:], f"langfield train {spec.name}")
     from langfield.train.trainer import Trainer
 
     Trainer(spec.name, config).train()
@@ -45,9 +47,13 @@ class EvalArgs:
 
 
 def evaluate(argv: list[str]) -> None:
-    args = tyro.cli(EvalArgs, args=argv, prog="langfield eval")
+    args = parse(EvalArgs, argv, "langfield eval")
     if args.task == "localization":
-        from langfield.methods.lerf.localization import SUMMARY_KEYS, evaluate_localization, write_localization
+        from langfield.methods.lerf.localization import (
+            SUMMARY_KEYS,
+            evaluate_localization,
+            write_localization,
+        )
 
         result = evaluate_localization(args.run, args.data, args.device)
         write_localization(args.run, result)
@@ -69,27 +75,34 @@ class RenderArgs:
     """FILE.mp4 for a video; a folder (DIR/ or a name without .mp4) for PNG frames."""
     path: Literal["orbit", "spiral", "train"] = "orbit"
     """orbit: a circle around the scene; spiral: forward-facing (LLFF); train: the training cameras."""
-    frames: int = 60
-    fps: int = 24
+    frames: Annotated[int, at_least(1)] = 60
+    fps: Annotated[int, at_least(1)] = 24
     output: Literal["rgb", "depth", "opacity"] = "rgb"
-    scale: float = 1.0
+    scale: Annotated[float, positive()] = 1.0
     """Resolution relative to the training images."""
-    elevation: Optional[float] = None
+    elevation: Annotated[Optional[float], ELEVATION] = None
     """Orbit elevation in degrees (default: the training cameras' mean)."""
-    radius: Optional[float] = None
+    radius: Annotated[Optional[float], positive()] = None
     """Orbit radius (default: the training cameras' mean distance)."""
     device: str = "auto"
+    overwrite: bool = False
+    """Replace an existing --out file, or write frames into a non-empty folder."""
 
 
 def render(argv: list[str]) -> None:
-    args = tyro.cli(RenderArgs, args=argv, prog="langfield render")
-    if args.frames < 1:
-        raise LangfieldError(f"--frames must be at least 1, got {args.frames}")
-    if not args.scale > 0:
-        raise LangfieldError(f"--scale must be positive, got {args.scale}")
-    from langfield.render.video import render_path
+    args = parse(RenderArgs, argv, "langfield render")
+    from langfield.atomic import fresh_file, fresh_folder
+    from langfield.render.video import is_video, render_path
+    from langfield.run import check_run
 
-    written = render_path(args)
+    check_run(args.run)  # not a run: one line before anything is written
+    if is_video(args.out):
+        fresh_file(args.out, args.overwrite)
+    else:
+        fresh_folder(args.out, args.overwrite)
+    written = render_path(
+        args.run, args.out, args.path, args.frames, args.fps, args.output, args.scale, args.elevation, args.radius, args.device
+    )
     print(f"wrote {written}")
 
 
@@ -103,29 +116,34 @@ class ExportArgs:
     """Output file (default: RUN/export/<geometry>.<format>)."""
     geometry: Literal["auto", "mesh", "points"] = "auto"
     """auto: a point cloud for ply, a mesh for glb and obj."""
-    resolution: int = 256
+    resolution: Annotated[int, at_least(8)] = 256
     """Marching-cubes lattice points along the longest axis."""
-    threshold: Optional[float] = None
+    threshold: Annotated[Optional[float], finite()] = None
     """Density level of the mesh surface (default: half the 99.5th percentile of the field's density)."""
-    max_points: int = 200_000
-    min_opacity: float = 0.9
+    max_points: Annotated[int, at_least(1)] = 200_000
+    min_opacity: Annotated[float, UNIT_OPEN] = 0.9
     """Point clouds keep pixels whose rendered opacity exceeds this."""
     device: str = "auto"
+    overwrite: bool = False
+    """Replace an existing --out file."""
 
 
 def export(argv: list[str]) -> None:
-    args = tyro.cli(ExportArgs, args=argv, prog="langfield export")
+    args = parse(ExportArgs, argv, "langfield export")
+    from langfield.atomic import fresh_file
     from langfield.export.geometry import extract_mesh, extract_points, save_mesh
     from langfield.export.ply import write_point_cloud
-    from langfield.run import load_run
+    from langfield.run import check_run, load_run
 
     geometry = args.geometry if args.geometry != "auto" else ("points" if args.format == "ply" else "mesh")
     if geometry == "points" and args.format != "ply":
         raise LangfieldError(f"point clouds are written as PLY, not {args.format}")
-    if args.resolution < 8:
-        raise LangfieldError(f"--resolution must be at least 8, got {args.resolution}")
-    run = load_run(args.run, args.device)
     out = args.out or Path(args.run) / "export" / f"{geometry}.{args.format}"
+    if out.suffix.lower() != f".{args.format}":
+        raise LangfieldError(f"--out {out}: the file name must end in .{args.format} (the --format)")
+    check_run(args.run)
+    fresh_file(out, args.overwrite)
+    run = load_run(args.run, args.device)
     if geometry == "points":
         points, colors = extract_points(run.model, run.scene.cameras, args.max_points, args.min_opacity)
         write_point_cloud(out, points, colors)

@@ -9,11 +9,10 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Optional, Tuple
+from typing import Annotated, Optional, Tuple
 
-import tyro
-
+from langfield.checks import SEED, at_least, positive
+from langfield.cli.parsing import parse
 
 
 @dataclass
@@ -23,18 +22,25 @@ class DemoArgs:
     out: Path = Path("langfield-demo")
     data: Optional[Path] = None
     """Dataset to use instead of a generated procedural scene (e.g. ../shared/data/lego with --downscale 8)."""
-    seed: int = 0
+    seed: Annotated[int, SEED] = 0
     """Seed of the generated scene."""
-    seconds: float = 240.0
+    seconds: Annotated[float, positive()] = 240.0
     """Training time budget."""
-    downscale: int = 1
-    frames: int = 48
+    downscale: Annotated[int, at_least(1)] = 1
+    frames: Annotated[int, at_least(1)] = 48
     queries: Tuple[str, ...] = ()
     """Texts to look for (default on a generated scene: one caption per object; with --data: none)."""
+    overwrite: bool = False
+    """Write into a non-empty --out that an earlier demo did not make (its demo files are replaced)."""
+
+
+#: marks a folder the demo made: only such a folder (or an empty one) is reused without --overwrite
+DEMO_MARKER = ".langfield-demo"
 
 
 def demo(argv: list[str]) -> None:
-    args = tyro.cli(DemoArgs, args=argv, prog="langfield demo")
+    args = parse(DemoArgs, argv, "langfield demo")
+    from langfield.atomic import fresh_folder, write_json
     from langfield.cli.commands import export
     from langfield.data.config import DataConfig
     from langfield.evaluate import evaluate_run
@@ -43,6 +49,8 @@ def demo(argv: list[str]) -> None:
     from langfield.train.trainer import Trainer
     from langfield.ui import console
 
+    fresh_folder(args.out, args.overwrite, owned_marker=DEMO_MARKER)
+    (args.out / DEMO_MARKER).touch()
     data = args.data
     if data is None:
         from langfield.world.dataset import write_scene_dataset
@@ -52,7 +60,7 @@ def demo(argv: list[str]) -> None:
         names = ", ".join(f"{o.attributes.color} {o.attributes.kind}" for o in scene.objects)
         console.print(f"generated a procedural scene in {data}: {names}")
     run = args.out / "lerf"
-    if (run / "config.json").is_file():
+    if run.is_dir():  # the demo's own run of an earlier demo (the folder is the demo's or --overwrite was given)
         shutil.rmtree(run)
     console.print(f"[bold]langfield demo[/bold]: training `lerf` on {data} for {args.seconds:.0f} s")
     # start from the method's own defaults (its batch size among them) and set only what the demo chooses
@@ -73,13 +81,11 @@ def demo(argv: list[str]) -> None:
             queries = [o["captions"]["train"][0] for o in json.loads(objects.read_text())["objects"]]
     if queries:
         summary["queries"] = str(write_demo_queries(run, queries, args.out / "queries"))
-    video = render_path(
-        SimpleNamespace(run=run, out=args.out / "orbit.mp4", path="orbit", frames=args.frames, fps=24, output="rgb", scale=1.0, elevation=None, radius=None, device="auto")
-    )
-    export([str(run), "--format", "glb", "--out", str(args.out / "mesh.glb")])
-    export([str(run), "--format", "ply", "--out", str(args.out / "points.ply")])
+    video = render_path(run, args.out / "orbit.mp4", "orbit", frames=args.frames)
+    export([str(run), "--format", "glb", "--out", str(args.out / "mesh.glb"), "--overwrite"])
+    export([str(run), "--format", "ply", "--out", str(args.out / "points.ply"), "--overwrite"])
     summary.update({"video": str(video), "mesh": str(args.out / "mesh.glb"), "point_cloud": str(args.out / "points.ply"), "psnr": metrics["psnr"], "ssim": metrics["ssim"]})
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_json(args.out / "summary.json", summary)
     console.print(f"[bold green]done[/bold green]: results in {args.out.resolve()}")
     for key, value in summary.items():
         if key not in ("psnr", "ssim", "localization"):
@@ -87,7 +93,10 @@ def demo(argv: list[str]) -> None:
 
 
 def localization_report(run: Path) -> dict:
-    from langfield.methods.lerf.localization import evaluate_localization, write_localization
+    from langfield.methods.lerf.localization import (
+        evaluate_localization,
+        write_localization,
+    )
 
     result = evaluate_localization(run)
     write_localization(run, result)

@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Optional
 
 import tyro
 
+from langfield.checks import NON_NEGATIVE, SEED, at_least, finite
+from langfield.cli.parsing import parse
 from langfield.errors import LangfieldError
 from langfield.methods.clipnerf.inversion import InversionConfig
 from langfield.methods.clipnerf.mappers import MapperConfig, Part
@@ -40,10 +41,15 @@ def _load_clipnerf(path: Path, device: str):
 
 
 def mappers(argv: list[str]) -> None:
-    args = tyro.cli(MappersArgs, args=argv, prog="langfield mappers")
+    args = parse(MappersArgs, argv, "langfield mappers")
+    from langfield.atomic import write_json
     from langfield.encoders import load_encoder
     from langfield.methods.clipnerf.mappers import train_mappers
-    from langfield.methods.clipnerf.prompts import dataset_category, prompt_library, read_prompts
+    from langfield.methods.clipnerf.prompts import (
+        dataset_category,
+        prompt_library,
+        read_prompts,
+    )
 
     run = _load_clipnerf(args.run, args.device)
     cfg = args.mappers
@@ -57,7 +63,7 @@ def mappers(argv: list[str]) -> None:
     encoder = load_encoder(cfg.encoder, run.model.box.device)
     result, info = train_mappers(run.model, encoder, prompts, cfg, args.progress)
     result.save(args.run / MAPPERS_FILE, encoder.name, cfg, info)
-    (args.run / "mappers.json").write_text(json.dumps({"encoder": encoder.name, **info}, indent=2))
+    write_json(args.run / "mappers.json", {"encoder": encoder.name, **info})
     print(f"trained the mappers in {info['seconds']:.0f} s: CLIP loss {info['clip_loss_first']:.3f} → {info['clip_loss_last50']:.3f} "
           f"(mean of the last 50 steps); wrote {args.run / MAPPERS_FILE}")
 
@@ -78,15 +84,17 @@ class EditArgs:
     """random (a training object chosen by --seed), a training object's index, or an image file to invert."""
     part: Part = "both"
     """Which codes the edit moves: shape, appearance or both."""
-    strength: float = 1.0
+    strength: Annotated[float, finite()] = 1.0
     """Scale of the mappers' offsets (0: no edit)."""
     out: Path = Path("edit")
-    frames: int = 24
+    frames: Annotated[int, NON_NEGATIVE] = 24
     """Frames of each turntable (0: none)."""
-    frame_resolution: int = 96
-    seed: int = 0
+    frame_resolution: Annotated[int, at_least(8)] = 96
+    seed: Annotated[int, SEED] = 0
     device: str = "auto"
     inversion: InversionConfig = field(default_factory=InversionConfig)
+    overwrite: bool = False
+    """Write into a non-empty --out."""
 
 
 def _source_codes(args: EditArgs, model):
@@ -111,7 +119,7 @@ def _source_codes(args: EditArgs, model):
 
 
 def edit(argv: list[str]) -> None:
-    args = tyro.cli(EditArgs, args=argv, prog="langfield edit")
+    args = parse(EditArgs, argv, "langfield edit")
     if (args.prompt is None) == (args.exemplar is None):
         raise LangfieldError("give either a PROMPT or --exemplar IMAGE (one of them)")
     if args.prompt is not None and not args.prompt.strip():
@@ -120,14 +128,16 @@ def edit(argv: list[str]) -> None:
 
     import numpy as np
     import torch
-    from safetensors.torch import save_file
 
+    from langfield.atomic import fresh_folder, write_json
     from langfield.encoders import load_encoder
     from langfield.export.images import read_image, save_png, write_video
     from langfield.export.turntable import contact_sheet
     from langfield.methods.clipnerf.mappers import ClipMappers, edit_report
     from langfield.methods.clipnerf.views import ObjectViews
+    from langfield.tensorfile import write_tensors
 
+    fresh_folder(args.out, args.overwrite)
     run = _load_clipnerf(args.run, args.device)
     model = run.model
     if "mappers" in run.attachments:  # a packed run (e.g. the embedded `chair`) carries its mappers
@@ -153,7 +163,7 @@ def edit(argv: list[str]) -> None:
     sheet = contact_sheet([[(im.clamp(0, 1) * 255).round().byte().cpu().numpy() for im in images] for images in (before_images, after_images)])
     save_png(args.out / "before_after.png", sheet / np.float32(255))
     codes = {"source_shape": shape, "source_appearance": appearance, "shape": new_shape, "appearance": new_appearance}
-    save_file({k: v.detach().cpu().clone() for k, v in codes.items()}, str(args.out / "codes.safetensors"))
+    write_tensors(args.out / "codes.safetensors", {k: v.detach().cpu().clone() for k, v in codes.items()}, {})
     if args.frames:
         views = ObjectViews.of(model.scene.cameras)
         for name, codes in (("before", (shape, appearance)), ("after", (new_shape, new_appearance))):
@@ -162,7 +172,7 @@ def edit(argv: list[str]) -> None:
             write_video(args.out / f"{name}.mp4", frames, fps=12)
     summary = {"run": str(args.run), "prompt": args.prompt, "exemplar": str(args.exemplar) if args.exemplar else None, "source": source,
                "part": args.part, "strength": args.strength, "encoder": encoder.name, "edit_seconds": seconds, **stats}
-    (args.out / "edit.json").write_text(json.dumps(summary, indent=2))
+    write_json(args.out / "edit.json", summary)
     what = repr(args.prompt) if args.prompt is not None else f"the look of {args.exemplar}"
     print(f"edited {source} towards {what} in {seconds * 1000:.0f} ms: similarity {stats['similarity_before']:.3f} → {stats['similarity_after']:.3f} over 8 views, "
           f"silhouette IoU {stats['silhouette_iou']:.3f}; wrote {args.out}")

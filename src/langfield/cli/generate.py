@@ -9,8 +9,12 @@ from typing import Annotated, Literal
 
 import tyro
 
-from langfield.errors import LangfieldError
-from langfield.methods.dreamfusion.config import DreamFusionConfig, DreamFusionModelConfig
+from langfield.checks import NON_NEGATIVE, at_least
+from langfield.cli.parsing import parse
+from langfield.methods.dreamfusion.config import (
+    DreamFusionConfig,
+    DreamFusionModelConfig,
+)
 from langfield.train.config import TrainerConfig
 
 
@@ -35,11 +39,11 @@ class GenerateArgs:
     negative_prompt: str = ""
     trainer: Annotated[TrainerConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=lambda: DreamFusionConfig().trainer)
     model: GenerateModelConfig = field(default_factory=GenerateModelConfig)
-    frames: int = 48
+    frames: Annotated[int, NON_NEGATIVE] = 48
     """Turntable frames (0: no video)."""
-    frame_resolution: int = 128
+    frame_resolution: Annotated[int, at_least(8)] = 128
     mesh: Literal["glb", "obj", "ply", "none"] = "glb"
-    mesh_resolution: int = 128
+    mesh_resolution: Annotated[int, at_least(8)] = 128
 
 
 def run_config(args: GenerateArgs) -> DreamFusionConfig:
@@ -78,14 +82,12 @@ def write_outputs(run_path: Path, frames: int, resolution: int, mesh: str, mesh_
 
 
 def generate(argv: list[str]) -> None:
-    args = tyro.cli(GenerateArgs, args=argv, prog="langfield generate")
+    args = parse(GenerateArgs, argv, "langfield generate")
     from langfield.guidance.prompts import check_prompt
 
     args.prompt = check_prompt(args.prompt)
     if args.negative_prompt:
         args.negative_prompt = check_prompt(args.negative_prompt, "negative prompt")
-    if args.frames < 0 or args.frame_resolution < 8 or args.mesh_resolution < 8:
-        raise LangfieldError("--frames must be >= 0, --frame-resolution and --mesh-resolution >= 8")
     from langfield.train.trainer import Trainer
 
     path = Trainer("dreamfusion", run_config(args)).train()

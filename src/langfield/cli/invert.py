@@ -9,6 +9,8 @@ from typing import Annotated
 
 import tyro
 
+from langfield.checks import NON_NEGATIVE, SEED, at_least
+from langfield.cli.parsing import parse
 from langfield.errors import LangfieldError
 from langfield.methods.clipnerf.inversion import InversionConfig
 
@@ -23,21 +25,22 @@ class InvertArgs:
     image: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="IMAGE")]]
     out: Path = Path("inversion")
     inversion: Annotated[InversionConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=InversionConfig)
-    frames: int = 24
+    frames: Annotated[int, NON_NEGATIVE] = 24
     """Turntable frames (0: none)."""
-    frame_resolution: int = 96
-    seed: int = 0
+    frame_resolution: Annotated[int, at_least(8)] = 96
+    seed: Annotated[int, SEED] = 0
     device: str = "auto"
+    overwrite: bool = False
+    """Write into a non-empty --out."""
 
 
 def invert(argv: list[str]) -> None:
-    args = tyro.cli(InvertArgs, args=argv, prog="langfield invert")
-    import json
+    args = parse(InvertArgs, argv, "langfield invert")
 
     import numpy as np
     import torch
-    from safetensors.torch import save_file
 
+    from langfield.atomic import fresh_folder, write_json
     from langfield.cameras import orbit_cameras
     from langfield.export.images import read_image, save_png, write_video
     from langfield.export.turntable import contact_sheet
@@ -45,7 +48,9 @@ def invert(argv: list[str]) -> None:
     from langfield.methods.clipnerf.inversion import prepare_image
     from langfield.methods.clipnerf.views import ObjectViews
     from langfield.run import load_run
+    from langfield.tensorfile import write_tensors
 
+    fresh_folder(args.out, args.overwrite)
     run = load_run(args.run, args.device)
     if run.method.name != "clipnerf":
         raise LangfieldError(f"{args.run}: invert works on clipnerf runs, this is a {run.method.name} run")
@@ -55,8 +60,7 @@ def invert(argv: list[str]) -> None:
     model = run.model
     model.use_codes(result.shape, result.appearance)
     out = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    save_file({"shape": result.shape.cpu().contiguous(), "appearance": result.appearance.cpu().contiguous()}, str(out / "codes.safetensors"))
+    write_tensors(out / "codes.safetensors", {"shape": result.shape.cpu().contiguous(), "appearance": result.appearance.cpu().contiguous()}, {})
     center = torch.tensor(result.center)
     size = max(image.shape[0], image.shape[1])
     camera = orbit_cameras(torch.tensor(result.azimuth), torch.tensor(result.elevation), result.radius, result.fov, size, center=center)
@@ -66,7 +70,7 @@ def invert(argv: list[str]) -> None:
     summary = {"run": str(args.run), "image": str(args.image), "azimuth": result.azimuth, "elevation": result.elevation,
                "radius": result.radius, "mse": result.error, "first_search_mse": result.losses["search"][0],
                "resolution": cfg.resolution}
-    (out / "inversion.json").write_text(json.dumps(summary, indent=2))
+    write_json(out / "inversion.json", summary)
     if args.frames:
         views = replace(ObjectViews.of(model.scene.cameras), center=result.center)
         frames = views.turntable(model, args.frames, args.frame_resolution, radius=result.radius, fov=result.fov)

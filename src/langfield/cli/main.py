@@ -56,16 +56,19 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run_guarded(job: Callable[[], object]) -> None:
-    """Run ``job`` as a command: a user error prints one line and exits 2, Ctrl-C exits 130 (the scripts under
-    ``scripts/`` use this too)."""
+    """Run ``job`` as a command: a user error prints one line and exits 2, Ctrl-C exits 130 and SIGTERM 143 (the
+    scripts under ``scripts/`` use this too)."""
     try:
         job()
     except LangfieldError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        from langfield.train.interrupt import Aborted
+
+        signum = getattr(exc, "signum", 2)
+        print("stopped at once, nothing saved" if isinstance(exc, Aborted) else "interrupted", file=sys.stderr)
+        sys.exit(128 + signum)
     except BrokenPipeError:
         os._exit(1)
 

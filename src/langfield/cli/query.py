@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional, Tuple
+from typing import Annotated, Literal, Optional, Tuple
 
 import tyro
 
+from langfield.checks import NON_NEGATIVE, at_least, between
+from langfield.cli.parsing import parse
 from langfield.errors import LangfieldError
 
 
@@ -20,24 +22,24 @@ class QueryArgs:
     texts: tyro.conf.Positional[Tuple[str, ...]]
     """One or more queries, e.g. "the red mug" "a chair"."""
     out: Path = Path("query")
-    view: Optional[int] = None
+    view: Annotated[Optional[int], NON_NEGATIVE] = None
     """Index of a training camera of the run (default 0); ignored with --path orbit."""
     path: Literal["view", "orbit"] = "view"
     """view: one camera; orbit: --frames cameras around the scene (a heat-map video per query)."""
-    frames: int = 24
+    frames: Annotated[int, at_least(1)] = 24
     export: Optional[Path] = None
     """Also write a 3D relevancy point cloud (PLY: colour = heat-map of the first query, plus one scalar per query)."""
     canonical: Tuple[str, ...] = ()
     """Canonical phrases (default: the run's, "object" "things" "stuff" "texture")."""
-    scales: Tuple[float, ...] = ()
+    scales: Annotated[Tuple[float, ...], between(0, 1, lo_open=True)] = ()
     """Crop scales tried per query, as fractions of the image height (default: the run's, 0.1 ... 0.3)."""
-    smoothing: Optional[float] = None
+    smoothing: Annotated[Optional[float], NON_NEGATIVE] = None
     """Gaussian blur of the maps, as a fraction of the image height (default: the run's, 0.02; 0: none)."""
     device: str = "auto"
 
 
 def query(argv: list[str]) -> None:
-    args = tyro.cli(QueryArgs, args=argv, prog="langfield query")
+    args = parse(QueryArgs, argv, "langfield query")
     if not args.texts or any(not t.strip() for t in args.texts):
         raise LangfieldError("give a non-empty query text, e.g. langfield query RUN \"the red mug\"")
     if args.frames < 1:

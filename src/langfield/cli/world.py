@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional, Tuple
+from typing import Annotated, Literal, Optional, Tuple
 
 import tyro
 
+from langfield.atomic import fresh_folder
+from langfield.checks import NON_NEGATIVE, SEED, at_least
+from langfield.cli.parsing import parse
 from langfield.errors import LangfieldError
 
 
@@ -16,19 +19,21 @@ class SceneArgs:
     """Write a multi-view dataset of a random table-top scene (Blender format + masks/ + objects.json)."""
 
     out: Path
-    seed: int = 0
-    objects: int = 6
-    views: int = 100
-    resolution: int = 100
-    holdout_every: int = 8
+    seed: Annotated[int, SEED] = 0
+    objects: Annotated[int, at_least(1)] = 6
+    views: Annotated[int, at_least(2)] = 100
+    resolution: Annotated[int, at_least(8)] = 100
+    holdout_every: Annotated[int, NON_NEGATIVE] = 8
     """Views with index i % N == 0 go to transforms_test.json."""
     background: Literal["white", "black", "grey"] = "white"
-    supersample: int = 2
+    supersample: Annotated[int, at_least(1)] = 2
     """Render SxS samples per pixel and box-filter them (anti-aliasing, as a camera integrates over a pixel)."""
     kinds: Optional[Tuple[str, ...]] = None
     """Restrict object kinds (default: all)."""
     colors: Optional[Tuple[str, ...]] = None
     """Restrict colours (default: all)."""
+    overwrite: bool = False
+    """Write into a non-empty --out (files of the same names are replaced)."""
 
 
 @dataclass
@@ -36,13 +41,15 @@ class ImagesArgs:
     """Write labelled images (images/*.png + labels.jsonl) for training and evaluating the embedded models."""
 
     out: Path
-    seed: int = 0
-    count: int = 1000
-    resolution: int = 64
+    seed: Annotated[int, SEED] = 0
+    count: Annotated[int, at_least(1)] = 1000
+    resolution: Annotated[int, at_least(8)] = 64
     kind: Literal["object", "crop"] = "object"
     """object: one object per image; crop: crops of multi-object scenes labelled with the dominant object."""
     kinds: Optional[Tuple[str, ...]] = None
     colors: Optional[Tuple[str, ...]] = None
+    overwrite: bool = False
+    """Write into a non-empty --out (files of the same names are replaced)."""
 
 
 @dataclass
@@ -52,14 +59,16 @@ class CategoryArgs:
 
     category: tyro.conf.Positional[Literal["chair", "table", "mug"]]
     out: Path
-    objects: int = 64
-    views: int = 24
+    objects: Annotated[int, at_least(1)] = 64
+    views: Annotated[int, at_least(2)] = 24
     """Views per object; each object's views with index i % --holdout-every == 0 are held out."""
-    resolution: int = 64
-    seed: int = 0
-    holdout_every: int = 8
-    supersample: int = 2
+    resolution: Annotated[int, at_least(8)] = 64
+    seed: Annotated[int, SEED] = 0
+    holdout_every: Annotated[int, NON_NEGATIVE] = 8
+    supersample: Annotated[int, at_least(1)] = 2
     progress: bool = True
+    overwrite: bool = False
+    """Write into a non-empty --out (files of the same names are replaced)."""
 
 
 def world(argv: list[str]) -> None:
@@ -69,20 +78,23 @@ def world(argv: list[str]) -> None:
         return
     sub, rest = argv[0], argv[1:]
     if sub == "scene":
-        args = tyro.cli(SceneArgs, args=rest, prog="langfield world scene")
+        args = parse(SceneArgs, rest, "langfield world scene")
+        fresh_folder(args.out, args.overwrite)
         from langfield.world.dataset import write_scene_dataset
 
         scene = write_scene_dataset(args.out, args.seed, args.objects, args.views, args.resolution, args.holdout_every, args.background, args.kinds, args.colors, args.supersample)
         names = ", ".join(f"{o.attributes.color} {o.attributes.kind}" for o in scene.objects)
         print(f"wrote {args.out}: {args.views} views of {args.resolution}x{args.resolution}, objects: {names}")
     elif sub == "category":
-        args = tyro.cli(CategoryArgs, args=rest, prog="langfield world category")
+        args = parse(CategoryArgs, rest, "langfield world category")
+        fresh_folder(args.out, args.overwrite)
         from langfield.world.category import write_category_dataset
 
         write_category_dataset(args.out, args.category, args.objects, args.views, args.resolution, args.seed, args.holdout_every, args.supersample, args.progress)
         print(f"wrote {args.out}: {args.objects} {args.category}s x {args.views} views of {args.resolution}x{args.resolution}")
     elif sub == "images":
-        args = tyro.cli(ImagesArgs, args=rest, prog="langfield world images")
+        args = parse(ImagesArgs, rest, "langfield world images")
+        fresh_folder(args.out, args.overwrite)
         from langfield.ui import task_bar
         from langfield.world.images import write_images
 

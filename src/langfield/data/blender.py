@@ -10,7 +10,16 @@ import torch
 
 from langfield.cameras import Cameras
 from langfield.data.config import DataConfig
-from langfield.data.dataset import Dataset, check_pose, frame_object, holdout_split, load_images, near_far, object_indices, resolve_image
+from langfield.data.dataset import (
+    Dataset,
+    check_pose,
+    frame_object,
+    holdout_split,
+    load_images,
+    near_far,
+    object_indices,
+    resolve_image,
+)
 from langfield.data.jsonio import read_json, require
 from langfield.errors import LangfieldError
 

@@ -26,7 +26,15 @@ from torch.nn import functional as F
 
 from langfield.encoders.mini import MiniArchitecture, MiniClip
 from langfield.errors import LangfieldError
-from langfield.world.vocabulary import COLORS, KINDS, MATERIALS, SIZES, Attributes, captions
+from langfield.tensorfile import load_cache, save_cache
+from langfield.world.vocabulary import (
+    COLORS,
+    KINDS,
+    MATERIALS,
+    SIZES,
+    Attributes,
+    captions,
+)
 
 COMBOS = [Attributes(k, c, m, s) for c, k, m, s in itertools.product(COLORS, KINDS, MATERIALS, SIZES)]
 COMBO_INDEX = {a: i for i, a in enumerate(COMBOS)}
@@ -69,8 +77,8 @@ def render_data(kind: str, seed: int, count: int, resolution: int, cache: Path, 
     from langfield.world.images import background_crops, crop_images, object_images
 
     file = Path(cache) / f"{kind}-seed{seed}-n{count}-r{resolution}.pt"
-    if file.is_file():
-        data = torch.load(file)
+    data = load_cache(file)
+    if data is not None:
         return data["images"], data["labels"]
     stream = {"object": object_images, "crop": crop_images, "background": background_crops}[kind]
     images = torch.empty(count, resolution, resolution, 3, dtype=torch.uint8)
@@ -80,10 +88,7 @@ def render_data(kind: str, seed: int, count: int, resolution: int, cache: Path, 
             images[item.index] = (item.image.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
             labels[item.index] = COMBO_INDEX[item.attributes] if item.attributes is not None else -1
             advance()
-    file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_suffix(".tmp")
-    torch.save({"images": images, "labels": labels}, tmp)
-    tmp.replace(file)
+    save_cache(file, {"images": images, "labels": labels})
     return images, labels
 
 

@@ -8,21 +8,35 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from langfield.atomic import write_bytes
 from langfield.errors import LangfieldError
 from langfield.methods.base import Model
+from langfield.resources import require_memory
+
+
+def lattice_shape(aabb: torch.Tensor, resolution: int) -> list[int]:
+    """Lattice points per axis: ``resolution`` along the longest side of ``aabb``, the same spacing on the others."""
+    extent = aabb[1] - aabb[0]
+    voxel = float(extent.max()) / (resolution - 1)
+    return [max(2, int(round(float(e) / voxel)) + 1) for e in extent]
 
 
 @torch.no_grad()
 def density_volume(model: Model, aabb: torch.Tensor, resolution: int, chunk: int = 1 << 18) -> np.ndarray:
-    """Density sampled on a ``resolution``-per-longest-axis lattice spanning ``aabb``."""
-    extent = aabb[1] - aabb[0]
-    voxel = float(extent.max()) / (resolution - 1)
-    shape = [max(2, int(round(float(e) / voxel)) + 1) for e in extent]
+    """Density sampled on a ``resolution``-per-longest-axis lattice spanning ``aabb``, slab by slab along x (only
+    the float32 volume itself is ever whole in memory)."""
+    shape = lattice_shape(aabb, resolution)
     axes = [torch.linspace(float(aabb[0, k]), float(aabb[1, k]), shape[k]) for k in range(3)]
-    points = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)
     device = model.background.device
-    values = torch.cat([model.density(points[i : i + chunk].to(device)).cpu() for i in range(0, len(points), chunk)])
-    return values.reshape(shape).numpy()
+    volume = np.empty(shape, dtype=np.float32)
+    plane = torch.stack(torch.meshgrid(axes[1], axes[2], indexing="ij"), dim=-1).reshape(-1, 2)
+    slab = max(1, chunk // len(plane))
+    for x0 in range(0, shape[0], slab):
+        xs = axes[0][x0 : x0 + slab]
+        points = torch.cat([xs.repeat_interleave(len(plane))[:, None], plane.repeat(len(xs), 1)], dim=1)
+        values = torch.cat([model.density(points[i : i + chunk].to(device)).cpu() for i in range(0, len(points), chunk)])
+        volume[x0 : x0 + len(xs)] = values.reshape(len(xs), shape[1], shape[2]).numpy()
+    return volume
 
 
 @torch.no_grad()
@@ -32,10 +46,12 @@ def extract_mesh(model: Model, aabb: torch.Tensor, resolution: int = 256, thresh
     ``threshold=None`` picks half the 99.5th percentile of the sampled density: how dense a trained field gets
     depends on the method and the length of training, so a fixed level fits some runs and misses others.
     """
+    import trimesh
     from skimage.measure import marching_cubes
 
-    import trimesh
-
+    shape = lattice_shape(aabb, resolution)
+    # the volume (4 B a point) and marching cubes' working arrays (about three times as much)
+    require_memory(16 * float(np.prod(shape)), f"a {'x'.join(map(str, shape))} mesh lattice", "lower --resolution")
     volume = density_volume(model, aabb, resolution)
     lo, hi = float(volume.min()), float(volume.max())
     if threshold is None:
@@ -83,6 +99,7 @@ def extract_points(model: Model, cameras, max_points: int = 200_000, min_opacity
 
 
 def save_mesh(mesh, path: Path) -> None:
+    """A trimesh mesh in the format of ``path``'s suffix (glb, obj, ply), written atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mesh.export(path)
+    data = mesh.export(file_type=path.suffix.lstrip(".").lower())
+    write_bytes(path, data.encode("utf-8") if isinstance(data, str) else data)

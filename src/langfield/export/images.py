@@ -2,25 +2,41 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import torch
 
+from langfield.atomic import atomic_path, atomic_write, write_image
 from langfield.errors import LangfieldError
 
 
 def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
-    array = image.detach().cpu().float().numpy() if isinstance(image, torch.Tensor) else np.asarray(image, dtype=np.float32)
+    """8-bit pixels of an image: floats in [0, 1] are scaled (and clipped); 8-bit images pass as they are."""
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu()
+        if image.dtype == torch.uint8:
+            return image.numpy()
+        array = image.float().numpy()
+    else:
+        if np.asarray(image).dtype == np.uint8:
+            return np.asarray(image)
+        array = np.asarray(image, dtype=np.float32)
     return (np.clip(array, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def save_png(path: Path, image: torch.Tensor | np.ndarray) -> None:
+    """An image as PNG, written atomically: float pixels in [0, 1], or 8-bit pixels as they are."""
     from PIL import Image
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(to_uint8(image)).save(path)
+    write_image(path, Image.fromarray(to_uint8(image)))
+
+
+def save_npy(path: Path, array: np.ndarray) -> None:
+    with atomic_write(path, "wb") as handle:
+        np.save(handle, array)
 
 
 def read_image(path: Path) -> torch.Tensor:
@@ -52,15 +68,39 @@ def colorize(values: torch.Tensor, lo: float | None = None, hi: float | None = N
     return torch.stack([r, g, b], dim=-1).clamp(0, 1)
 
 
-def write_video(path: Path, frames: list[np.ndarray], fps: int = 30) -> None:
+def write_video(path: Path, frames: Iterable[np.ndarray], fps: int = 30) -> int:
+    """Encode uint8 frames (H, W, 3) as H.264 MP4, streamed: each frame goes to the encoder as it comes (pass a
+    generator to render and encode one frame at a time), into a temporary file that replaces ``path`` at the end.
+    Returns the number of frames."""
     import imageio.v2 as imageio
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        # even sizes keep the H.264 encoder happy
-        h, w = frames[0].shape[:2]
-        frames = [f[: h - h % 2, : w - w % 2] for f in frames]
-        imageio.mimwrite(path, frames, fps=fps, codec="libx264", quality=8, macro_block_size=1)
-    except Exception as exc:  # the ffmpeg backend reports failures with many exception types
-        raise LangfieldError(f"{path}: cannot write video ({exc})") from None
+
+    def fail(exc: Exception) -> LangfieldError:  # the ffmpeg backend reports failures with many exception types
+        return LangfieldError(f"{path}: cannot write video ({str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__})")
+
+    count = 0
+    with atomic_path(path, keep_suffix=True) as tmp:
+        try:
+            writer = imageio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264", quality=8, macro_block_size=1)
+        except Exception as exc:
+            raise fail(exc) from None
+        try:
+            for frame in frames:
+                h, w = frame.shape[:2]
+                try:  # even sizes keep the H.264 encoder happy
+                    writer.append_data(np.ascontiguousarray(frame[: h - h % 2, : w - w % 2]))
+                except Exception as exc:
+                    raise fail(exc) from None
+                count += 1
+        except BaseException:
+            with contextlib.suppress(Exception):
+                writer.close()
+            raise
+        try:
+            writer.close()
+        except Exception as exc:
+            raise fail(exc) from None
+        if count == 0:
+            raise LangfieldError(f"{path}: no frames to write")
+    return count

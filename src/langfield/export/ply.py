@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from langfield.atomic import atomic_write
+
 
 def write_point_cloud(path: Path, points: np.ndarray, colors: np.ndarray, scalars: dict[str, np.ndarray] | None = None) -> None:
     """``points`` (N, 3) float, ``colors`` (N, 3) uint8, ``scalars`` name → (N,) float."""
@@ -23,9 +25,7 @@ def write_point_cloud(path: Path, points: np.ndarray, colors: np.ndarray, scalar
     header += ["property uchar red", "property uchar green", "property uchar blue"]
     header += [f"property float {name}" for name in scalars]
     header.append("end_header")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") as handle:
+    with atomic_write(path, "wb") as handle:
         handle.write(("\n".join(header) + "\n").encode("ascii"))
         handle.write(data.tobytes())
 

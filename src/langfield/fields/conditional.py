@@ -17,12 +17,13 @@ appearance code enters only the colour branch, after density — so an appearanc
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from langfield.checks import NON_NEGATIVE, at_least, finite
 from langfield.fields.encodings import PositionalEncoding
 from langfield.fields.grid import DenseGrid
 
@@ -30,28 +31,28 @@ from langfield.fields.grid import DenseGrid
 @dataclass
 class ConditionalFieldConfig:
     backbone: Literal["grid", "mlp"] = "grid"
-    shape_dim: int = 128
+    shape_dim: Annotated[int, at_least(1)] = 128
     """Shape code size (paper: 128)."""
-    appearance_dim: int = 128
+    appearance_dim: Annotated[int, at_least(1)] = 128
     """Appearance code size (paper: 128)."""
     disentangled: bool = True
     """False: the ablation with both codes at the input of the geometry path."""
-    position_frequencies: int = 6
+    position_frequencies: Annotated[int, NON_NEGATIVE] = 6
     """Frequencies of Γ(p), the encoding the deformation network reads (and the mlp trunk)."""
-    deformation_depth: int = 4
+    deformation_depth: Annotated[int, at_least(1)] = 4
     """Layers of the deformation network T (paper: 4×256)."""
-    deformation_width: int = 64
-    max_offset: float = 0.3
+    deformation_width: Annotated[int, at_least(1)] = 64
+    max_offset: Annotated[float, NON_NEGATIVE] = 0.3
     """grid: the largest displacement into the template, in scene units."""
-    resolution: int = 48
+    resolution: Annotated[int, at_least(2)] = 48
     """grid: lattice points per axis of the template grids."""
-    feature_dim: int = 8
-    trunk_depth: int = 8
+    feature_dim: Annotated[int, at_least(1)] = 8
+    trunk_depth: Annotated[int, at_least(1)] = 8
     """mlp: layers of the trunk (paper: 8×256)."""
-    trunk_width: int = 256
-    color_width: int = 64
-    view_frequencies: int = 2
-    density_shift: float = -2.0
+    trunk_width: Annotated[int, at_least(1)] = 256
+    color_width: Annotated[int, at_least(1)] = 64
+    view_frequencies: Annotated[int, NON_NEGATIVE] = 2
+    density_shift: Annotated[float, finite()] = -2.0
     """Bias of the density before softplus: a little empty at the start."""
 
 

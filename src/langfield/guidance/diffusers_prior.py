@@ -17,7 +17,12 @@ from pathlib import Path
 import torch
 
 from langfield.errors import LangfieldError
-from langfield.guidance.prior import DiffusionPrior, TextCondition, model_to_pixels, pixels_to_model
+from langfield.guidance.prior import (
+    DiffusionPrior,
+    TextCondition,
+    model_to_pixels,
+    pixels_to_model,
+)
 
 
 def _has_component(spec: str, name: str) -> bool:

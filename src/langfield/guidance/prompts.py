@@ -9,9 +9,11 @@ paint a face on every side (the Janus problem). The embedded prior was trained w
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 
+from langfield.checks import ELEVATION, between
 from langfield.errors import LangfieldError
 from langfield.guidance.prior import DiffusionPrior, TextCondition
 
@@ -22,11 +24,11 @@ VIEWS = ("front", "side", "back", "overhead")
 class ViewPromptConfig:
     enabled: bool = True
     """Append the view to the prompt by the camera's azimuth and elevation."""
-    front_angle: float = 45.0
+    front_angle: Annotated[float, between(0, 180)] = 45.0
     """Views within this many degrees of azimuth 0 are "front"."""
-    back_angle: float = 45.0
+    back_angle: Annotated[float, between(0, 180)] = 45.0
     """Views within this many degrees of azimuth 180 are "back"; the rest are "side"."""
-    overhead_elevation: float = 60.0
+    overhead_elevation: Annotated[float, ELEVATION] = 60.0
     """Views above this elevation (degrees) are "overhead", whatever the azimuth."""
     template: str = "{prompt}, {view} view"
 

@@ -13,35 +13,36 @@ back-propagate through their VAE encoder (``encode_images``), as in latent SDS.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 
+from langfield.checks import NON_NEGATIVE, UNIT, positive
 from langfield.errors import LangfieldError
 from langfield.guidance.prior import DiffusionPrior, TextCondition
 
 
 @dataclass
 class SDSConfig:
-    guidance_scale: float = 20.0
+    guidance_scale: Annotated[float, NON_NEGATIVE] = 20.0
     """Classifier-free guidance scale s (DreamFusion uses 100 with Imagen; threestudio 100 with Stable Diffusion)."""
-    min_step: float = 0.2
+    min_step: Annotated[float, UNIT] = 0.2
     """Smallest timestep, as a fraction of the prior's training steps (DreamFusion 0.02; 0.2 keeps the end of the
     decreasing schedule from carving noise into the surface)."""
-    max_step: float = 0.98
+    max_step: Annotated[float, UNIT] = 0.98
     """Largest timestep at the start of the optimisation."""
-    max_step_final: float | None = 0.5
+    max_step_final: Annotated[float | None, UNIT] = 0.5
     """Largest timestep at the end: the upper bound anneals linearly to it over the run (None: no annealing).
     Schedule "random" only."""
     schedule: Literal["random", "decreasing"] = "decreasing"
     """How t is drawn. random: uniformly between min-step and the (annealed) upper bound. decreasing: uniformly
     within ± window of a centre that falls linearly from max-step to min-step over the run (DreamTime, Huang et
     al. 2023), so coarse structure settles before detail."""
-    window: float = 0.1
+    window: Annotated[float, UNIT] = 0.1
     """Half-width of the "decreasing" schedule's window, as a fraction of the prior's training steps."""
     weighting: Literal["sds", "uniform", "snr"] = "sds"
     """w(t): "sds" 1 − ᾱ_t (DreamFusion), "uniform" 1, or "snr" √(ᾱ_t (1 − ᾱ_t))."""
-    grad_clip: float | None = None
+    grad_clip: Annotated[float | None, positive()] = None
     """Clip the injected gradient element-wise to ± this (None: off)."""
 
     def check(self) -> None:

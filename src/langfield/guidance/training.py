@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from langfield.errors import LangfieldError
 from langfield.guidance.embedded import DEFAULT_SCHEDULE, DEFAULT_UNET, EmbeddedPrior
 from langfield.guidance.prompts import view_name, view_prompt
+from langfield.tensorfile import load_cache, save_cache
 
 
 @dataclass
@@ -64,8 +65,9 @@ def render_prior_data(config: PriorTrainConfig) -> dict:
 
     res = config.resolution
     file = Path(config.cache) / f"objects-seed{config.seed}-n{config.images}-r{res}-e{config.max_elevation:g}.pt"
-    if file.is_file():
-        return torch.load(file)
+    cached = load_cache(file)
+    if cached is not None:
+        return cached
     images = torch.empty(config.images, res, res, 3, dtype=torch.uint8)
     labels = torch.empty(config.images, dtype=torch.long)
     views = torch.empty(config.images, 2)
@@ -77,10 +79,7 @@ def render_prior_data(config: PriorTrainConfig) -> dict:
             views[item.index] = torch.tensor(item.view)
             advance()
     data = {"images": images, "labels": labels, "views": views}
-    file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_suffix(".tmp")
-    torch.save(data, tmp)
-    tmp.replace(file)
+    save_cache(file, data)
     return data
 
 

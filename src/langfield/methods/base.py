@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from langfield.cameras import Cameras
+from langfield.resources import require_memory
 
 
 @dataclass
@@ -149,6 +150,9 @@ class Model(nn.Module):
         """Render a whole image: ``rgb`` (H, W, 3), ``opacity`` (H, W), ``depth`` (H, W), and any other per-ray
         ``outputs`` of the model's forward (e.g. lerf's ``language``)."""
         chunk = chunk or self.render_chunk
+        h, w = cameras.height, cameras.width
+        # rays (24 B), the outputs (rgb, opacity, depth, ...) and their concatenation, per pixel
+        require_memory(h * w * (24 + 16 * (2 + len(outputs))), f"a {w}x{h} render", "render at a lower resolution")
         was_training = self.training
         self.eval()
         origins, directions = cameras.to(self.background.device).image_rays(index)
@@ -158,5 +162,4 @@ class Model(nn.Module):
             for key in parts:
                 parts[key].append(out[key])
         self.train(was_training)
-        h, w = cameras.height, cameras.width
         return {key: torch.cat(value).reshape(h, w, -1).squeeze(-1) for key, value in parts.items()}

@@ -1,10 +1,11 @@
-"""Rendering camera paths of a run to videos or frames."""
+"""Rendering camera paths of a run to videos or frames, one frame at a time (a video streams to the encoder)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Iterator
 
-import torch
+import numpy as np
 
 from langfield.cameras import orbit_path, spiral_path
 from langfield.export.images import colorize, save_png, to_uint8, write_video
@@ -12,34 +13,44 @@ from langfield.run import load_run
 from langfield.ui import task_bar
 
 
-def render_path(args) -> Path:
-    run = load_run(args.run, args.device)
-    reference = run.scene.cameras.scaled(args.scale)
+def render_path(
+    run_path: Path, out: Path, path: str = "orbit", frames: int = 60, fps: int = 24, output: str = "rgb", scale: float = 1.0,
+    elevation: float | None = None, radius: float | None = None, device: str = "auto",
+) -> Path:
+    """Render ``frames`` views of the run along ``path`` (orbit, spiral or the training cameras) as an MP4 when
+    ``out`` ends in .mp4, else as PNG frames in the folder ``out``. Returns ``out``."""
+    run = load_run(run_path, device)
+    reference = run.scene.cameras.scaled(scale)
     aabb = getattr(run.model, "aabb", run.scene.aabb).detach().cpu()
-    if args.path == "orbit":
-        cameras = orbit_path(reference, args.frames, center=aabb.mean(dim=0), radius=args.radius, elevation_deg=args.elevation)
-    elif args.path == "spiral":
-        cameras = spiral_path(reference, args.frames)
+    if path == "orbit":
+        cameras = orbit_path(reference, frames, center=aabb.mean(dim=0), radius=radius, elevation_deg=elevation)
+    elif path == "spiral":
+        cameras = spiral_path(reference, frames)
     else:
         cameras = reference
-    frames = []
-    with task_bar("rendering", len(cameras)) as advance:
+
+    def images(advance) -> Iterator[np.ndarray]:
         for i in range(len(cameras)):
-            out = run.model.render_camera(cameras, i)
-            if args.output == "rgb":
-                image = out["rgb"]
-            elif args.output == "depth":
-                image = colorize(out["depth"], lo=run.scene.near, hi=run.scene.far) * out["opacity"][..., None]
+            rendered = run.model.render_camera(cameras, i)
+            if output == "rgb":
+                image = rendered["rgb"]
+            elif output == "depth":
+                image = colorize(rendered["depth"], lo=run.scene.near, hi=run.scene.far) * rendered["opacity"][..., None]
             else:
-                image = out["opacity"][..., None].expand(-1, -1, 3)
-            frames.append(to_uint8(image.cpu()))
+                image = rendered["opacity"][..., None].expand(-1, -1, 3)
+            yield to_uint8(image.cpu())
             advance()
-    out_path = Path(args.out)
-    as_video = out_path.suffix.lower() == ".mp4" and not str(args.out).endswith("/")
-    if as_video:
-        write_video(out_path, frames, args.fps)
-        return out_path
-    out_path.mkdir(parents=True, exist_ok=True)
-    for i, frame in enumerate(frames):
-        save_png(out_path / f"frame_{i:04d}.png", torch.from_numpy(frame).float() / 255.0)
-    return out_path
+
+    out = Path(out)
+    with task_bar("rendering", len(cameras)) as advance:
+        if is_video(out):
+            write_video(out, images(advance), fps)
+        else:
+            out.mkdir(parents=True, exist_ok=True)
+            for i, frame in enumerate(images(advance)):
+                save_png(out / f"frame_{i:04d}.png", frame)
+    return out
+
+
+def is_video(out: Path | str) -> bool:
+    return Path(out).suffix.lower() == ".mp4" and not str(out).endswith("/")

@@ -3,12 +3,11 @@ so an interrupted write never leaves a truncated checkpoint behind."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from langfield.atomic import atomic_write
 from langfield.errors import LangfieldError
 
 FORMAT = "langfield-checkpoint"
@@ -16,20 +15,8 @@ VERSION = 1
 
 
 def save_checkpoint(path: Path, payload: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"format": FORMAT, "version": VERSION, **payload}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, "wb") as handle:
+        torch.save({"format": FORMAT, "version": VERSION, **payload}, handle)
 
 
 def load_checkpoint(path: Path, method: str | None = None, map_location: str | torch.device = "cpu") -> dict:

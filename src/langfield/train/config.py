@@ -3,32 +3,39 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Annotated, Optional
+
+from langfield.checks import NON_NEGATIVE, SEED, at_least, positive
 
 
 @dataclass
 class TrainerConfig:
-    max_steps: int = 30000
+    max_steps: Annotated[int, at_least(1)] = 30000
     """Stop after this many optimisation steps."""
-    max_seconds: Optional[float] = None
+    max_seconds: Annotated[Optional[float], positive()] = None
     """Stop after this much wall-clock training time; the learning-rate schedule then follows elapsed time."""
-    seed: int = 0
+    seed: Annotated[int, SEED] = 0
     """Seed of every random choice (initialisation, ray batches, jitter)."""
-    batch_rays: int = 4096
+    batch_rays: Annotated[int, at_least(1)] = 4096
     """Rays per optimisation step."""
-    lr_final_ratio: float = 0.1
+    lr_final_ratio: Annotated[float, positive()] = 0.1
     """Learning rates decay exponentially to this fraction of their initial value over the run."""
-    eval_every: int = 500
+    eval_every: Annotated[int, NON_NEGATIVE] = 500
     """Render one held-out view and report its PSNR every N steps (0: never)."""
-    checkpoint_every: int = 1000
+    checkpoint_every: Annotated[int, at_least(1)] = 1000
     """Write an atomic checkpoint every N steps (and at the end, and on Ctrl-C)."""
-    checkpoint_seconds: float = 60.0
+    checkpoint_seconds: Annotated[float, positive()] = 60.0
     """Also write a checkpoint when this many seconds have passed since the last one."""
     resume: bool = False
     """Continue the run in --output from its checkpoint."""
+    overwrite: bool = False
+    """Start afresh in an --output that already holds a run or other files (the run's files are replaced)."""
+    max_bad_steps: Annotated[int, at_least(1)] = 10
+    """A step whose loss, gradients or parameters are not finite is skipped (and counted); after this many in a
+    row training stops with an error, keeping the last good checkpoint."""
     device: str = "auto"
     """`auto` (CUDA when available), `cpu`, `cuda`, `cuda:1`, ..."""
-    threads: Optional[int] = None
+    threads: Annotated[Optional[int], at_least(1)] = None
     """CPU threads for torch (default: torch's choice)."""
     progress: bool = True
     """Show a progress bar."""

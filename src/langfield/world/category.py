@@ -9,7 +9,6 @@ object it shows (``object_index``), which is what conditional radiance fields (C
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from langfield.atomic import write_json
 from langfield.errors import LangfieldError
 from langfield.world.cameras import CAMERA_ANGLE_X, hemisphere_poses, pinhole
 from langfield.world.dataset import check_dataset_options, save_rgba, supersampled
@@ -166,7 +166,7 @@ def write_category_dataset(out: Path, category: str, objects: int, views: int, r
                 frames[split].append({"file_path": f"./{split}/{name}", "transform_matrix": pose, "object_index": index})
             advance()
     for split, listed in frames.items():
-        (out / f"transforms_{split}.json").write_text(json.dumps({"camera_angle_x": CAMERA_ANGLE_X, "frames": listed}, indent=1))
+        write_json(out / f"transforms_{split}.json", {"camera_angle_x": CAMERA_ANGLE_X, "frames": listed}, indent=1)
     cat = get_category(category)
     description = {
         "category": category,
@@ -182,5 +182,5 @@ def write_category_dataset(out: Path, category: str, objects: int, views: int, r
             for i, o in enumerate(items)
         ],
     }
-    (out / "objects.json").write_text(json.dumps(description, indent=1))
+    write_json(out / "objects.json", description, indent=1)
     return items

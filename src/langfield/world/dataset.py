@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from langfield.atomic import write_image, write_json
 from langfield.errors import LangfieldError
 from langfield.world.cameras import CAMERA_ANGLE_X, hemisphere_poses, pinhole
 from langfield.world.renderer import TABLE_ID, render_rays, scene_parts
@@ -59,7 +59,7 @@ def render_views(scene: Scene, cameras, chunk: int = 1 << 16) -> list[dict[str, 
 def save_rgba(path: Path, view: dict) -> None:
     rgba = torch.cat([view["rgb"], view["alpha"][..., None]], dim=-1)
     array = (rgba.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
-    Image.fromarray(array, "RGBA").save(path)
+    write_image(path, Image.fromarray(array, "RGBA"))
 
 
 def check_dataset_options(views: int, resolution: int, supersample: int) -> None:
@@ -99,7 +99,7 @@ def write_scene_dataset(
         (out / split).mkdir(parents=True, exist_ok=True)
         (out / "masks" / split).mkdir(parents=True, exist_ok=True)
         save_rgba(out / split / f"{name}.png", view)
-        Image.fromarray(view["ids"].numpy().astype(np.uint8), "L").save(out / "masks" / split / f"{name}.png")
+        write_image(out / "masks" / split / f"{name}.png", Image.fromarray(view["ids"].numpy().astype(np.uint8), "L"))
         pose = torch.cat([c2w[i], torch.tensor([[0.0, 0.0, 0.0, 1.0]])]).tolist()
         splits[split].append({"file_path": f"./{split}/{name}", "mask_path": f"./masks/{split}/{name}.png", "transform_matrix": pose})
         if split == "train":
@@ -110,7 +110,7 @@ def write_scene_dataset(
     if hidden:
         raise LangfieldError(f"objects {hidden} are not visible in any training view; use more --views or another --seed")
     for split, frames in splits.items():
-        (out / f"transforms_{split}.json").write_text(json.dumps({"camera_angle_x": CAMERA_ANGLE_X, "frames": frames}, indent=1))
+        write_json(out / f"transforms_{split}.json", {"camera_angle_x": CAMERA_ANGLE_X, "frames": frames}, indent=1)
     description = {
         "seed": seed,
         "table_id": TABLE_ID,
@@ -129,5 +129,5 @@ def write_scene_dataset(
             for o in scene.objects
         ],
     }
-    (out / "objects.json").write_text(json.dumps(description, indent=1))
+    write_json(out / "objects.json", description, indent=1)
     return scene

@@ -23,13 +23,20 @@ import numpy as np
 import torch
 from PIL import Image
 
+from langfield.atomic import atomic_write, write_image
 from langfield.cameras import look_at
 from langfield.errors import LangfieldError
 from langfield.world.cameras import hemisphere_poses, pinhole
 from langfield.world.dataset import CAMERA_RADIUS, render_views
 from langfield.world.objects import height
 from langfield.world.renderer import TABLE_ID, object_parts, render_rays
-from langfield.world.scene import WorldObject, check_names, random_attributes, random_lighting, random_scene
+from langfield.world.scene import (
+    WorldObject,
+    check_names,
+    random_attributes,
+    random_lighting,
+    random_scene,
+)
 from langfield.world.vocabulary import Attributes, captions
 
 OBJECT_FOV = 0.6
@@ -187,10 +194,10 @@ def write_images(out: Path, seed: int, count: int, resolution: int, kind: str = 
     stream = object_images if kind == "object" else crop_images
     out = Path(out)
     (out / "images").mkdir(parents=True, exist_ok=True)
-    with (out / "labels.jsonl").open("w") as labels:
+    with atomic_write(out / "labels.jsonl", "w") as labels:
         for item in stream(seed, count, resolution, kinds, colors):
             name = f"images/{item.index:06d}.png"
-            Image.fromarray((item.image.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)).save(out / name)
+            write_image(out / name, Image.fromarray((item.image.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)))
             labels.write(json.dumps(item.label(name)) + "\n")
             if progress:
                 progress()

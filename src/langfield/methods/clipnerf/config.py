@@ -8,6 +8,14 @@ from typing import Annotated, Literal, Optional, Tuple
 
 import tyro
 
+from langfield.checks import (
+    FRACTION,
+    NON_NEGATIVE,
+    UNIT_OPEN,
+    at_least,
+    finite,
+    positive,
+)
 from langfield.data.config import DataConfig
 from langfield.fields.conditional import ConditionalFieldConfig
 from langfield.train.config import TrainerConfig
@@ -17,19 +25,19 @@ from langfield.train.config import TrainerConfig
 class AdversarialConfig:
     """GRAF-style training (`--model.regime adversarial`): random codes and views, patches, a patch discriminator."""
 
-    patch: int = 16
+    patch: Annotated[int, at_least(2)] = 16
     """Patches are K×K rays (GRAF: 32)."""
-    min_scale: float = 0.25
+    min_scale: Annotated[float, FRACTION] = 0.25
     """Smallest fraction of the image a patch spans (1: always the whole image, downsampled)."""
-    images: int = 8
+    images: Annotated[int, at_least(1)] = 8
     """Fake and real patches per step."""
-    r1_weight: float = 10.0
+    r1_weight: Annotated[float, NON_NEGATIVE] = 10.0
     """γ of the R1 penalty on real patches."""
-    lr_discriminator: float = 2e-4
-    discriminator_width: int = 64
-    code_std: float = 1.0
+    lr_discriminator: Annotated[float, NON_NEGATIVE] = 2e-4
+    discriminator_width: Annotated[int, at_least(1)] = 64
+    code_std: Annotated[float, positive()] = 1.0
     """Codes are drawn from N(0, code_std²)."""
-    bank: int = 16
+    bank: Annotated[int, at_least(1)] = 16
     """Fixed code samples that `render`, `export` and `select` show (the run's "objects")."""
 
 
@@ -41,28 +49,28 @@ class ClipNerfModelConfig:
     adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
     field: ConditionalFieldConfig = field(default_factory=ConditionalFieldConfig)
     """The conditional field (codes, deformation network, template or trunk); paper sizes in its help."""
-    box: Tuple[float, float, float, float, float, float] = (-0.6, -0.6, -0.05, 0.6, 0.6, 1.0)
+    box: Annotated[Tuple[float, float, float, float, float, float], finite()] = (-0.6, -0.6, -0.05, 0.6, 0.6, 1.0)
     """The category's objects live in this box (x0 y0 z0 x1 y1 z1; `langfield world category` objects stand on
     z = 0 at the origin)."""
-    step_ratio: float = 0.5
+    step_ratio: Annotated[float, positive()] = 0.5
     """Ray-marching step as a fraction of a template voxel."""
-    code_std: float = 0.01
+    code_std: Annotated[float, NON_NEGATIVE] = 0.01
     """Initial spread of the per-object codes (auto-decoder: codes are learned with the field)."""
-    code_weight: float = 1e-4
+    code_weight: Annotated[float, NON_NEGATIVE] = 1e-4
     """Weight of |z|² on the codes of a batch (DeepSDF's prior on latent codes: a compact code space to edit in)."""
-    occupancy_resolution: int = 32
+    occupancy_resolution: Annotated[int, at_least(2)] = 32
     """Cells per axis of the occupancy grid shared by the category (empty-space skipping for every object)."""
-    occupancy_objects: int = 8
+    occupancy_objects: Annotated[int, at_least(1)] = 8
     """Objects whose density is sampled at each occupancy update (a running maximum keeps the union)."""
-    occupancy_every: int = 16
-    occupancy_threshold: float = 1e-3
-    color_threshold: float = 1e-4
+    occupancy_every: Annotated[int, at_least(1)] = 16
+    occupancy_threshold: Annotated[float, UNIT_OPEN] = 1e-3
+    color_threshold: Annotated[float, UNIT_OPEN] = 1e-4
     """Colour is evaluated only for samples whose weight exceeds this."""
     random_background: bool = True
     """Composite images with alpha on a random colour per ray while training."""
-    lr_grid: float = 0.1
-    lr_networks: float = 2e-3
-    lr_codes: float = 1e-2
+    lr_grid: Annotated[float, NON_NEGATIVE] = 0.1
+    lr_networks: Annotated[float, NON_NEGATIVE] = 2e-3
+    lr_codes: Annotated[float, NON_NEGATIVE] = 1e-2
 
 
 @dataclass
@@ -74,11 +82,11 @@ class ClipNerfConfig:
     output: Path = Path("runs/clipnerf")
     category: Optional[Literal["chair", "table", "mug"]] = None
     """Render this procedural category into OUTPUT/category-data (once) and train on it, instead of --data."""
-    objects: int = 64
+    objects: Annotated[int, at_least(1)] = 64
     """--category: objects in the dataset."""
-    views: int = 24
+    views: Annotated[int, at_least(1)] = 24
     """--category: views per object (every 8th held out)."""
-    resolution: int = 64
+    resolution: Annotated[int, at_least(8)] = 64
     """--category: image size."""
     data: Annotated[DataConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=DataConfig)
     trainer: Annotated[TrainerConfig, tyro.conf.OmitArgPrefixes] = field(

@@ -10,38 +10,46 @@ in the first shape that roughly fits); then the appearance code. The field itsel
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Tuple
+from typing import Annotated, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 
 from langfield.cameras import orbit_cameras
+from langfield.checks import (
+    ELEVATION,
+    NON_NEGATIVE,
+    at_least,
+    between,
+    finite,
+    positive,
+)
 from langfield.errors import LangfieldError
 from langfield.methods.clipnerf.views import ObjectViews
 
 
 @dataclass
 class InversionConfig:
-    resolution: int = 32
+    resolution: Annotated[int, at_least(8)] = 32
     """The image is resized to this (square) for the optimisation."""
-    starts: int = 8
+    starts: Annotated[int, at_least(1)] = 8
     """Starting azimuths of the pose search, evenly spaced; the best after `search_steps` goes on."""
-    search_steps: int = 15
-    pose_steps: int = 60
-    shape_steps: int = 100
-    appearance_steps: int = 80
-    lr_pose: float = 0.03
+    search_steps: Annotated[int, NON_NEGATIVE] = 15
+    pose_steps: Annotated[int, NON_NEGATIVE] = 60
+    shape_steps: Annotated[int, NON_NEGATIVE] = 100
+    appearance_steps: Annotated[int, NON_NEGATIVE] = 80
+    lr_pose: Annotated[float, NON_NEGATIVE] = 0.03
     """Adam step on the angles (radians) and the distance."""
-    lr_codes: float = 0.05
-    noise: float = 0.5
+    lr_codes: Annotated[float, NON_NEGATIVE] = 0.05
+    noise: Annotated[float, NON_NEGATIVE] = 0.5
     """Noise on the shape code at the start of its stage, in units of the codes' spread; annealed linearly to 0."""
-    elevation: Optional[float] = None
+    elevation: Annotated[Optional[float], ELEVATION] = None
     """Starting elevation of the pose search in degrees (default: the middle of the run's training cameras')."""
-    radius: Optional[float] = None
+    radius: Annotated[Optional[float], positive()] = None
     """Starting camera distance (default: the run's training cameras' mean distance to the point they look at)."""
-    fov: Optional[float] = None
+    fov: Annotated[Optional[float], between(0, 180, lo_open=True, hi_open=True)] = None
     """Field of view in degrees (default: the run's training cameras')."""
-    center: Optional[Tuple[float, float, float]] = None
+    center: Annotated[Optional[Tuple[float, float, float]], finite()] = None
     """The point the camera looks at (default: where the run's training cameras look)."""
 
 

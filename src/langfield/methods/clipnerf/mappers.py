@@ -21,11 +21,12 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
 import torch
 from torch import nn
 
+from langfield.checks import NON_NEGATIVE, SEED, UNIT, at_least
 from langfield.errors import LangfieldError
 from langfield.methods.clipnerf.prompts import Prompt
 from langfield.tensorfile import read_tensors, write_tensors
@@ -39,22 +40,22 @@ class MapperConfig:
     """The encoder whose embeddings drive the edits (langfield-mini, a CLIP folder or hub id)."""
     prompts: Optional[Path] = None
     """A text file of prompts, one per line (default: the category's library from the world's vocabulary)."""
-    steps: int = 1000
-    batch: int = 6
+    steps: Annotated[int, at_least(1)] = 1000
+    batch: Annotated[int, at_least(1)] = 6
     """Source objects per step (each rendered twice: a shape edit and an appearance edit)."""
-    resolution: int = 32
+    resolution: Annotated[int, at_least(8)] = 32
     """Renders are this many pixels square (the encoder resizes them to its input)."""
-    width: int = 256
-    depth: int = 3
+    width: Annotated[int, at_least(1)] = 256
+    depth: Annotated[int, at_least(1)] = 3
     """Hidden layers of each mapper."""
-    lr: float = 1e-3
-    clip_weight: float = 1.0
-    realism_weight: float = 0.02
-    identity_weight: float = 1.0
+    lr: Annotated[float, NON_NEGATIVE] = 1e-3
+    clip_weight: Annotated[float, NON_NEGATIVE] = 1.0
+    realism_weight: Annotated[float, NON_NEGATIVE] = 0.02
+    identity_weight: Annotated[float, NON_NEGATIVE] = 1.0
     """Weight of the offsets a prompt may not make (a colour prompt moving the shape), in code-spread units squared."""
-    exemplar_fraction: float = 0.25
+    exemplar_fraction: Annotated[float, UNIT] = 0.25
     """Share of the targets that are renders of other objects (trains exemplar-image editing)."""
-    seed: int = 0
+    seed: Annotated[int, SEED] = 0
 
 
 class Mapper(nn.Module):

@@ -8,6 +8,7 @@ from typing import Annotated, Optional, Tuple
 
 import tyro
 
+from langfield.checks import FRACTION, NON_NEGATIVE, at_least, between, finite, positive
 from langfield.data.config import DataConfig
 from langfield.methods.nerf.config import NerfModelConfig
 from langfield.train.config import TrainerConfig
@@ -28,35 +29,35 @@ class DietNerfModelConfig(NerfModelConfig):
     encoder: str = "langfield-mini"
     """Image encoder of the semantic loss: langfield-mini (embedded), langfield-mini-random (control), a
     .safetensors file, or a CLIP folder / hub id (the paper: openai/clip-vit-base-patch32)."""
-    semantic_every: int = 10
+    semantic_every: Annotated[int, at_least(1)] = 10
     """k: steps between semantic-consistency losses (the paper: 10)."""
-    semantic_weight: float = 0.01
+    semantic_weight: Annotated[float, NON_NEGATIVE] = 0.01
     """lambda: weight of 1 - cos(render, training view). The paper's 0.1 (for CLIP) over-regularises with the
     embedded encoder: on the development scene (1,500 steps) 0.1 lost 2.8 dB against `nerf`, 0.01 gained 0.85 dB,
     0.001 0.15 dB (BENCHMARKS.md). Use 0.1 with CLIP."""
-    semantic_start: int = 0
+    semantic_start: Annotated[int, NON_NEGATIVE] = 0
     """Steps before the first semantic loss (0: from the start, as the paper)."""
-    semantic_until: float = 0.5
+    semantic_until: Annotated[float, FRACTION] = 0.5
     """Fraction of training (of --max-steps, or of --max-seconds if that runs out first) after which the semantic
     loss is off, so that the rest fits the training views' colours alone: the paper's "DietNeRF, ft" variant. 1 keeps
     the loss to the end (the paper's plain DietNeRF). With the embedded encoder 0.5 beat `nerf` on lego at 8 views
     (+0.28 dB over 3 seeds) where 1 did not (BENCHMARKS.md)."""
-    semantic_resolution: int = 64
+    semantic_resolution: Annotated[int, at_least(8)] = 64
     """Height in pixels of the render from a random pose (width follows the training cameras' aspect). 64 is the
     embedded encoder's input; the paper renders 168 for CLIP's 224."""
-    semantic_chunk: int = 4096
+    semantic_chunk: Annotated[int, at_least(1)] = 4096
     """Rays rendered at once for the semantic loss. A render of more rays is split into chunks whose activations are
     recomputed in the backward pass (gradient checkpointing), so memory stays bounded by one chunk."""
-    azimuth_range: Tuple[float, float] = (0.0, 360.0)
+    azimuth_range: Annotated[Tuple[float, float], finite(ordered=True)] = (0.0, 360.0)
     """Azimuth of random poses, degrees about the up axis."""
-    elevation_range: Tuple[float, float] = (0.0, 90.0)
+    elevation_range: Annotated[Tuple[float, float], between(-90, 90, ordered=True)] = (0.0, 90.0)
     """Elevation of random poses, degrees above the horizontal plane (default: the upper hemisphere, uniform over
     its area)."""
-    radius_range: Optional[Tuple[float, float]] = None
+    radius_range: Annotated[Optional[Tuple[float, float]], positive(ordered=True)] = None
     """Distance of random poses from the centre (default: from the nearest to the farthest training camera)."""
-    center: Optional[Tuple[float, float, float]] = None
+    center: Annotated[Optional[Tuple[float, float, float]], finite()] = None
     """Point random poses look at (default: the centre of the scene box)."""
-    up: Optional[Tuple[float, float, float]] = None
+    up: Annotated[Optional[Tuple[float, float, float]], finite()] = None
     """World up axis of random poses (default: the mean up vector of the training cameras)."""
 
 

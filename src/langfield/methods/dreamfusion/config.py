@@ -8,6 +8,15 @@ from typing import Annotated, Literal, Tuple
 
 import tyro
 
+from langfield.checks import (
+    NON_NEGATIVE,
+    UNIT,
+    UNIT_OPEN,
+    at_least,
+    between,
+    finite,
+    positive,
+)
 from langfield.guidance.prompts import ViewPromptConfig
 from langfield.guidance.sds import SDSConfig
 from langfield.train.config import TrainerConfig
@@ -30,99 +39,92 @@ class DreamFusionModelConfig:
     views: ViewPromptConfig = field(default_factory=ViewPromptConfig)
 
     # --- geometry and appearance --------------------------------------------------------------------------------
-    bound: float = 1.0
+    bound: Annotated[float, positive()] = 1.0
     """The object lives in the box [-bound, bound]^3."""
-    resolution: int = 48
+    resolution: Annotated[int, at_least(4)] = 48
     """Lattice points per axis of the density and albedo grids (48: enough for 32-pixel renders; finer grids pick
     up the noise of score distillation)."""
-    feature_dim: int = 8
-    hidden_dim: int = 32
+    feature_dim: Annotated[int, at_least(1)] = 8
+    hidden_dim: Annotated[int, at_least(1)] = 32
     """Width of the albedo MLP (one hidden layer) on the feature grid."""
-    blob_density: float = 10.0
+    blob_density: Annotated[float, finite()] = 10.0
     """Initial density bias at the centre (Magic3D's blob: scale * (1 - |x| / radius))."""
-    blob_radius: float = 0.5
-    normal_epsilon: float = 0.5
+    blob_radius: Annotated[float, positive()] = 0.5
+    normal_epsilon: Annotated[float, positive()] = 0.5
     """Finite-difference step of the density gradient, in voxels."""
-    step_ratio: float = 0.5
+    step_ratio: Annotated[float, positive()] = 0.5
     """Ray-marching step as a fraction of a voxel."""
-    occupancy_resolution: int = 32
-    occupancy_threshold: float = 0.01
-    occupancy_every: int = 16
-    color_threshold: float = 1e-4
+    occupancy_resolution: Annotated[int, at_least(2)] = 32
+    occupancy_threshold: Annotated[float, UNIT_OPEN] = 0.01
+    occupancy_every: Annotated[int, at_least(1)] = 16
+    color_threshold: Annotated[float, UNIT_OPEN] = 1e-4
     """Samples with less weight skip albedo, normal and shading."""
 
     # --- shading ---------------------------------------------------------------------------------------------------
-    ambient: float = 0.3
-    diffuse: float = 0.7
+    ambient: Annotated[float, NON_NEGATIVE] = 0.3
+    diffuse: Annotated[float, NON_NEGATIVE] = 0.7
     """Lambertian shading: albedo * (ambient + diffuse * max(0, n . l)). 0.3 / 0.7 matches the lighting of the
     procedural-world renders the embedded prior learned from (ambient 0.25-0.4); with DreamFusion's 0.1 / 0.9 the
     shaded renders come out darker than anything the prior saw (an orange cone reads "brown" to the embedded CLIP;
     development prompts of benchmarks/dreamfusion.py --dev: 4/6 retrieved at 0.1, 5/6 at 0.3)."""
-    albedo_warmup: float = 0.1
+    albedo_warmup: Annotated[float, UNIT] = 0.1
     """Fraction of the run shaded with albedo only (the shape forms from colour first)."""
-    textureless_probability: float = 0.3
+    textureless_probability: Annotated[float, UNIT] = 0.3
     """After warm-up: chance per step of white albedo (shape must explain the prompt on its own)."""
-    albedo_probability: float = 0.2
+    albedo_probability: Annotated[float, UNIT] = 0.2
     """After warm-up: chance per step of albedo without shading; otherwise Lambertian."""
-    light_distance_range: Tuple[float, float] = (0.8, 1.5)
+    light_distance_range: Annotated[Tuple[float, float], positive(ordered=True)] = (0.8, 1.5)
     """Point-light distance from the centre, as a multiple of the camera's."""
-    light_jitter: float = 0.5
+    light_jitter: Annotated[float, NON_NEGATIVE] = 0.5
     """Standard deviation of the light's direction around the camera's (it lights the visible side)."""
     background: Literal["mlp", "constant", "random"] = "constant"
     """constant: `background_color`; mlp: a small network of the view direction (DreamFusion); random: a random
     colour per step (the constant one at render time). With the embedded prior the mlp drifts to the complement of
     the object's colour under classifier-free guidance (a blue cube on orange), which the embedded CLIP then
     misreads; the prior was trained on grey backgrounds, so constant white is the default."""
-    background_color: Tuple[float, float, float] = (1.0, 1.0, 1.0)
+    background_color: Annotated[Tuple[float, float, float], UNIT] = (1.0, 1.0, 1.0)
 
     # --- cameras -----------------------------------------------------------------------------------------------------
-    render_resolution: int = 32
+    render_resolution: Annotated[int, at_least(8)] = 32
     """Side of the square renders fed to the guidance (32: the embedded prior's own size; 64 or more for Stable
     Diffusion, which upsamples them to its 512)."""
-    batch_size: int = 1
+    batch_size: Annotated[int, at_least(1)] = 1
     """Renders per step."""
-    radius_range: Tuple[float, float] = (2.0, 2.6)
-    elevation_range: Tuple[float, float] = (0.0, 80.0)
+    radius_range: Annotated[Tuple[float, float], positive(ordered=True)] = (2.0, 2.6)
+    elevation_range: Annotated[Tuple[float, float], between(-90, 90, ordered=True)] = (0.0, 80.0)
     """Degrees above the horizontal, uniform."""
-    azimuth_range: Tuple[float, float] = (-180.0, 180.0)
+    azimuth_range: Annotated[Tuple[float, float], finite(ordered=True)] = (-180.0, 180.0)
     """Degrees from the object's front (-y), counter-clockwise from above, uniform."""
-    fov_range: Tuple[float, float] = (35.0, 45.0)
+    fov_range: Annotated[Tuple[float, float], between(0, 180, lo_open=True, hi_open=True, ordered=True)] = (35.0, 45.0)
     """Full field of view in degrees, uniform."""
 
     # --- regularisers (weights ramp linearly from the first to the second value over the run) ------------------------
-    orientation_weight: Tuple[float, float] = (0.0, 0.01)
+    orientation_weight: Annotated[Tuple[float, float], NON_NEGATIVE] = (0.0, 0.01)
     """Penalty on visible normals facing away from the camera (DreamFusion's orientation loss)."""
-    opacity_weight: Tuple[float, float] = (0.0, 0.0)
+    opacity_weight: Annotated[Tuple[float, float], NON_NEGATIVE] = (0.0, 0.0)
     """Penalty sqrt(opacity^2 + 0.01) per ray: against filling the view with fog."""
-    entropy_weight: Tuple[float, float] = (0.0, 0.001)
+    entropy_weight: Annotated[Tuple[float, float], NON_NEGATIVE] = (0.0, 0.001)
     """Binary entropy of each ray's opacity: crisp silhouettes."""
-    tv_weight: float = 200.0
+    tv_weight: Annotated[float, NON_NEGATIVE] = 200.0
     """Total variation of the density grid (smooths the noise score distillation leaves in a dense grid)."""
 
     # --- learning rates ------------------------------------------------------------------------------------------------
-    lr_density: float = 0.1
-    lr_features: float = 0.05
-    lr_mlp: float = 1e-3
-    lr_background: float = 1e-3
+    lr_density: Annotated[float, NON_NEGATIVE] = 0.1
+    lr_features: Annotated[float, NON_NEGATIVE] = 0.05
+    lr_mlp: Annotated[float, NON_NEGATIVE] = 1e-3
+    lr_background: Annotated[float, NON_NEGATIVE] = 1e-3
 
     def check(self) -> None:
-        """A one-line error for options that cannot work."""
+        """A one-line error for combinations of options that cannot work (each option's own range is declared on
+        its field and checked when it is parsed)."""
+        from langfield.checks import validate
         from langfield.errors import LangfieldError
 
-        for name in ("radius_range", "elevation_range", "azimuth_range", "fov_range", "light_distance_range"):
-            lo, hi = getattr(self, name)
-            if not lo <= hi:
-                raise LangfieldError(f"--model.{name.replace('_', '-')} must be (low, high) with low <= high, got {(lo, hi)}")
-        if not (-90.0 <= self.elevation_range[0] and self.elevation_range[1] <= 90.0):
-            raise LangfieldError(f"--model.elevation-range must lie in [-90, 90] degrees, got {self.elevation_range}")
-        if not 0.0 < self.fov_range[0] and self.fov_range[1] < 180.0:
-            raise LangfieldError(f"--model.fov-range must lie in (0, 180) degrees, got {self.fov_range}")
+        validate(self, "model.")
         if self.radius_range[0] <= self.bound:
             raise LangfieldError(f"--model.radius-range must keep cameras outside the object's box (radius > {self.bound}), got {self.radius_range}")
-        if self.resolution < 4 or self.render_resolution < 8 or self.batch_size < 1:
-            raise LangfieldError("--model.resolution must be >= 4, --model.render-resolution >= 8 and --model.batch-size >= 1")
-        if min(self.textureless_probability, self.albedo_probability) < 0 or self.textureless_probability + self.albedo_probability > 1:
-            raise LangfieldError("--model.textureless-probability and --model.albedo-probability must be >= 0 and sum to at most 1")
+        if self.textureless_probability + self.albedo_probability > 1:
+            raise LangfieldError("--model.textureless-probability and --model.albedo-probability must sum to at most 1")
 
 
 @dataclass

@@ -8,6 +8,7 @@ from typing import Annotated, Tuple
 
 import tyro
 
+from langfield.checks import NON_NEGATIVE, UNIT, at_least, between, positive
 from langfield.data.config import DataConfig
 from langfield.methods.nerf.config import NerfModelConfig
 from langfield.train.config import TrainerConfig
@@ -26,33 +27,33 @@ class LerfModelConfig(NerfModelConfig):
     """The vision-language encoder whose embeddings are distilled (langfield-mini, a CLIP folder or hub id)."""
     dense_encoder: str = ""
     """Encoder of the dense (DINO) targets; empty: the dense features of `encoder`. E.g. facebook/dinov2-small."""
-    crop_fractions: Tuple[float, ...] = LERF_FRACTIONS
+    crop_fractions: Annotated[Tuple[float, ...], between(0, 1, lo_open=True, nonempty=True)] = LERF_FRACTIONS
     """Crop sides of the supervision pyramid, as fractions of the image height (one level each)."""
-    crop_stride: float = 0.5
+    crop_stride: Annotated[float, positive()] = 0.5
     """Distance between neighbouring crop centres, as a fraction of the crop side (0.5: crops overlap by half)."""
     cache_dir: str = ""
     """Where pyramids are cached (default: $LANGFIELD_CACHE/lerf or ~/.cache/langfield/lerf); 'none' disables."""
-    language_resolution: int = 64
+    language_resolution: Annotated[int, at_least(2)] = 64
     """Lattice points per axis of the language feature grid."""
-    language_channels: int = 16
-    language_hidden: int = 128
+    language_channels: Annotated[int, at_least(1)] = 16
+    language_hidden: Annotated[int, at_least(1)] = 128
     """Width of the language decoder (2 hidden layers)."""
-    dino_hidden: int = 64
-    clip_weight: float = 1.0
+    dino_hidden: Annotated[int, at_least(1)] = 64
+    clip_weight: Annotated[float, NON_NEGATIVE] = 1.0
     """Weight of the Huber loss (delta 1.25, as LERF) between the rendered embedding and the pyramid target."""
-    dino_weight: float = 0.1
+    dino_weight: Annotated[float, NON_NEGATIVE] = 0.1
     """Weight of the MSE between the DINO head and the dense features (0 disables the DINO head's loss)."""
-    lr_language_grid: float = 0.1
-    lr_language_mlp: float = 3e-3
+    lr_language_grid: Annotated[float, NON_NEGATIVE] = 0.1
+    lr_language_mlp: Annotated[float, NON_NEGATIVE] = 3e-3
     canonical_phrases: Tuple[str, ...] = CANONICAL_PHRASES
     """Negatives of the relevancy score (LERF's canonical phrases)."""
-    query_fractions: Tuple[float, ...] = (0.1, 0.15, 0.2, 0.25, 0.3)
+    query_fractions: Annotated[Tuple[float, ...], between(0, 1, lo_open=True, nonempty=True)] = (0.1, 0.15, 0.2, 0.25, 0.3)
     """Crop scales (fractions of the image height) tried by a query; the one whose map peaks highest is kept
     (automatic scale selection). The 5 % crops are too small for the encoder to recognise an object and the largest
     mix several objects: on the development scene (seed 0) 10 %-30 % localised best (BENCHMARKS.md)."""
-    query_smoothing: float = 0.02
+    query_smoothing: Annotated[float, NON_NEGATIVE] = 0.02
     """Gaussian blur of relevancy maps before the peak is taken, as a fraction of the image height (0: none)."""
-    query_min_opacity: float = 0.5
+    query_min_opacity: Annotated[float, UNIT] = 0.5
     """Pixels whose ray hits no surface (opacity below this) get relevancy 0: there is nothing there to name."""
 
 

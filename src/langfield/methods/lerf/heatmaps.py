@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -27,7 +26,8 @@ def overlay(rgb: torch.Tensor, relevancy: torch.Tensor) -> torch.Tensor:
 def write_answer(answer: ViewAnswer, out: Path, view: int, canonical: tuple[str, ...]) -> list[dict]:
     """Per query: ``<slug>_view<I>.png`` (heat-map over the render), ``.npy`` (raw relevancy), ``.json`` (best
     pixel, best 3D point, its relevancy and the chosen scale). Returns the JSON records."""
-    from langfield.export.images import save_png
+    from langfield.atomic import write_json
+    from langfield.export.images import save_npy, save_png
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -35,14 +35,14 @@ def write_answer(answer: ViewAnswer, out: Path, view: int, canonical: tuple[str,
     for q, text in enumerate(answer.texts):
         name = f"{slug(text)}_view{view}"
         save_png(out / f"{name}.png", overlay(answer.rgb, answer.relevancy[q]))
-        np.save(out / f"{name}.npy", answer.relevancy[q].numpy())
+        save_npy(out / f"{name}.npy", answer.relevancy[q].numpy())
         x, y = answer.best_pixel[q].tolist()
         record = {
             "text": text, "view": view, "best_pixel": [x, y], "best_point": [round(v, 5) for v in answer.best_point[q].tolist()],
             "relevancy": round(float(answer.relevancy[q, y, x]), 5), "scale_fraction": round(float(answer.fractions[q]), 4),
             "canonical": list(canonical), "image": str(out / f"{name}.png"),
         }
-        (out / f"{name}.json").write_text(json.dumps(record, indent=2))
+        write_json(out / f"{name}.json", record)
         records.append(record)
     return records
 

@@ -96,8 +96,7 @@ SUMMARY_KEYS = ("localization", "localization_train_wording", "localization_eval
 def write_localization(run_path: Path, result: dict) -> None:
     """``RUN/localization.json`` (every query's outcome) and the summary merged into ``RUN/metrics.json``."""
     run_path = Path(run_path)
-    (run_path / "localization.json").write_text(json.dumps(result, indent=2))
-    file = run_path / "metrics.json"
-    metrics = json.loads(file.read_text()) if file.is_file() else {}
-    metrics.update({k: v for k, v in result.items() if k not in ("details", "views")})
-    file.write_text(json.dumps(metrics, indent=2))
+    from langfield.atomic import update_json, write_json
+
+    write_json(run_path / "localization.json", result)
+    update_json(run_path / "metrics.json", {k: v for k, v in result.items() if k not in ("details", "views")})

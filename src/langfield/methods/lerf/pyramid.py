@@ -22,6 +22,7 @@ import torch
 from torch.nn import functional as F
 
 from langfield.encoders.base import Encoder
+from langfield.tensorfile import load_cache, save_cache
 
 
 def default_cache_dir() -> Path:
@@ -213,18 +214,16 @@ def load_or_build(images: torch.Tensor, encoder: Encoder, dense_encoder: Encoder
     file = None
     if cache_dir is not None:
         file = Path(cache_dir) / f"{cache_key(images, encoder, dense_encoder, settings)}.pt"
-        if file.is_file():
+        state = load_cache(file)
+        if state is not None:
             try:
-                state = torch.load(file, map_location="cpu")
+                pyramid = CropPyramid.from_state(state["pyramid"])
                 console.print(f"language supervision: cached {file}")
-                return CropPyramid.from_state(state["pyramid"]), state["dense"], file
-            except Exception:  # a damaged cache file is rebuilt, never trusted
+                return pyramid, state["dense"], file
+            except (KeyError, TypeError, ValueError):  # a cache of another layout is rebuilt, never trusted
                 file.unlink(missing_ok=True)
     pyramid = build_pyramid(images, encoder, settings, progress)
     dense = dense_targets(images, dense_encoder)
     if file is not None:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.with_suffix(".tmp")
-        torch.save({"pyramid": pyramid.state(), "dense": dense}, tmp)
-        tmp.replace(file)
+        save_cache(file, {"pyramid": pyramid.state(), "dense": dense})
     return pyramid, dense, file

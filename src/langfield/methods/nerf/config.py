@@ -6,57 +6,58 @@ from typing import Annotated, Tuple
 
 import tyro
 
+from langfield.checks import NON_NEGATIVE, UNIT_OPEN, at_least, between, positive
 from langfield.data.config import DataConfig
 from langfield.train.config import TrainerConfig
 
 
 @dataclass
 class NerfModelConfig:
-    resolution: int = 160
+    resolution: Annotated[int, at_least(2)] = 160
     """Final lattice points per axis of the density and feature grids."""
-    initial_resolution: int = 64
+    initial_resolution: Annotated[int, at_least(2)] = 64
     """Lattice points per axis at the start; grids grow to `resolution` at the `grow_at` milestones."""
-    grow_at: Tuple[int, ...] = (800, 1800, 3000)
+    grow_at: Annotated[Tuple[int, ...], at_least(1, ordered=True)] = (800, 1800, 3000)
     """Steps at which the grids are upsampled (geometrically) towards `resolution`."""
     shrink_box: bool = True
     """At the first growth, shrink the scene box to the occupied region (DVGO's coarse-stage box)."""
-    shrink_threshold: float = 1e-2
+    shrink_threshold: Annotated[float, between(0, 1, lo_open=True, hi_open=True)] = 1e-2
     """Cells whose step opacity exceeds this define the shrunk box (stricter than the occupancy threshold: stray
     low-density cells must not keep the box large)."""
-    feature_dim: int = 12
+    feature_dim: Annotated[int, at_least(1)] = 12
     """Channels of the feature grid read by the colour MLP."""
-    hidden_dim: int = 64
+    hidden_dim: Annotated[int, at_least(1)] = 64
     """Width of the colour MLP."""
-    hidden_layers: int = 2
+    hidden_layers: Annotated[int, at_least(1)] = 2
     """Hidden layers of the colour MLP."""
-    view_frequencies: int = 4
+    view_frequencies: Annotated[int, NON_NEGATIVE] = 4
     """Frequencies of the view-direction encoding."""
-    step_ratio: float = 0.5
+    step_ratio: Annotated[float, positive()] = 0.5
     """Ray-marching step in units of the current voxel size."""
-    initial_alpha: float = 1e-4
+    initial_alpha: Annotated[float, between(0, 1, lo_open=True, hi_open=True)] = 1e-4
     """Opacity of one step in the initial (empty) grid."""
-    occupancy_resolution: int = 128
+    occupancy_resolution: Annotated[int, at_least(2)] = 128
     """Cells per axis of the occupancy grid used to skip empty space."""
-    occupancy_threshold: float = 1e-3
+    occupancy_threshold: Annotated[float, UNIT_OPEN] = 1e-3
     """A cell is empty when the opacity of one step through it stays below this."""
-    occupancy_every: int = 16
+    occupancy_every: Annotated[int, at_least(1)] = 16
     """Steps between occupancy-grid updates."""
-    occupancy_warmup: int = 16
+    occupancy_warmup: Annotated[int, NON_NEGATIVE] = 16
     """Steps before the first occupancy update (all cells are sampled until then)."""
-    color_threshold: float = 1e-4
+    color_threshold: Annotated[float, UNIT_OPEN] = 1e-4
     """Colour is evaluated only for samples whose weight exceeds this."""
-    early_stop_transmittance: float = 1e-4
+    early_stop_transmittance: Annotated[float, UNIT_OPEN] = 1e-4
     """At evaluation, stop marching a ray once its transmittance falls below this."""
     random_background: bool = True
     """Composite images with alpha on a random colour per ray while training (disambiguates transparency)."""
-    lr_density: float = 0.1
-    lr_features: float = 0.1
-    lr_mlp: float = 1e-3
-    sample_color_weight: float = 0.05
+    lr_density: Annotated[float, NON_NEGATIVE] = 0.1
+    lr_features: Annotated[float, NON_NEGATIVE] = 0.1
+    lr_mlp: Annotated[float, NON_NEGATIVE] = 1e-3
+    sample_color_weight: Annotated[float, NON_NEGATIVE] = 0.05
     """Weight of the per-sample colour loss (sum of w_i |c_i - target|^2; DVGO's `weight_rgbper`)."""
-    distortion_weight: float = 0.01
+    distortion_weight: Annotated[float, NON_NEGATIVE] = 0.01
     """Weight of Mip-NeRF 360's distortion loss (compact weights along each ray: no floaters)."""
-    tv_weight: float = 1e-5
+    tv_weight: Annotated[float, NON_NEGATIVE] = 1e-5
     """Total-variation weight on the density grid until the last growth."""
 
 

@@ -6,23 +6,24 @@ from typing import Annotated
 
 import tyro
 
+from langfield.checks import NON_NEGATIVE, at_least
 from langfield.data.config import DataConfig
 from langfield.train.config import TrainerConfig
 
 
 @dataclass
 class VanillaNerfModelConfig:
-    depth: int = 8
-    width: int = 256
-    skip: int = 4
-    position_frequencies: int = 10
-    view_frequencies: int = 4
+    depth: Annotated[int, at_least(1)] = 8
+    width: Annotated[int, at_least(1)] = 256
+    skip: Annotated[int, NON_NEGATIVE] = 4
+    position_frequencies: Annotated[int, NON_NEGATIVE] = 10
+    view_frequencies: Annotated[int, NON_NEGATIVE] = 4
     view_dependent: bool = True
     """Colour depends on the viewing direction (False: a Lambertian colour head)."""
-    coarse_samples: int = 64
-    fine_samples: int = 128
+    coarse_samples: Annotated[int, at_least(2)] = 64
+    fine_samples: Annotated[int, NON_NEGATIVE] = 128
     """Samples of the fine network drawn from the coarse weights (0: no hierarchical sampling, coarse network only)."""
-    lr: float = 5e-4
+    lr: Annotated[float, NON_NEGATIVE] = 5e-4
 
 
 @dataclass
