@@ -13,8 +13,16 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
-console = Console(stderr=False, highlight=False, soft_wrap=True)
+#: markup off: user text (prompts, queries, file names, labels) prints as it is, never read as rich markup; styled
+#: words are built with :func:`styled`
+console = Console(stderr=False, highlight=False, soft_wrap=True, markup=False)
+
+
+def styled(*parts: str | tuple[str, str]) -> Text:
+    """Text from plain strings and (string, style) pairs, e.g. ``styled(("done", "bold green"), ": results in ", path)``."""
+    return Text.assemble(*parts)
 
 
 class _Bar:

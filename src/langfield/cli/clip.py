@@ -59,7 +59,7 @@ def classify(args: ClassifyArgs) -> None:
     from langfield.encoders import load_encoder
     from langfield.export.images import read_image
     from langfield.run import resolve_device
-    from langfield.ui import console
+    from langfield.ui import console, styled
 
     labels = parse_labels(args.labels)
     if not args.images:
@@ -82,7 +82,7 @@ def classify(args: ClassifyArgs) -> None:
         table.add_column(label, justify="right")
     for path, probabilities in zip(args.images, rows):
         best = max(range(len(labels)), key=probabilities.__getitem__)
-        table.add_row(str(path), *[f"[bold]{p:.3f}[/bold]" if i == best else f"{p:.3f}" for i, p in enumerate(probabilities)])
+        table.add_row(str(path), *[styled((f"{p:.3f}", "bold")) if i == best else f"{p:.3f}" for i, p in enumerate(probabilities)])
     console.print(table)
 
 

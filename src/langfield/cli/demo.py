@@ -47,7 +47,7 @@ def demo(argv: list[str]) -> None:
     from langfield.methods.lerf.config import LerfConfig
     from langfield.render.video import render_path
     from langfield.train.trainer import Trainer
-    from langfield.ui import console
+    from langfield.ui import console, styled
 
     fresh_folder(args.out, args.overwrite, owned_marker=DEMO_MARKER)
     (args.out / DEMO_MARKER).touch()
@@ -62,7 +62,7 @@ def demo(argv: list[str]) -> None:
     run = args.out / "lerf"
     if run.is_dir():  # the demo's own run of an earlier demo (the folder is the demo's or --overwrite was given)
         shutil.rmtree(run)
-    console.print(f"[bold]langfield demo[/bold]: training `lerf` on {data} for {args.seconds:.0f} s")
+    console.print(styled(("langfield demo", "bold"), f": training `lerf` on {data} for {args.seconds:.0f} s"))
     # start from the method's own defaults (its batch size among them) and set only what the demo chooses
     config = LerfConfig(output=run, data=DataConfig(data=data, downscale=args.downscale))
     config.trainer.max_seconds = args.seconds
@@ -86,7 +86,7 @@ def demo(argv: list[str]) -> None:
     export([str(run), "--format", "ply", "--out", str(args.out / "points.ply"), "--overwrite"])
     summary.update({"video": str(video), "mesh": str(args.out / "mesh.glb"), "point_cloud": str(args.out / "points.ply"), "psnr": metrics["psnr"], "ssim": metrics["ssim"]})
     write_json(args.out / "summary.json", summary)
-    console.print(f"[bold green]done[/bold green]: results in {args.out.resolve()}")
+    console.print(styled(("done", "bold green"), f": results in {args.out.resolve()}"))
     for key, value in summary.items():
         if key not in ("psnr", "ssim", "localization"):
             console.print(f"  {key:<17} {value}")

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def usage() -> str:
     lines = ["usage: langfield COMMAND [OPTIONS]   (langfield COMMAND --help for its options)", "", "commands:"]
     lines += [f"  {name:<8} {summary}" for name, (_, summary) in COMMANDS.items()]
+    lines += ["", "--allow-download (with any command): fetch a model named by a hub id that is not in the local cache"]
     return "\n".join(lines)
 
 
@@ -48,7 +49,11 @@ def main(argv: list[str] | None = None) -> None:
 
         print(__version__)
         return
-    command = argv[0]
+    from langfield import hub
+
+    hub.configure(hub.FLAG in argv)  # no download from the hub unless asked for, anywhere in the command line
+    argv = [a for a in argv if a != hub.FLAG]
+    command = argv[0] if argv else "--help"
     if command not in COMMANDS:
         print(f"error: unknown command '{command}' (available: {', '.join(COMMANDS)})", file=sys.stderr)
         sys.exit(2)

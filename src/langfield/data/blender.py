@@ -13,14 +13,14 @@ from langfield.data.config import DataConfig
 from langfield.data.dataset import (
     Dataset,
     check_pose,
+    frame_image,
     frame_object,
     holdout_split,
     load_images,
     near_far,
     object_indices,
-    resolve_image,
 )
-from langfield.data.jsonio import read_json, require
+from langfield.data.jsonio import number, read_json, require
 from langfield.errors import LangfieldError
 
 SPLIT_FILES = ("train", "val", "test")
@@ -42,8 +42,8 @@ def parse_blender(config: DataConfig) -> Dataset:
     focal_angle = None
     for split, json_path in files.items():
         meta = read_json(json_path)
-        angle = require(meta, "camera_angle_x", str(json_path), (int, float))
-        if not (0 < angle < math.pi) or not math.isfinite(angle):
+        angle = number(require(meta, "camera_angle_x", str(json_path)), str(json_path), "camera_angle_x")
+        if not 0 < angle < math.pi:
             raise LangfieldError(f"{json_path}: camera_angle_x must be in (0, pi), got {angle}")
         if focal_angle is not None and abs(angle - focal_angle) > 1e-6:
             raise LangfieldError(f"{json_path}: camera_angle_x {angle} differs from the other split files")
@@ -55,10 +55,7 @@ def parse_blender(config: DataConfig) -> Dataset:
                 raise LangfieldError(f"{where}: expected an object")
             file_path = require(frame, "file_path", where, str)
             poses.append(check_pose(require(frame, "transform_matrix", where), where))
-            try:
-                paths.append(resolve_image(json_path.parent / file_path))
-            except LangfieldError:
-                raise LangfieldError(f"{where}: image not found: {json_path.parent / file_path}") from None
+            paths.append(frame_image(json_path.parent, file_path, where, config.allow_outside))
             split_of.append(split)
             object_index.append(frame_object(frame, where))
     if not paths:

@@ -33,5 +33,7 @@ class DataConfig:
     view_ids: Optional[Tuple[str, ...]] = None
     """Few-shot training: train on exactly these views (frame indices, `--view-ids 2,15,30` or `--view-ids 2 15 30`;
     none held out)."""
+    allow_outside: bool = False
+    """Read frames whose `file_path` leads outside the dataset folder (`..`, absolute paths); refused by default."""
     view_seed: Annotated[int, SEED] = 0
     """Seed of the `num_views` choice (independent of the training seed, so runs compare like for like)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ import torch
 
 from langfield.cameras import Cameras
 from langfield.errors import LangfieldError
+from langfield.resources import require_memory
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".PNG", ".JPG", ".JPEG", ".exr", ".webp")
 
@@ -133,31 +135,89 @@ def choose_views(train: list[int], count: int | None, ids, seed: int, total: int
     return sorted(train[int(i)] for i in order[:count])
 
 
+#: the longest file path accepted from a dataset file, and the longest name of one of its parts (POSIX limits)
+MAX_PATH, MAX_NAME = 4096, 255
+
+
 def resolve_image(path: Path) -> Path:
     """``path`` itself, or with an image extension added (Blender frames omit it)."""
-    if path.is_file():
-        return path
-    for ext in IMAGE_EXTENSIONS:
-        candidate = path.with_name(path.name + ext)
-        if candidate.is_file():
-            return candidate
+    try:
+        if path.is_file():
+            return path
+        for ext in IMAGE_EXTENSIONS:
+            candidate = path.with_name(path.name + ext)
+            if candidate.is_file():
+                return candidate
+    except (OSError, ValueError) as exc:
+        raise LangfieldError(f"image not found: {path} ({exc})") from None
     raise LangfieldError(f"image not found: {path}")
 
 
-def _load_one(path: Path, downscale: int) -> np.ndarray:
+def frame_image(folder: Path, file_path: str, where: str, allow_outside: bool = False) -> Path:
+    """The image a frame's ``file_path`` names, relative to ``folder``. A path that leaves the dataset folder
+    (``..``, absolute) is refused unless ``allow_outside``; so is one that is too long or holds a NUL byte."""
+    if "\x00" in file_path:
+        raise LangfieldError(f"{where}: 'file_path' contains a NUL byte")
+    if len(file_path) > MAX_PATH or any(len(part) > MAX_NAME for part in file_path.split("/")):
+        raise LangfieldError(f"{where}: 'file_path' is too long ({len(file_path)} characters)")
+    if not file_path.strip():
+        raise LangfieldError(f"{where}: 'file_path' is empty")
+    candidate = Path(folder) / file_path
+    inside = os.path.normpath(candidate)
+    root = os.path.normpath(folder)
+    if not allow_outside and os.path.commonpath([os.path.abspath(inside), os.path.abspath(root)]) != os.path.abspath(root):
+        raise LangfieldError(
+            f"{where}: 'file_path' {file_path!r} points outside the dataset folder {folder}; pass --allow-outside to read it"
+        )
+    try:
+        return resolve_image(candidate)
+    except LangfieldError:
+        raise LangfieldError(f"{where}: image not found: {candidate}") from None
+
+
+def _open_checked(path: Path):
+    """A lazily opened PIL image, refused before decoding when it has more pixels than :data:`MAX_PIXELS`."""
+    import warnings
+
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(path)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise LangfieldError(f"{path}: refused, more than {MAX_PIXELS:,} pixels (a decompression bomb?)") from None
+    w, h = image.size
+    if w * h > MAX_PIXELS:
+        image.close()
+        raise LangfieldError(f"{path}: refused, {w}x{h} is more than {MAX_PIXELS:,} pixels (a decompression bomb?)")
+    return image
+
+
+#: the most pixels one image may have (PIL's own bomb limit, about 89 million)
+MAX_PIXELS = 89_478_485
+
+
+def _decode(path: Path) -> np.ndarray:
+    """Premultiplied RGBA float32 (H, W, 4) of an image file; any mode (grey, palette, 16-bit) is converted."""
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with _open_checked(path) as image:
             image.load()
-            mode_has_alpha = image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info)
+            mode_has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
             image = image.convert("RGBA" if mode_has_alpha else "RGB")
             array = np.asarray(image, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as exc:
-        raise LangfieldError(f"{path}: cannot read image ({exc})") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise LangfieldError(f"{path}: cannot read image ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})") from None
     if array.shape[-1] == 3:
         array = np.concatenate([array, np.ones_like(array[..., :1])], axis=-1)
     array[..., :3] *= array[..., 3:]  # premultiply so that filtering and compositing commute
+    return array
+
+
+def _load_one(path: Path, downscale: int) -> np.ndarray:
+    array = _decode(path)
     if downscale > 1:
         h, w = array.shape[0] // downscale, array.shape[1] // downscale
         if h == 0 or w == 0:
@@ -168,34 +228,58 @@ def _load_one(path: Path, downscale: int) -> np.ndarray:
 
 
 def load_images(paths: list[Path], downscale: int) -> tuple[torch.Tensor, bool]:
-    """Read images in parallel, area-downscaled; all must share one size.
+    """Read images in parallel, area-downscaled, into one preallocated float16 buffer; all must share one size.
 
     Returns premultiplied RGBA float16 ``(N, H, W, 4)`` and whether any image had an alpha channel.
     """
     if downscale < 1:
         raise LangfieldError(f"--downscale must be a positive integer, got {downscale}")
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        arrays = list(pool.map(lambda p: _load_one(p, downscale), paths))
-    first = arrays[0].shape
-    for path, array in zip(paths, arrays):
-        if array.shape != first:
+    first = _load_one(paths[0], downscale)
+    h, w = first.shape[:2]
+    require_memory(len(paths) * h * w * 4 * 2, f"{len(paths)} images of {w}x{h}", "use --downscale or --max-views")
+    images = torch.empty((len(paths), h, w, 4), dtype=torch.float16)
+    has_alpha = [False] * len(paths)
+
+    def fill(i: int) -> None:
+        array = first if i == 0 else _load_one(paths[i], downscale)
+        if array.shape != first.shape:
             raise LangfieldError(
-                f"{path}: image size {array.shape[1]}x{array.shape[0]} differs from {first[1]}x{first[0]} "
+                f"{paths[i]}: image size {array.shape[1]}x{array.shape[0]} differs from {w}x{h} "
                 f"of {paths[0].name} (after --downscale {downscale})"
             )
-    has_alpha = any(float(a[..., 3].min()) < 1.0 for a in arrays)
-    return torch.from_numpy(np.stack(arrays)).to(torch.float16), has_alpha
+        images[i] = torch.from_numpy(array)
+        has_alpha[i] = float(array[..., 3].min()) < 1.0
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(fill, range(len(paths))))
+    return images, any(has_alpha)
+
+
+def _matrix(value, where: str) -> np.ndarray:
+    """A JSON matrix as float64; ragged, non-numeric or overflowing values are one line."""
+    if not isinstance(value, list) or not all(isinstance(row, list) for row in value):
+        raise LangfieldError(f"{where}: transform_matrix must be a list of rows of numbers")
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for row in value for v in row):
+        raise LangfieldError(f"{where}: transform_matrix must hold numbers only")
+    if len({len(row) for row in value}) > 1:
+        raise LangfieldError(f"{where}: transform_matrix has rows of different lengths")
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (OverflowError, ValueError):
+        raise LangfieldError(f"{where}: transform_matrix has a number too large") from None
 
 
 def check_pose(matrix: np.ndarray, where: str) -> np.ndarray:
     """A 3×4 camera-to-world matrix from a 4×4 or 3×4 array; non-finite or non-rigid poses are errors."""
-    matrix = np.asarray(matrix, dtype=np.float64)
+    matrix = matrix.astype(np.float64) if isinstance(matrix, np.ndarray) else _matrix(matrix, where)
     if matrix.shape not in ((4, 4), (3, 4)):
         raise LangfieldError(f"{where}: transform_matrix must be 4x4, got shape {matrix.shape}")
     if not np.all(np.isfinite(matrix)):
         raise LangfieldError(f"{where}: transform_matrix has non-finite values")
     rotation = matrix[:3, :3]
-    if not np.allclose(rotation.T @ rotation, np.eye(3), atol=1e-2) or np.linalg.det(rotation) < 0:
+    with np.errstate(all="ignore"):  # huge entries overflow to inf: not orthonormal, reported below
+        rigid = np.allclose(rotation.T @ rotation, np.eye(3), atol=1e-2) and np.linalg.det(rotation) > 0
+    if not rigid:
         raise LangfieldError(f"{where}: transform_matrix is not a rigid transform (rotation is not orthonormal)")
     return matrix[:3, :4]
 

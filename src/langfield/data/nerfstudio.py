@@ -17,23 +17,24 @@ from langfield.data.config import DataConfig
 from langfield.data.dataset import (
     Dataset,
     check_pose,
+    frame_image,
     frame_object,
     holdout_split,
     load_images,
     near_far,
     object_indices,
-    resolve_image,
 )
-from langfield.data.jsonio import read_json, require
+from langfield.data.jsonio import number, read_json, require, string_list
 from langfield.errors import LangfieldError
 
 INTRINSICS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
 
 
 def _number(value, where: str, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+    result = number(value, where, key)
+    if result <= 0:
         raise LangfieldError(f"{where}: field '{key}' must be a positive number, got {value!r}")
-    return float(value)
+    return result
 
 
 def parse_nerfstudio(config: DataConfig) -> Dataset:
@@ -51,10 +52,7 @@ def parse_nerfstudio(config: DataConfig) -> Dataset:
         if not isinstance(frame, dict):
             raise LangfieldError(f"{where}: expected an object")
         file_path = require(frame, "file_path", where, str)
-        try:
-            paths.append(resolve_image(folder / file_path))
-        except LangfieldError:
-            raise LangfieldError(f"{where}: image not found: {folder / file_path}") from None
+        paths.append(frame_image(folder, file_path, where, config.allow_outside))
         poses.append(check_pose(require(frame, "transform_matrix", where), where))
         values = {}
         for key in INTRINSICS:
@@ -97,6 +95,9 @@ def parse_nerfstudio(config: DataConfig) -> Dataset:
 
     names = [str(f["file_path"]) for f in frames]
     split_keys = {k: meta.get(f"{k}_filenames") for k in ("train", "val", "test")}
+    for k, listed in split_keys.items():
+        if listed is not None:
+            string_list(listed, str(json_path), f"{k}_filenames")
     has_files = split_keys["train"] is not None and (split_keys["test"] or split_keys["val"])
     if config.split == "files" and not has_files:
         raise LangfieldError(f"{json_path}: --split files, but no train_filenames/test_filenames lists")

@@ -9,7 +9,6 @@ not by the (PIL-based) processors. ``transformers`` is imported only here.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -17,6 +16,7 @@ from torch import nn
 
 from langfield.encoders.base import Encoder
 from langfield.errors import LangfieldError
+from langfield.hub import HINT, downloads_allowed
 
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -116,7 +116,7 @@ def load_hf_encoder(spec: str) -> Encoder:
             model_type = transformers.AutoConfig.from_pretrained(source, local_files_only=True).model_type
             local = True
         except OSError:
-            if is_folder or os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", ""):
+            if is_folder or not downloads_allowed():
                 raise
             model_type, local = transformers.AutoConfig.from_pretrained(source).model_type, False
         if model_type == "clip":
@@ -129,8 +129,8 @@ def load_hf_encoder(spec: str) -> Encoder:
             return HFDinoEncoder(model, spec, folder if is_folder else _cached_folder(source))
     except (OSError, ValueError, KeyError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        where = "the folder" if is_folder else "the Hugging Face cache (offline: no download possible)"
-        raise LangfieldError(f"cannot load encoder '{spec}' from {where}: {reason}") from error
+        where = "the folder" if is_folder else f"the Hugging Face cache ({HINT})"
+        raise LangfieldError(f"cannot load encoder '{spec}' from {where}: {reason[:160]}") from None
     raise LangfieldError(f"encoder '{spec}' is a '{model_type}' model; supported: clip, {', '.join(DINO_TYPES)}")
 
 

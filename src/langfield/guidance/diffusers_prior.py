@@ -23,6 +23,7 @@ from langfield.guidance.prior import (
     model_to_pixels,
     pixels_to_model,
 )
+from langfield.hub import HINT, offline
 
 
 def _has_component(spec: str, name: str) -> bool:
@@ -32,21 +33,21 @@ def _has_component(spec: str, name: str) -> bool:
     try:  # a hub id: read model_index.json from the local cache (never downloads when HF_HUB_OFFLINE is set)
         from huggingface_hub import hf_hub_download
 
-        index = json.loads(Path(hf_hub_download(spec, "model_index.json")).read_text())
-    except Exception as error:
-        raise LangfieldError(f"{spec}: not a diffusers model folder and not a cached hub model ({type(error).__name__})") from None
+        index = json.loads(Path(hf_hub_download(spec, "model_index.json", **offline())).read_text())
+    except Exception:
+        raise LangfieldError(f"{spec}: not a diffusers model folder and not a cached hub model ({HINT})") from None
     return name in index and index[name][0] is not None
 
 
 def _text_encoder(spec: str):
     import transformers
 
-    config = transformers.AutoConfig.from_pretrained(spec, subfolder="text_encoder")
+    config = transformers.AutoConfig.from_pretrained(spec, subfolder="text_encoder", **offline())
     if config.model_type == "clip_text_model":
-        return transformers.CLIPTextModel.from_pretrained(spec, subfolder="text_encoder")
+        return transformers.CLIPTextModel.from_pretrained(spec, subfolder="text_encoder", **offline())
     if config.model_type in ("t5", "umt5", "mt5"):
-        return transformers.T5EncoderModel.from_pretrained(spec, subfolder="text_encoder")
-    return transformers.AutoModel.from_pretrained(spec, subfolder="text_encoder")
+        return transformers.T5EncoderModel.from_pretrained(spec, subfolder="text_encoder", **offline())
+    return transformers.AutoModel.from_pretrained(spec, subfolder="text_encoder", **offline())
 
 
 class DiffusersPrior(DiffusionPrior):
@@ -126,11 +127,11 @@ def load_diffusers_prior(spec: str) -> DiffusersPrior:
         raise LangfieldError(f"{spec}: no unet/ folder; expected a diffusers pipeline folder (unet/, scheduler/, text_encoder/, tokenizer/[, vae/])")
     try:
         latent = _has_component(source, "vae")
-        unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet")
-        scheduler_config = DDPMScheduler.load_config(source, subfolder="scheduler")
+        unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", **offline())
+        scheduler_config = DDPMScheduler.load_config(source, subfolder="scheduler", **offline())
         text_encoder = _text_encoder(source)
-        tokenizer = AutoTokenizer.from_pretrained(source, subfolder="tokenizer")
-        vae = AutoencoderKL.from_pretrained(source, subfolder="vae") if latent else None
+        tokenizer = AutoTokenizer.from_pretrained(source, subfolder="tokenizer", **offline())
+        vae = AutoencoderKL.from_pretrained(source, subfolder="vae", **offline()) if latent else None
     except LangfieldError:
         raise
     except (OSError, ValueError, KeyError, json.JSONDecodeError) as error:
