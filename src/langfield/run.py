@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import torch
 
 from langfield.configio import from_dict
+from langfield.data.jsonio import read_json
 from langfield.errors import LangfieldError
 from langfield.methods.base import Model, SceneInfo
 from langfield.methods.registry import MethodSpec, get_method
@@ -48,11 +48,11 @@ def read_run_config(path: Path) -> tuple[MethodSpec, Any]:
     config_path = path / CONFIG_FILE
     if not path.is_dir() or not config_path.is_file():
         raise LangfieldError(f"{path}: not a langfield run (no {CONFIG_FILE})")
+    saved = read_json(config_path)
     try:
-        saved = json.loads(config_path.read_text())
         spec = get_method(saved["method"])
         config = from_dict(spec.config, saved["config"])
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise LangfieldError(f"{config_path}: malformed run config ({exc})") from None
     return spec, config
 

@@ -36,6 +36,8 @@ class QueryArgs:
     smoothing: Annotated[Optional[float], NON_NEGATIVE] = None
     """Gaussian blur of the maps, as a fraction of the image height (default: the run's, 0.02; 0: none)."""
     device: str = "auto"
+    overwrite: bool = False
+    """Write into a non-empty --out, replace an existing --export file."""
 
 
 def query(argv: list[str]) -> None:
@@ -46,6 +48,7 @@ def query(argv: list[str]) -> None:
         raise LangfieldError(f"--frames must be at least 1, got {args.frames}")
     import numpy as np
 
+    from langfield.atomic import fresh_file, fresh_folder
     from langfield.export.images import to_uint8, write_video
     from langfield.methods.lerf.heatmaps import overlay, slug, write_answer
     from langfield.methods.lerf.query import LanguageQuery
@@ -54,8 +57,9 @@ def query(argv: list[str]) -> None:
     engine = LanguageQuery.open(args.run, args.device, args.canonical or None, args.scales or None, args.smoothing)
     texts = [t.strip() for t in args.texts]
     engine.text(texts)  # validates before any rendering
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = fresh_folder(args.out, args.overwrite)
+    if args.export:
+        fresh_file(args.export, args.overwrite)
     if args.path == "orbit":
         from langfield.cameras import orbit_path
 

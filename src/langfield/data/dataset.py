@@ -175,7 +175,7 @@ def frame_image(folder: Path, file_path: str, where: str, allow_outside: bool = 
         raise LangfieldError(f"{where}: image not found: {candidate}") from None
 
 
-def _open_checked(path: Path):
+def open_image(path: Path):
     """A lazily opened PIL image, refused before decoding when it has more pixels than :data:`MAX_PIXELS`."""
     import warnings
 
@@ -203,7 +203,7 @@ def _decode(path: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with _open_checked(path) as image:
+        with open_image(path) as image:
             image.load()
             mode_has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
             image = image.convert("RGBA" if mode_has_alpha else "RGB")

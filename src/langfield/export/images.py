@@ -43,14 +43,18 @@ def read_image(path: Path) -> torch.Tensor:
     """An image file as float RGB (H, W, 3) in [0, 1], transparent pixels over white; one-line errors."""
     from PIL import Image, UnidentifiedImageError
 
+    from langfield.data.dataset import open_image
+
+    path = Path(path)
     if not path.is_file():
         raise LangfieldError(f"image not found: {path}")
     try:
-        with Image.open(path) as image:
+        with open_image(path) as image:  # refuses decompression bombs before decoding
             image = image.convert("RGBA")
             rgba = np.asarray(image, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as error:
-        raise LangfieldError(f"{path}: not a readable image ({error})") from error
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        reason = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
+        raise LangfieldError(f"{path}: not a readable image ({reason})") from None
     rgb, alpha = rgba[..., :3], rgba[..., 3:]
     return torch.from_numpy(rgb * alpha + (1.0 - alpha))  # transparent pixels over white, as the world renders
 

@@ -293,11 +293,13 @@ class Trainer:
                     if outputs is not None:
                         samples_total += int(outputs["weights"].numel())
                     elapsed = time.perf_counter() - started
-                    last_loss = float(loss.detach()) if finite else last_loss
+                    if finite:
+                        last_loss = float(loss.detach())
+                        if "mse" in losses:
+                            last_psnr = -10 * math.log10(max(float(losses["mse"].detach()), 1e-10))
                     if finite and (step % 25 == 0 or step == 1):
                         entry = {"step": step, "elapsed": round(elapsed, 3)}
                         if "mse" in losses:
-                            last_psnr = -10 * math.log10(max(float(losses["mse"].detach()), 1e-10))
                             entry["psnr"] = round(last_psnr, 3)
                         # terms of `step_losses` come every few steps: the log shows their latest value
                         entry.update({k: float(v.detach()) for k, v in {**last_extra, **losses}.items()})
