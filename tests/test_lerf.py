@@ -171,3 +171,20 @@ def test_tiny_run_finds_the_objects_in_a_held_out_view(scene, trained, tmp_path)
     assert metrics["localization_train_wording"] >= 0.6, metrics
     assert_clean_error(langfield("query", trained, "a red sphere", "--view", "999"), "view index 999", "out of range")
     assert_clean_error(langfield("query", trained, ""), "non-empty")
+
+
+def test_the_demo_query_grid_shows_the_render_and_a_heat_map_per_query(scene, trained, tmp_path):
+    """The grid `langfield demo` writes (queries/queries.png): it once came out pure white."""
+    import numpy as np
+    from PIL import Image
+
+    from langfield.cli.demo import write_demo_queries
+
+    texts = [o["captions"]["train"][0] for o in json.loads((scene / "objects.json").read_text())["objects"]]
+    picture = np.asarray(Image.open(write_demo_queries(trained, texts, tmp_path / "queries"))).astype(np.float32)
+    label = 14
+    tiles = np.split(picture[label:], len(texts) + 1, axis=1)  # ground truth, then one tile per query
+    assert picture.mean() < 250 and all(tile.std() > 10 for tile in tiles)  # not blank, not one flat colour
+    assert np.abs(tiles[1] - tiles[2]).mean() > 2  # each query shows its own heat-map
+    heat = [np.abs(tile - tiles[0]).mean() for tile in tiles[1:]]
+    assert min(heat) > 1, heat  # a heat-map over the render, not the ground truth repeated

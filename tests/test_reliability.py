@@ -651,3 +651,30 @@ def test_a_second_ctrl_c_stops_at_once_and_saves_nothing(sphere_scene, tmp_path,
     with pytest.raises(KeyboardInterrupt) as caught:
         Trainer("nerf", config).train()
     assert not isinstance(caught.value, Aborted) and load_checkpoint(tmp_path / "r" / "checkpoint.pt")["step"] == 8
+
+
+def test_output_folders_and_files_langfield_may_reuse(tmp_path):
+    from langfield.atomic import fresh_file, fresh_folder, write_text
+
+    assert fresh_folder(tmp_path / "new", overwrite=False).is_dir()  # made when missing
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / ".langfield-demo").touch()
+    (tmp_path / "demo" / "orbit.mp4").write_bytes(b"an earlier demo's")
+    fresh_folder(tmp_path / "demo", overwrite=False, owned_marker=".langfield-demo")  # its own folder: reused
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "photo.jpg").write_bytes(b"x")
+    with pytest.raises(LangfieldError, match="not empty"):
+        fresh_folder(tmp_path / "mine", overwrite=False, owned_marker=".langfield-demo")
+    assert fresh_folder(tmp_path / "mine", overwrite=True) == tmp_path / "mine"
+    with pytest.raises(LangfieldError, match="pass --overwrite"):
+        fresh_file(tmp_path / "mine" / "photo.jpg", overwrite=False)
+    with pytest.raises(LangfieldError, match="is a folder"):
+        fresh_file(tmp_path / "mine", overwrite=True)
+    write_text(tmp_path / "mode.txt", "x")  # written like any file: readable by others (not mkstemp's 0600)
+    assert (tmp_path / "mode.txt").stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -23,6 +23,16 @@ from langfield.errors import LangfieldError
 TEMPORARY_SUFFIX = ".tmp"
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: the mode an ordinary file write would give (mkstemp makes its files private, 0600)
+FILE_MODE = 0o666 & ~_umask()
+
+
 def temporary_path(path: Path, keep_suffix: bool = False) -> Path:
     """A new, unique, empty file beside ``path`` (``.NAME.XXXX.tmp``, or ``.NAME.XXXX.tmp.mp4`` with
     ``keep_suffix``, for writers that pick the format from the name)."""
@@ -48,6 +58,7 @@ def atomic_path(path: Path, keep_suffix: bool = False) -> Iterator[Path]:
     try:
         yield tmp
         _fsync(tmp)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -4,7 +4,6 @@ never leaves a truncated file behind. Read with a one-line error naming the file
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +14,11 @@ from langfield.errors import LangfieldError
 
 
 def write_tensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-    """Atomically write ``tensors`` (contiguous, on the CPU) with ``metadata`` to ``path`` (mode 0644)."""
+    """Atomically write ``tensors`` (contiguous, on the CPU) with ``metadata`` to ``path``."""
     from safetensors.torch import save_file
 
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
-        os.chmod(tmp, 0o644)
 
 
 def read_tensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

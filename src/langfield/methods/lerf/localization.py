@@ -7,7 +7,6 @@ pixel of the view lies inside the object's mask.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -42,7 +41,9 @@ def evaluate_localization(
     objects_file = Path(dataset.source) / "objects.json"
     if not objects_file.is_file():
         raise LangfieldError(f"{dataset.source}: --task localization needs a procedural-world scene (objects.json and masks/)")
-    objects = json.loads(objects_file.read_text())["objects"]
+    from langfield.data.jsonio import read_json, require
+
+    objects = require(read_json(objects_file), "objects", str(objects_file), list)
     if not dataset.test_indices:
         raise LangfieldError(f"{dataset.source}: no held-out views")
     results = []
