@@ -159,7 +159,7 @@ def test_dietnerf_trains_from_the_cli_with_few_views(sphere_scene, tmp_path):
     bad = langfield(
         "train", "dietnerf", "--data", sphere_scene, "--output", tmp_path / "bad2", "--model.elevation-range", 10, 100
     )
-    assert_clean_error(bad, "elevation range must lie in [-90, 90]")
+    assert_clean_error(bad, "--model.elevation-range must be in [-90, 90]", "100")
 
 
 def test_simplified_nerf_preset_is_coarse_only_and_view_independent(sphere_scene, tmp_path):

@@ -406,6 +406,7 @@ def test_the_generated_files_were_mostly_refused():
     # runs after the property test in file order: at least 500 files, nearly all malformed enough to be refused
     if GENERATED["count"] == 0:
         pytest.skip("run with the property test")
+    print(f"generated transforms files: {GENERATED['count']}, refused with one line: {GENERATED['errors']}")
     assert GENERATED["count"] >= 500 and GENERATED["errors"] >= 0.8 * GENERATED["count"], GENERATED
 
 
@@ -588,6 +589,7 @@ def test_sigkill_at_20_random_moments_then_resume(sphere_scene, tmp_path):
         child.join(10)
         assert child.exitcode == -signal.SIGKILL, f"trial {trial}: the child ended by itself ({child.exitcode})"
         steps.append(_assert_run_intact(run))
+    print(f"checkpoint step after each of the {trials} kills: {steps}")
     assert steps == sorted(steps) and steps[-1] > 0, steps  # every resume went on from the last checkpoint
     from langfield.train.trainer import Trainer
 
