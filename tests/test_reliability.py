@@ -199,6 +199,7 @@ CASES = [
     (T + ["--eval-every", "-5"], "--eval-every must be at least 0"),
     (T + ["--max-bad-steps", "0"], "--max-bad-steps must be at least 1"),
     (T + ["--model.resolution", "1"], "--model.resolution must be at least 2"),
+    (T + ["--model.resolution", "5000"], "--model.resolution 5000 (its grids) needs about"),
     (T + ["--model.grow-at", "30", "10"], "--model.grow-at must be in increasing order"),
     (T + ["--model.step-ratio", "0"], "--model.step-ratio must be positive"),
     (T + ["--model.occupancy-threshold", "1"], "--model.occupancy-threshold must be in [0, 1)"),

@@ -12,6 +12,7 @@ from langfield.fields.grid_field import density_shift
 from langfield.methods.base import Model, RayBatch, SceneInfo
 from langfield.methods.nerf.config import NerfModelConfig
 from langfield.render import distortion_loss, march_uniform, packed_weights, ray_aabb
+from langfield.resources import require_memory
 
 
 class NerfModel(Model):
@@ -19,6 +20,10 @@ class NerfModel(Model):
         super().__init__(scene)
         self.config = config
         self.random_background = config.random_background
+        # the final grids with their gradients and Adam's two moments (4 copies), plus the occupancy grid
+        final = max(config.resolution, config.initial_resolution) ** 3 * (1 + config.feature_dim) * 4 * 4
+        require_memory(final + config.occupancy_resolution**3 * 8, f"--model.resolution {config.resolution} (its grids)",
+                       "lower --model.resolution")
         aabb = scene.aabb.float()
         #: voxel size of the final grid, fixed by `resolution` over the original box
         self.final_voxel = float((aabb[1] - aabb[0]).max()) / (config.resolution - 1)
