@@ -6,13 +6,7 @@ import contextlib
 import sys
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
 #: markup off: user text (prompts, queries, file names, labels) prints as it is, never read as rich markup; styled

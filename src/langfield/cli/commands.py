@@ -49,11 +49,7 @@ class EvalArgs:
 def evaluate(argv: list[str]) -> None:
     args = parse(EvalArgs, argv, "langfield eval")
     if args.task == "localization":
-        from langfield.methods.lerf.localization import (
-            SUMMARY_KEYS,
-            evaluate_localization,
-            write_localization,
-        )
+        from langfield.methods.lerf.localization import SUMMARY_KEYS, evaluate_localization, write_localization
 
         result = evaluate_localization(args.run, args.data, args.device)
         write_localization(args.run, result)

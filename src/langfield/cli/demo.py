@@ -93,10 +93,7 @@ def demo(argv: list[str]) -> None:
 
 
 def localization_report(run: Path) -> dict:
-    from langfield.methods.lerf.localization import (
-        evaluate_localization,
-        write_localization,
-    )
+    from langfield.methods.lerf.localization import evaluate_localization, write_localization
 
     result = evaluate_localization(run)
     write_localization(run, result)

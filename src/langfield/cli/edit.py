@@ -45,11 +45,7 @@ def mappers(argv: list[str]) -> None:
     from langfield.atomic import write_json
     from langfield.encoders import load_encoder
     from langfield.methods.clipnerf.mappers import train_mappers
-    from langfield.methods.clipnerf.prompts import (
-        dataset_category,
-        prompt_library,
-        read_prompts,
-    )
+    from langfield.methods.clipnerf.prompts import dataset_category, prompt_library, read_prompts
 
     run = _load_clipnerf(args.run, args.device)
     cfg = args.mappers

@@ -11,10 +11,7 @@ import tyro
 
 from langfield.checks import NON_NEGATIVE, at_least
 from langfield.cli.parsing import parse
-from langfield.methods.dreamfusion.config import (
-    DreamFusionConfig,
-    DreamFusionModelConfig,
-)
+from langfield.methods.dreamfusion.config import DreamFusionConfig, DreamFusionModelConfig
 from langfield.train.config import TrainerConfig
 
 

@@ -53,7 +53,10 @@ def main(argv: list[str] | None = None) -> None:
 
     hub.configure(hub.FLAG in argv)  # no download from the hub unless asked for, anywhere in the command line
     argv = [a for a in argv if a != hub.FLAG]
-    command = argv[0] if argv else "--help"
+    if not argv:
+        print(usage())
+        return
+    command = argv[0]
     if command not in COMMANDS:
         print(f"error: unknown command '{command}' (available: {', '.join(COMMANDS)})", file=sys.stderr)
         sys.exit(2)

@@ -137,6 +137,8 @@ def choose_views(train: list[int], count: int | None, ids, seed: int, total: int
 
 #: the longest file path accepted from a dataset file, and the longest name of one of its parts (POSIX limits)
 MAX_PATH, MAX_NAME = 4096, 255
+#: the most pixels one image may have (PIL's own bomb limit, about 89 million)
+MAX_PIXELS = 89_478_485
 
 
 def resolve_image(path: Path) -> Path:
@@ -192,10 +194,6 @@ def open_image(path: Path):
         image.close()
         raise LangfieldError(f"{path}: refused, {w}x{h} is more than {MAX_PIXELS:,} pixels (a decompression bomb?)")
     return image
-
-
-#: the most pixels one image may have (PIL's own bomb limit, about 89 million)
-MAX_PIXELS = 89_478_485
 
 
 def _decode(path: Path) -> np.ndarray:

@@ -15,13 +15,7 @@ import torch
 
 from langfield.cameras import Cameras
 from langfield.data.config import DataConfig
-from langfield.data.dataset import (
-    IMAGE_EXTENSIONS,
-    Dataset,
-    frustum_aabb,
-    holdout_split,
-    load_images,
-)
+from langfield.data.dataset import IMAGE_EXTENSIONS, Dataset, frustum_aabb, holdout_split, load_images
 from langfield.errors import LangfieldError
 
 

@@ -14,16 +14,7 @@ import torch
 
 from langfield.cameras import Cameras
 from langfield.data.config import DataConfig
-from langfield.data.dataset import (
-    Dataset,
-    check_pose,
-    frame_image,
-    frame_object,
-    holdout_split,
-    load_images,
-    near_far,
-    object_indices,
-)
+from langfield.data.dataset import Dataset, check_pose, frame_image, frame_object, holdout_split, load_images, near_far, object_indices
 from langfield.data.jsonio import number, read_json, require, string_list
 from langfield.errors import LangfieldError
 

@@ -27,14 +27,7 @@ from torch.nn import functional as F
 from langfield.encoders.mini import MiniArchitecture, MiniClip
 from langfield.errors import LangfieldError
 from langfield.tensorfile import load_cache, save_cache
-from langfield.world.vocabulary import (
-    COLORS,
-    KINDS,
-    MATERIALS,
-    SIZES,
-    Attributes,
-    captions,
-)
+from langfield.world.vocabulary import COLORS, KINDS, MATERIALS, SIZES, Attributes, captions
 
 COMBOS = [Attributes(k, c, m, s) for c, k, m, s in itertools.product(COLORS, KINDS, MATERIALS, SIZES)]
 COMBO_INDEX = {a: i for i, a in enumerate(COMBOS)}

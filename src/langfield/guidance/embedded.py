@@ -17,12 +17,7 @@ from pathlib import Path
 import torch
 
 from langfield.errors import LangfieldError
-from langfield.guidance.prior import (
-    DiffusionPrior,
-    TextCondition,
-    model_to_pixels,
-    pixels_to_model,
-)
+from langfield.guidance.prior import DiffusionPrior, TextCondition, model_to_pixels, pixels_to_model
 from langfield.tensorfile import read_tensors, write_tensors
 
 NAME = "langfield-prior"

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 import torch
 
-from langfield.checks import NON_NEGATIVE, UNIT, positive
+from langfield.checks import NON_NEGATIVE, UNIT, positive, validate
 from langfield.errors import LangfieldError
 from langfield.guidance.prior import DiffusionPrior, TextCondition
 
@@ -46,16 +46,15 @@ class SDSConfig:
     """Clip the injected gradient element-wise to ± this (None: off)."""
 
     def check(self) -> None:
-        if not 0.0 <= self.min_step < self.max_step <= 1.0:
+        """Each option's range is declared on its field (checked here too, for configs built in Python); these are
+        the rules between options."""
+        validate(self, "model.sds.")
+        if not self.min_step < self.max_step:
             raise LangfieldError(
                 f"--model.sds.min-step / --model.sds.max-step must satisfy 0 <= min-step < max-step <= 1, got {self.min_step}..{self.max_step}"
             )
         if self.schedule == "random" and self.max_step_final is not None and not self.min_step < self.max_step_final <= 1.0:
             raise LangfieldError(f"--model.sds.max-step-final must lie in (min-step, 1], got {self.max_step_final}")  # unused by "decreasing"
-        if not 0.0 <= self.window <= 1.0:
-            raise LangfieldError(f"--model.sds.window must lie in [0, 1], got {self.window}")
-        if not self.guidance_scale >= 0:
-            raise LangfieldError(f"--model.sds.guidance-scale must be non-negative, got {self.guidance_scale}")
 
 
 def timestep_range(config: SDSConfig, progress: float, count: int) -> tuple[int, int]:

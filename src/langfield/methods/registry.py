@@ -11,10 +11,7 @@ from langfield.methods.dietnerf.config import DietNerfConfig
 from langfield.methods.dreamfusion.config import DreamFusionConfig
 from langfield.methods.lerf.config import LerfConfig
 from langfield.methods.nerf.config import NerfConfig
-from langfield.methods.vanilla_nerf.config import (
-    SimplifiedNerfConfig,
-    VanillaNerfConfig,
-)
+from langfield.methods.vanilla_nerf.config import SimplifiedNerfConfig, VanillaNerfConfig
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,7 @@ from typing import Any
 
 import torch
 
-from langfield.atomic import (
-    fresh_folder,
-    remove_stale_temporaries,
-    write_json,
-    write_text,
-)
+from langfield.atomic import fresh_folder, remove_stale_temporaries, write_json, write_text
 from langfield.checks import validate
 from langfield.configio import to_dict
 from langfield.data import load_dataset
@@ -141,7 +136,8 @@ class Trainer:
         return None
 
     def _save(self, model: Model, optimizer, step: int, elapsed: float, generator: torch.Generator, critic_optimizer=None) -> None:
-        if not all_finite(list(model.state_dict().values())):
+        state = model.state_dict()
+        if not all_finite(list(state.values())):
             raise LangfieldError(
                 f"the parameters became non-finite by step {step}; the last good checkpoint is kept "
                 "(lower the learning rates or check the data)"
@@ -152,7 +148,7 @@ class Trainer:
                 "method": self.spec.name,
                 "step": step,
                 "elapsed": elapsed,
-                "model": model.state_dict(),
+                "model": state,
                 "optimizer": optimizer.state_dict(),
                 **({"critic_optimizer": critic_optimizer.state_dict()} if critic_optimizer is not None else {}),
                 "scene": model.scene.state(),

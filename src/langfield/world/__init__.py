@@ -2,15 +2,7 @@
 batched analytic renderer that returns RGB, depth and object ids."""
 
 from langfield.world.scene import Scene, WorldObject, random_scene
-from langfield.world.vocabulary import (
-    COLORS,
-    KINDS,
-    MATERIALS,
-    SIZES,
-    Attributes,
-    captions,
-    class_caption,
-)
+from langfield.world.vocabulary import COLORS, KINDS, MATERIALS, SIZES, Attributes, captions, class_caption
 
 __all__ = [
     "Scene",

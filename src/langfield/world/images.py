@@ -30,13 +30,7 @@ from langfield.world.cameras import hemisphere_poses, pinhole
 from langfield.world.dataset import CAMERA_RADIUS, render_views
 from langfield.world.objects import height
 from langfield.world.renderer import TABLE_ID, object_parts, render_rays
-from langfield.world.scene import (
-    WorldObject,
-    check_names,
-    random_attributes,
-    random_lighting,
-    random_scene,
-)
+from langfield.world.scene import WorldObject, check_names, random_attributes, random_lighting, random_scene
 from langfield.world.vocabulary import Attributes, captions
 
 OBJECT_FOV = 0.6

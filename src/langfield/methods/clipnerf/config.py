@@ -8,14 +8,7 @@ from typing import Annotated, Literal, Optional, Tuple
 
 import tyro
 
-from langfield.checks import (
-    FRACTION,
-    NON_NEGATIVE,
-    UNIT_OPEN,
-    at_least,
-    finite,
-    positive,
-)
+from langfield.checks import FRACTION, NON_NEGATIVE, UNIT_OPEN, at_least, finite, positive
 from langfield.data.config import DataConfig
 from langfield.fields.conditional import ConditionalFieldConfig
 from langfield.train.config import TrainerConfig

@@ -16,14 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from langfield.cameras import orbit_cameras
-from langfield.checks import (
-    ELEVATION,
-    NON_NEGATIVE,
-    at_least,
-    between,
-    finite,
-    positive,
-)
+from langfield.checks import ELEVATION, NON_NEGATIVE, at_least, between, finite, positive
 from langfield.errors import LangfieldError
 from langfield.methods.clipnerf.views import ObjectViews
 

@@ -179,10 +179,7 @@ class ClipNerfModel(Model):
         return {"total": loss, "generator": loss}
 
     def critic_losses(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        from langfield.methods.clipnerf.adversarial import (
-            discriminator_loss,
-            real_patches,
-        )
+        from langfield.methods.clipnerf.adversarial import discriminator_loss, real_patches
 
         if self._real is None or self._fake is None:
             raise LangfieldError("the adversarial regime needs the real images (prepare) and a generator step first")

@@ -8,15 +8,7 @@ from typing import Annotated, Literal, Tuple
 
 import tyro
 
-from langfield.checks import (
-    NON_NEGATIVE,
-    UNIT,
-    UNIT_OPEN,
-    at_least,
-    between,
-    finite,
-    positive,
-)
+from langfield.checks import NON_NEGATIVE, UNIT, UNIT_OPEN, at_least, between, finite, positive
 from langfield.guidance.prompts import ViewPromptConfig
 from langfield.guidance.sds import SDSConfig
 from langfield.train.config import TrainerConfig

@@ -84,11 +84,7 @@ class LerfModel(NerfModel):
         ]
 
     def prepare(self, dataset, progress: bool = True) -> None:
-        from langfield.methods.lerf.pyramid import (
-            PyramidSettings,
-            default_cache_dir,
-            load_or_build,
-        )
+        from langfield.methods.lerf.pyramid import PyramidSettings, default_cache_dir, load_or_build
 
         cfg = self.config
         if not cfg.crop_fractions or any(not 0 < f <= 1 for f in cfg.crop_fractions):

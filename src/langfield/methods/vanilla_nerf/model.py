@@ -9,13 +9,7 @@ import torch
 from langfield.fields import MLPField
 from langfield.methods.base import Model, RayBatch, SceneInfo
 from langfield.methods.vanilla_nerf.config import VanillaNerfModelConfig
-from langfield.render import (
-    RaySamples,
-    accumulate,
-    render_weights,
-    sample_pdf,
-    stratified_bins,
-)
+from langfield.render import RaySamples, accumulate, render_weights, sample_pdf, stratified_bins
 
 
 class VanillaNerfModel(Model):
