@@ -61,7 +61,7 @@ def main() -> None:
     import torch
 
     from langfield.encoders import load_encoder
-    from langfield.methods.dreamfusion.evaluate import r_precision, render_views
+    from langfield.apps.text_to_3d import r_precision, render_views
     from langfield.run import load_run
 
     args.out.mkdir(parents=True, exist_ok=True)

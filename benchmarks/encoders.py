@@ -14,7 +14,7 @@ import time
 import torch
 
 from langfield.encoders import load_encoder
-from langfield.encoders.zeroshot import CLASSES, class_prompts
+from langfield.apps.zeroshot import CLASSES, class_prompts
 
 
 def timed(function, repeats: int = 1) -> list[float]:

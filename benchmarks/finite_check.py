@@ -15,11 +15,13 @@ from pathlib import Path
 import torch
 
 from langfield.cli.parsing import parse
-from langfield.methods.base import SceneInfo
+from langfield.core import SceneInfo
 from langfield.methods.nerf.config import NerfConfig
 from langfield.methods.nerf.model import NerfModel
-from langfield.train import trainer as trainer_module
-from langfield.train.trainer import Trainer, all_finite
+from langfield.train import loop as trainer_module
+from langfield.methods.registry import get_method
+from langfield.train.loop import all_finite
+from langfield.train.trainer import Trainer
 
 
 def run(data: Path, out: Path, seconds: float, checked: bool) -> dict:
@@ -29,7 +31,7 @@ def run(data: Path, out: Path, seconds: float, checked: bool) -> dict:
     if not checked:
         trainer_module.all_finite = lambda tensors: True
     try:
-        Trainer("nerf", config).train()
+        Trainer(get_method("nerf"), config).train()
     finally:
         trainer_module.all_finite = original
     return json.loads((out / "train_summary.json").read_text())

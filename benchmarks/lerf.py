@@ -92,7 +92,7 @@ def main() -> None:
     results = args.out / "results.jsonl"
     if not args.table_only:
         from langfield.encoders import load_encoder
-        from langfield.methods.lerf.localization import evaluate_localization, write_localization
+        from langfield.apps.localization import evaluate_localization, write_localization
 
         used = encoder_scene_seeds(load_encoder("langfield-mini").info)
         clash = sorted(set(args.seeds) & used)

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from langfield.data import DataConfig, load_dataset
 from langfield.encoders import load_encoder
 from langfield.methods.lerf.config import CANONICAL_PHRASES, LERF_FRACTIONS
-from langfield.methods.lerf.localization import mask_path
+from langfield.apps.localization import mask_path
 from langfield.methods.lerf.pyramid import PyramidSettings, build_pyramid
 from langfield.methods.lerf.query import relevancy, smooth
 

@@ -32,7 +32,7 @@ def main() -> None:
     from langfield.encoders import load_encoder
     from langfield.guidance import load_prior
     from langfield.guidance.sampling import sample_images
-    from langfield.methods.dreamfusion.evaluate import candidate_captions
+    from langfield.apps.text_to_3d import candidate_captions
 
     args.out.mkdir(parents=True, exist_ok=True)
     prior, encoder = load_prior(args.prior), load_encoder("langfield-mini")

@@ -15,8 +15,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from langfield.encoders.mini import TEXT_WIDTH, MiniClip
-from langfield.encoders.training import COMBOS, caption_table, contrastive_loss
-from langfield.encoders.zeroshot import CLASSES, class_embeddings
+from langfield.apps.mini_training import COMBOS, caption_table, contrastive_loss
+from langfield.apps.zeroshot import CLASSES, class_embeddings
 from langfield.world.vocabulary import COLORS, KINDS
 
 

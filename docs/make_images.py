@@ -29,7 +29,7 @@ def encoder_examples() -> None:
     from PIL import Image, ImageDraw
 
     from langfield.encoders import load_encoder
-    from langfield.encoders.zeroshot import CLASSES, EVAL_CROP_SEED, EVAL_OBJECT_SEED, class_embeddings
+    from langfield.apps.zeroshot import CLASSES, EVAL_CROP_SEED, EVAL_OBJECT_SEED, class_embeddings
     from langfield.world.images import crop_images
 
     encoder = load_encoder("langfield-mini")
@@ -60,7 +60,7 @@ def lerf_heatmaps(runs: list[str], queries_per_run: int = 4) -> None:
     from langfield.data import load_dataset
     from langfield.methods.lerf.config import LerfModelConfig
     from langfield.methods.lerf.heatmaps import grid
-    from langfield.methods.lerf.query import LanguageQuery
+    from langfield.apps.query import open_query
     from langfield.run import read_run_config
 
     rows = []
@@ -71,7 +71,7 @@ def lerf_heatmaps(runs: list[str], queries_per_run: int = 4) -> None:
         texts = [o["captions"]["train"][0] for o in objects[: queries_per_run - 1]] + [objects[queries_per_run - 1]["captions"]["eval"][0]]
         index = dataset.test_indices[1]
         # today's query defaults, whatever the run was trained with
-        engine = LanguageQuery.open(Path(run), fractions=LerfModelConfig.query_fractions, smoothing=LerfModelConfig.query_smoothing)
+        engine = open_query(Path(run), fractions=LerfModelConfig.query_fractions, smoothing=LerfModelConfig.query_smoothing)
         answer = engine.view(texts, index, cameras=dataset.cameras)
         rows.append(grid(answer, scale=2, truth=dataset.rgb(index)))
     width = max(r.shape[1] for r in rows)

@@ -42,8 +42,10 @@ def main(cfg: CategoryModelConfig) -> None:
     from langfield.methods.clipnerf.mappers import ClipMappers, train_mappers
     from langfield.methods.clipnerf.prompts import prompt_library
     from langfield.packed import pack_loaded_run
-    from langfield.run import CHECKPOINT_FILE, load_run
+    from langfield.core.runfiles import CHECKPOINT_FILE
+    from langfield.run import load_run
     from langfield.train.config import TrainerConfig
+    from langfield.methods.registry import get_method
     from langfield.train.trainer import Trainer
 
     run_dir = cfg.work / cfg.category
@@ -52,7 +54,7 @@ def main(cfg: CategoryModelConfig) -> None:
     config = ClipNerfConfig(output=run_dir, category=cfg.category, objects=cfg.objects, views=cfg.views, resolution=cfg.resolution, trainer=trainer)
     finished = trainer.resume and load_run(run_dir, "cpu").step >= cfg.steps
     if not finished:
-        Trainer("clipnerf", config).train()
+        Trainer(get_method("clipnerf"), config).train()
     run = load_run(run_dir, "cpu")
     mappers_file = run_dir / "mappers.safetensors"
     if cfg.resume and mappers_file.is_file():

@@ -9,7 +9,7 @@ src/langfield/encoders/weights/langfield-mini.safetensors; `langfield clip eval`
 
 from langfield.cli.main import run_guarded
 from langfield.cli.parsing import parse
-from langfield.encoders.training import MiniTrainConfig, train_mini
+from langfield.apps.mini_training import MiniTrainConfig, train_mini
 
 if __name__ == "__main__":
     config = parse(MiniTrainConfig)

@@ -10,7 +10,7 @@ src/langfield/guidance/weights/langfield-prior.safetensors; benchmarks/prior_sam
 
 from langfield.cli.main import run_guarded
 from langfield.cli.parsing import parse
-from langfield.guidance.training import PriorTrainConfig, train_prior
+from langfield.apps.prior_training import PriorTrainConfig, train_prior
 
 if __name__ == "__main__":
     config = parse(PriorTrainConfig)

@@ -6,11 +6,12 @@ from helpers import assert_clean_error, langfield, write_blender
 
 from langfield.data import DataConfig, load_dataset
 from langfield.errors import LangfieldError
-from langfield.evaluate import evaluate_run
+from langfield.apps.evaluate import evaluate_run
 from langfield.fields.conditional import ConditionalFieldConfig
 from langfield.methods.clipnerf.config import ClipNerfConfig, ClipNerfModelConfig
 from langfield.run import load_run
 from langfield.train.config import TrainerConfig
+from langfield.methods.registry import get_method
 from langfield.train.trainer import Trainer
 from langfield.world.category import write_category_dataset
 
@@ -31,7 +32,7 @@ def _config(data, output, steps: int) -> ClipNerfConfig:
 @pytest.fixture(scope="module")
 def mug_run(mugs, tmp_path_factory):
     run = tmp_path_factory.mktemp("run") / "mugs"
-    Trainer("clipnerf", _config(mugs, run, 500)).train()
+    Trainer(get_method("clipnerf"), _config(mugs, run, 500)).train()
     return run
 
 
@@ -207,14 +208,14 @@ def test_the_adversarial_regime_trains_a_discriminator_and_resumes(mugs, tmp_pat
     config = _config(mugs, tmp_path / "gan", 26)
     config.model.regime = "adversarial"
     config.model.adversarial = AdversarialConfig(patch=8, images=4, discriminator_width=16, bank=3)
-    Trainer("clipnerf", config).train()
+    Trainer(get_method("clipnerf"), config).train()
     log = [json.loads(line) for line in (tmp_path / "gan" / "train_log.jsonl").read_text().splitlines()]
     assert log[-1]["step"] == 25 and log[-1]["critic_real_score"] > log[-1]["critic_fake_score"]  # it tells real from rendered
     assert "critic_optimizer" in torch.load(tmp_path / "gan" / "checkpoint.pt", weights_only=False)
     run = load_run(tmp_path / "gan", "cpu")
     assert run.model.objects == 3 and not run.model.uses_ray_batches
     config.trainer.max_steps, config.trainer.resume = 28, True
-    Trainer("clipnerf", config).train()
+    Trainer(get_method("clipnerf"), config).train()
     assert load_run(tmp_path / "gan", "cpu").step == 28
     assert_clean_error(langfield("eval", tmp_path / "gan"), "adversarially trained", "clipnerf_kid")
 

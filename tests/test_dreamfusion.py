@@ -19,7 +19,8 @@ from langfield.guidance.prior import DiffusionPrior, TextCondition, model_to_pix
 from langfield.guidance.prompts import PromptProcessor, ViewPromptConfig, check_prompt, view_name, view_prompt
 from langfield.guidance.sds import ScoreDistillation, SDSConfig, timestep_range
 from langfield.methods.dreamfusion.config import DreamFusionModelConfig
-from langfield.methods.dreamfusion.model import DreamFusionModel
+from langfield.checks import validate
+from langfield.methods.dreamfusion.model import DreamFusionModel, initial_scene
 from langfield.train.checkpoint import load_checkpoint
 
 
@@ -84,13 +85,13 @@ def test_timestep_range_anneals_and_weighting_options():
     highs = [timestep_range(decreasing, p / 10, 1000)[1] for p in range(11)]
     assert highs == sorted(highs, reverse=True) and len(set(highs)) > 5
     with pytest.raises(LangfieldError, match="min-step < max-step"):
-        ScoreDistillation(PointPrior(torch.zeros(8, 8, 3)), SDSConfig(min_step=0.9, max_step=0.5))
+        validate(SDSConfig(min_step=0.9, max_step=0.5))
     with pytest.raises(LangfieldError, match="--model.sds.window"):
-        ScoreDistillation(PointPrior(torch.zeros(8, 8, 3)), SDSConfig(schedule="decreasing", window=-0.1))
+        validate(SDSConfig(schedule="decreasing", window=-0.1), "model.sds.")
     with pytest.raises(LangfieldError, match="--model.sds.max-step-final must lie in"):
-        ScoreDistillation(PointPrior(torch.zeros(8, 8, 3)), SDSConfig(schedule="random", min_step=0.6, max_step_final=0.5))
+        validate(SDSConfig(schedule="random", min_step=0.6, max_step_final=0.5), "model.sds.")
     # "decreasing" does not use max-step-final: a min-step above its default 0.5 needs no other change
-    ScoreDistillation(PointPrior(torch.zeros(8, 8, 3)), SDSConfig(schedule="decreasing", min_step=0.6))
+    validate(SDSConfig(schedule="decreasing", min_step=0.6))
 
 
 @pytest.mark.parametrize(
@@ -196,7 +197,7 @@ def test_embedded_prior_weights_round_trip(tmp_path):
 def _model(**options) -> DreamFusionModel:
     config = DreamFusionModelConfig(prompt="a red sphere", resolution=24, occupancy_resolution=8, **options)
     torch.manual_seed(0)
-    return DreamFusionModel(config, DreamFusionModel.initial_scene(config))
+    return DreamFusionModel(config, initial_scene(config))
 
 
 def test_blob_initialisation_and_shading_modes():
@@ -299,7 +300,7 @@ def test_the_shipped_prior_draws_the_colour_it_is_asked_for():
 
 
 def test_a_short_generation_with_the_embedded_prior_takes_the_prompt_colour(tmp_path):
-    from langfield.methods.dreamfusion.evaluate import render_views
+    from langfield.apps.text_to_3d import render_views
     from langfield.run import load_run
 
     run = tmp_path / "green"

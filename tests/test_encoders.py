@@ -48,7 +48,7 @@ def test_shipped_weights_classify_a_red_sphere_and_a_blue_cube(mini):
 
 
 def test_shipped_weights_zero_shot_on_held_out_images(mini):
-    from langfield.encoders.zeroshot import evaluate_objects
+    from langfield.apps.zeroshot import evaluate_objects
 
     result = evaluate_objects(mini, count=96, wording="train")
     assert result["top1"] >= 0.85 and result["colour"] >= 0.9 and result["kind"] >= 0.9, result
@@ -136,7 +136,7 @@ def test_training_script_writes_loadable_weights_and_resumes_after_an_interrupt(
 
 
 def test_contrastive_loss_prefers_aligned_pairs():
-    from langfield.encoders.training import contrastive_loss
+    from langfield.apps.mini_training import contrastive_loss
 
     x = torch.nn.functional.normalize(torch.randn(8, 16), dim=-1)
     positive = torch.eye(8, dtype=torch.bool)
@@ -235,7 +235,7 @@ def test_dietnerf_semantic_loss_through_a_tiny_hf_clip(tiny_models, sphere_scene
     """The method runs on the Hugging Face backend unchanged (the paper's CLIP, here a tiny random one)."""
     from langfield.data import load_dataset
     from langfield.data.config import DataConfig
-    from langfield.methods.base import SceneInfo
+    from langfield.core import SceneInfo
     from langfield.methods.dietnerf.config import DietNerfModelConfig
     from langfield.methods.dietnerf.model import DietNerfModel
 

@@ -95,7 +95,7 @@ def scene(tmp_path_factory):
 
 def test_language_losses_leave_density_and_colour_untouched(scene, tmp_path):
     from langfield.data import DataConfig, load_dataset
-    from langfield.methods.base import SceneInfo
+    from langfield.core import SceneInfo
     from langfield.methods.lerf.config import LerfModelConfig
     from langfield.methods.lerf.model import LerfModel
     from langfield.train.trainer import RayBatches
@@ -141,13 +141,13 @@ def test_tiny_run_finds_the_objects_in_a_held_out_view(scene, trained, tmp_path)
     from PIL import Image
 
     from langfield.data import DataConfig, load_dataset
-    from langfield.methods.lerf.localization import mask_path
-    from langfield.methods.lerf.query import LanguageQuery
+    from langfield.apps.localization import mask_path
+    from langfield.apps.query import open_query
 
     objects = {f"a {o['attributes']['color']} {o['attributes']['kind']}": o["id"] for o in json.loads((scene / "objects.json").read_text())["objects"]}
     assert len(objects) == 2  # a red cube and a red sphere: told apart by shape alone
     dataset = load_dataset(DataConfig(data=scene))
-    engine = LanguageQuery.open(trained)
+    engine = open_query(trained)
     hits = []
     for index in dataset.test_indices:
         mask = np.asarray(Image.open(mask_path(scene, dataset.filenames[index])))

@@ -490,6 +490,7 @@ def _tiny_config(data: Path, output: Path, steps: int):
 def test_non_finite_steps_are_skipped_and_repeated_ones_stop_training(sphere_scene, tmp_path, monkeypatch):
     from langfield.methods.nerf.model import NerfModel
     from langfield.train.checkpoint import load_checkpoint
+    from langfield.methods.registry import get_method
     from langfield.train.trainer import Trainer
 
     original, calls = NerfModel.loss, {"n": 0}
@@ -507,7 +508,7 @@ def test_non_finite_steps_are_skipped_and_repeated_ones_stop_training(sphere_sce
 
     monkeypatch.setattr(NerfModel, "loss", loss)
     bad["persistent"] = set()
-    Trainer("nerf", _tiny_config(sphere_scene, tmp_path / "a", 15)).train()
+    Trainer(get_method("nerf"), _tiny_config(sphere_scene, tmp_path / "a", 15)).train()
     summary = json.loads((tmp_path / "a" / "train_summary.json").read_text())
     assert summary["steps"] == 15 and summary["skipped_steps"] == 3
     state = load_checkpoint(tmp_path / "a" / "checkpoint.pt")["model"]
@@ -517,7 +518,7 @@ def test_non_finite_steps_are_skipped_and_repeated_ones_stop_training(sphere_sce
 
     calls["n"], bad["persistent"] = 0, set(range(13, 100))
     with pytest.raises(LangfieldError, match="10 steps in a row had a non-finite loss or gradient"):
-        Trainer("nerf", _tiny_config(sphere_scene, tmp_path / "b", 60)).train()
+        Trainer(get_method("nerf"), _tiny_config(sphere_scene, tmp_path / "b", 60)).train()
     kept = load_checkpoint(tmp_path / "b" / "checkpoint.pt")
     # steps 12-21 were skipped; the checkpoints of steps 15 and 20 hold the weights of step 12, the last good one
     assert kept["step"] == 20 and all(torch.isfinite(v).all() for v in kept["model"].values() if v.is_floating_point())
@@ -592,11 +593,12 @@ def test_sigkill_at_20_random_moments_then_resume(sphere_scene, tmp_path):
         steps.append(_assert_run_intact(run))
     print(f"checkpoint step after each of the {trials} kills: {steps}")
     assert steps == sorted(steps) and steps[-1] > 0, steps  # every resume went on from the last checkpoint
+    from langfield.methods.registry import get_method
     from langfield.train.trainer import Trainer
 
     config = _tiny_config(sphere_scene, run, steps[-1] + 5)
     config.trainer.resume = True
-    Trainer("nerf", config).train()
+    Trainer(get_method("nerf"), config).train()
     assert _assert_run_intact(run) == steps[-1] + 5
     assert not [p for p in run.iterdir() if ".tmp" in p.name]
     logged = [json.loads(line)["step"] for line in (run / "train_log.jsonl").read_text().splitlines()]
@@ -630,6 +632,7 @@ def test_a_second_ctrl_c_stops_at_once_and_saves_nothing(sphere_scene, tmp_path,
     from langfield.methods.nerf.model import NerfModel
     from langfield.train.checkpoint import load_checkpoint
     from langfield.train.interrupt import Aborted
+    from langfield.methods.registry import get_method
     from langfield.train.trainer import Trainer
 
     original, calls = NerfModel.loss, {"n": 0}
@@ -643,7 +646,7 @@ def test_a_second_ctrl_c_stops_at_once_and_saves_nothing(sphere_scene, tmp_path,
 
     monkeypatch.setattr(NerfModel, "loss", loss)
     with pytest.raises(Aborted):
-        Trainer("nerf", _tiny_config(sphere_scene, tmp_path / "r", 50)).train()
+        Trainer(get_method("nerf"), _tiny_config(sphere_scene, tmp_path / "r", 50)).train()
     assert load_checkpoint(tmp_path / "r" / "checkpoint.pt")["step"] == 5  # the periodic one; step 8 was half done
     calls["n"] = -100  # one Ctrl-C: the step ends, then it is saved
     monkeypatch.setattr(NerfModel, "loss", lambda self, o, b: (calls.__setitem__("n", calls["n"] + 1),
@@ -652,7 +655,7 @@ def test_a_second_ctrl_c_stops_at_once_and_saves_nothing(sphere_scene, tmp_path,
     config = _tiny_config(sphere_scene, tmp_path / "r", 50)
     config.trainer.resume = True
     with pytest.raises(KeyboardInterrupt) as caught:
-        Trainer("nerf", config).train()
+        Trainer(get_method("nerf"), config).train()
     assert not isinstance(caught.value, Aborted) and load_checkpoint(tmp_path / "r" / "checkpoint.pt")["step"] == 8
 
 

@@ -11,11 +11,12 @@ import pytest
 import torch
 
 from langfield.data.config import DataConfig
-from langfield.evaluate import evaluate_run
+from langfield.apps.evaluate import evaluate_run
 from langfield.methods.nerf.config import NerfConfig, NerfModelConfig
 from langfield.methods.vanilla_nerf.config import VanillaNerfConfig, VanillaNerfModelConfig
 from langfield.train.checkpoint import load_checkpoint
 from langfield.train.config import TrainerConfig
+from langfield.methods.registry import get_method
 from langfield.train.trainer import Trainer
 
 
@@ -29,7 +30,7 @@ def small_nerf(data, output, **trainer):
 
 
 def test_nerf_reaches_psnr_on_held_out_views(sphere_scene, tmp_path):
-    Trainer("nerf", small_nerf(sphere_scene, tmp_path / "run", max_steps=600)).train()
+    Trainer(get_method("nerf"), small_nerf(sphere_scene, tmp_path / "run", max_steps=600)).train()
     metrics = evaluate_run(tmp_path / "run", progress=False)
     assert metrics["num_views"] == 3
     assert metrics["psnr"] > 28.0, metrics
@@ -66,7 +67,7 @@ def test_vanilla_nerf_psnr_rises(sphere_scene, tmp_path):
         trainer=TrainerConfig(max_steps=200, batch_rays=256, eval_every=0, progress=False),
         model=VanillaNerfModelConfig(width=64, coarse_samples=24, fine_samples=24, lr=2e-3),
     )
-    Trainer("vanilla-nerf", config).train()
+    Trainer(get_method("vanilla-nerf"), config).train()
     log = [json.loads(l) for l in (tmp_path / "v" / "train_log.jsonl").read_text().splitlines()]
     assert log[-1]["psnr"] > log[0]["psnr"] + 3.0, (log[0], log[-1])
 
@@ -120,7 +121,7 @@ def test_ctrl_c_saves_and_resume_finishes(sphere_scene, tmp_path):
 def test_same_seed_same_result(sphere_scene, tmp_path):
     results = []
     for name in ("a", "b"):
-        Trainer("nerf", small_nerf(sphere_scene, tmp_path / name, max_steps=40)).train()
+        Trainer(get_method("nerf"), small_nerf(sphere_scene, tmp_path / name, max_steps=40)).train()
         results.append(load_checkpoint(tmp_path / name / "checkpoint.pt")["model"]["field.density_grid.values"])
     assert torch.equal(results[0], results[1])
 

@@ -124,7 +124,9 @@ def flag_name(prefix: str, name: str) -> str:
 
 
 def validate(config: Any, prefix: str = "") -> Any:
-    """Check every :class:`Check`-annotated field of the dataclass tree ``config``; returns ``config``."""
+    """Check every :class:`Check`-annotated field of the dataclass tree ``config``, then the rules between options
+    of each dataclass that declares them (``check_relations(flag)``, with ``flag(name)`` the option's flag as
+    typed); returns ``config``."""
     if not dataclasses.is_dataclass(config) or isinstance(config, type):
         return config
     hints = typing.get_type_hints(type(config), include_extras=True)
@@ -137,4 +139,7 @@ def validate(config: Any, prefix: str = "") -> Any:
         check = check_of(annotation)
         if check is not None:
             check.check(flag_name(prefix, f.name), value)
+    relations = getattr(config, "check_relations", None)
+    if callable(relations):
+        relations(lambda name: flag_name(prefix, name))
     return config

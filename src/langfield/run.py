@@ -6,17 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from langfield.configio import from_dict
-from langfield.data.jsonio import read_json
+from langfield.core import MethodSpec, Model, SceneInfo, resolve_device
+from langfield.core.runfiles import CHECKPOINT_FILE, read_run_file
 from langfield.errors import LangfieldError
-from langfield.methods.base import Model, SceneInfo
-from langfield.methods.registry import MethodSpec, get_method
+from langfield.methods.registry import get_method
+from langfield.packed import packed_file, read_packed
 from langfield.train.checkpoint import load_checkpoint
-
-CONFIG_FILE = "config.json"
-CHECKPOINT_FILE = "checkpoint.pt"
 
 
 @dataclass
@@ -31,37 +28,23 @@ class Run:
     attachments: dict = field(default_factory=dict)
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise LangfieldError(f"unknown device '{name}'") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise LangfieldError(f"device '{name}' requested but CUDA is not available")
-    return device
-
-
 def read_run_config(path: Path) -> tuple[MethodSpec, Any]:
-    path = Path(path)
-    config_path = path / CONFIG_FILE
-    if not path.is_dir() or not config_path.is_file():
-        raise LangfieldError(f"{path}: not a langfield run (no {CONFIG_FILE})")
-    saved = read_json(config_path)
+    method, saved = read_run_file(path)
+    spec = get_method(method)
+    return spec, config_from_saved(spec, saved, Path(path))
+
+
+def config_from_saved(spec: MethodSpec, saved: dict, path: Path) -> Any:
+    """The config of ``spec`` from the tree saved in the run folder ``path``; a one-line error if it does not fit."""
     try:
-        spec = get_method(saved["method"])
-        config = from_dict(spec.config, saved["config"])
+        return from_dict(spec.config, saved)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise LangfieldError(f"{config_path}: malformed run config ({exc})") from None
-    return spec, config
+        raise LangfieldError(f"{path / 'config.json'}: malformed run config ({exc})") from None
 
 
 def check_run(path: Path) -> None:
     """A one-line error unless ``path`` is a run folder, a packed run file or the name of a shipped run (cheap: the
     check commands make before they write anything)."""
-    from langfield.packed import packed_file
-
     packed = packed_file(path)
     if packed is None:
         read_run_config(path)
@@ -71,8 +54,6 @@ def check_run(path: Path) -> None:
 
 def load_run(path: Path, device: str = "auto") -> Run:
     """A run folder, a packed run file (.safetensors) or the name of a run shipped with langfield (e.g. ``chair``)."""
-    from langfield.packed import packed_file, read_packed
-
     packed = packed_file(path)
     attachments: dict = {}
     if packed is not None:
@@ -86,7 +67,7 @@ def load_run(path: Path, device: str = "auto") -> Run:
         source = Path(path) / CHECKPOINT_FILE
         payload = load_checkpoint(source, method=spec.name)
     scene = SceneInfo.from_state(payload["scene"])
-    model = spec.model_class()(config.model, scene)
+    model = spec.build_model(config.model, scene)
     try:
         model.load_state_dict(payload["model"])
     except RuntimeError as exc:  # missing / unexpected / mis-shaped weights: another version of the method

@@ -58,7 +58,7 @@ def classify(args: ClassifyArgs) -> None:
 
     from langfield.encoders import load_encoder
     from langfield.export.images import read_image
-    from langfield.run import resolve_device
+    from langfield.core import resolve_device
     from langfield.ui import console, styled
 
     labels = parse_labels(args.labels)
@@ -90,8 +90,8 @@ def evaluate(args: EvalArgs) -> None:
     import time
 
     from langfield.encoders import load_encoder
-    from langfield.encoders.zeroshot import evaluate_crops, evaluate_objects
-    from langfield.run import resolve_device
+    from langfield.apps.zeroshot import evaluate_crops, evaluate_objects
+    from langfield.core import resolve_device
     from langfield.ui import console
 
     encoder = load_encoder(args.encoder, resolve_device(args.device))

@@ -28,7 +28,7 @@ def train(argv: list[str]) -> None:
     config = parse(spec.config, argv[1:], f"langfield train {spec.name}")
     from langfield.train.trainer import Trainer
 
-    Trainer(spec.name, config).train()
+    Trainer(spec, config).train()
 
 
 @dataclass
@@ -49,13 +49,13 @@ class EvalArgs:
 def evaluate(argv: list[str]) -> None:
     args = parse(EvalArgs, argv, "langfield eval")
     if args.task == "localization":
-        from langfield.methods.lerf.localization import SUMMARY_KEYS, evaluate_localization, write_localization
+        from langfield.apps.localization import SUMMARY_KEYS, evaluate_localization, write_localization
 
         result = evaluate_localization(args.run, args.data, args.device)
         write_localization(args.run, result)
         print(json.dumps({k: result[k] for k in SUMMARY_KEYS}, indent=2))
         return
-    from langfield.evaluate import evaluate_run
+    from langfield.apps.evaluate import evaluate_run
 
     metrics = evaluate_run(args.run, args.data, args.save_images, args.device)
     summary = {k: metrics[k] for k in ("psnr", "ssim", "num_views", "seconds_per_view")}
@@ -88,7 +88,7 @@ class RenderArgs:
 def render(argv: list[str]) -> None:
     args = parse(RenderArgs, argv, "langfield render")
     from langfield.atomic import fresh_file, fresh_folder
-    from langfield.render.video import is_video, render_path
+    from langfield.apps.video import is_video, render_path
     from langfield.run import check_run
 
     check_run(args.run)  # not a run: one line before anything is written

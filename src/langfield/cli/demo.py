@@ -43,9 +43,10 @@ def demo(argv: list[str]) -> None:
     from langfield.atomic import fresh_folder, write_json
     from langfield.cli.commands import export
     from langfield.data.config import DataConfig
-    from langfield.evaluate import evaluate_run
+    from langfield.apps.evaluate import evaluate_run
     from langfield.methods.lerf.config import LerfConfig
-    from langfield.render.video import render_path
+    from langfield.apps.video import render_path
+    from langfield.methods.registry import get_method
     from langfield.train.trainer import Trainer
     from langfield.ui import console, styled
 
@@ -66,7 +67,7 @@ def demo(argv: list[str]) -> None:
     # start from the method's own defaults (its batch size among them) and set only what the demo chooses
     config = LerfConfig(output=run, data=DataConfig(data=data, downscale=args.downscale))
     config.trainer.max_seconds = args.seconds
-    Trainer("lerf", config).train()
+    Trainer(get_method("lerf"), config).train()
     metrics = evaluate_run(run, save_images=True)
     console.print(f"held-out views: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}, {metrics['seconds_per_view']:.2f} s per view")
     summary = {"run": str(run), "metrics": str(run / "metrics.json"), "held_out_renders": str(run / "eval")}
@@ -93,7 +94,7 @@ def demo(argv: list[str]) -> None:
 
 
 def localization_report(run: Path) -> dict:
-    from langfield.methods.lerf.localization import evaluate_localization, write_localization
+    from langfield.apps.localization import evaluate_localization, write_localization
 
     result = evaluate_localization(run)
     write_localization(run, result)
@@ -105,11 +106,11 @@ def write_demo_queries(run: Path, texts: list[str], out: Path) -> Path:
     from langfield.data import load_dataset
     from langfield.export.images import save_png
     from langfield.methods.lerf.heatmaps import grid, write_answer
-    from langfield.methods.lerf.query import LanguageQuery
+    from langfield.apps.query import open_query
     from langfield.run import read_run_config
     from langfield.ui import console
 
-    engine = LanguageQuery.open(run)
+    engine = open_query(run)
     _, config = read_run_config(run)
     dataset = load_dataset(config.data)
     index = dataset.test_indices[0] if dataset.test_indices else 0

@@ -85,8 +85,9 @@ def generate(argv: list[str]) -> None:
     args.prompt = check_prompt(args.prompt)
     if args.negative_prompt:
         args.negative_prompt = check_prompt(args.negative_prompt, "negative prompt")
+    from langfield.methods.registry import get_method
     from langfield.train.trainer import Trainer
 
-    path = Trainer("dreamfusion", run_config(args)).train()
+    path = Trainer(get_method("dreamfusion"), run_config(args)).train()
     for item in write_outputs(path, args.frames, args.frame_resolution, args.mesh, args.mesh_resolution, args.trainer.device):
         print(f"wrote {item}")

@@ -51,10 +51,10 @@ def query(argv: list[str]) -> None:
     from langfield.atomic import fresh_file, fresh_folder
     from langfield.export.images import to_uint8, write_video
     from langfield.methods.lerf.heatmaps import overlay, slug, write_answer
-    from langfield.methods.lerf.query import LanguageQuery
+    from langfield.apps.query import open_query
     from langfield.ui import console, task_bar
 
-    engine = LanguageQuery.open(args.run, args.device, args.canonical or None, args.scales or None, args.smoothing)
+    engine = open_query(args.run, args.device, args.canonical or None, args.scales or None, args.smoothing)
     texts = [t.strip() for t in args.texts]
     engine.text(texts)  # validates before any rendering
     out = fresh_folder(args.out, args.overwrite)

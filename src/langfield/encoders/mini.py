@@ -5,7 +5,7 @@
   linear projection; its stride-8 feature map is the dense (DINO-style) output;
 - a learned temperature.
 
-Trained by ``scripts/train_langfield_mini.py`` (:mod:`langfield.encoders.training`) on procedural-world images; the
+Trained by ``scripts/train_langfield_mini.py`` (:mod:`langfield.apps.mini_training`) on procedural-world images; the
 weights ship as ``weights/langfield-mini.safetensors`` (image tower, projections and temperature — the MiniLM
 weights come from their own package). The file's metadata holds the architecture and a training summary.
 """

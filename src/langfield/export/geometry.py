@@ -10,7 +10,7 @@ import torch
 
 from langfield.atomic import write_bytes
 from langfield.errors import LangfieldError
-from langfield.methods.base import Model
+from langfield.core import Model
 from langfield.resources import require_memory
 
 

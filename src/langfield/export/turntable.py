@@ -7,7 +7,7 @@ import torch
 
 from langfield.cameras import orbit_cameras
 from langfield.export.images import to_uint8
-from langfield.methods.base import Model
+from langfield.core import Model
 
 
 @torch.no_grad()

@@ -13,11 +13,11 @@ back-propagate through their VAE encoder (``encode_images``), as in latent SDS.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Callable, Literal
 
 import torch
 
-from langfield.checks import NON_NEGATIVE, UNIT, positive, validate
+from langfield.checks import NON_NEGATIVE, UNIT, positive
 from langfield.errors import LangfieldError
 from langfield.guidance.prior import DiffusionPrior, TextCondition
 
@@ -45,16 +45,14 @@ class SDSConfig:
     grad_clip: Annotated[float | None, positive()] = None
     """Clip the injected gradient element-wise to ± this (None: off)."""
 
-    def check(self) -> None:
-        """Each option's range is declared on its field (checked here too, for configs built in Python); these are
-        the rules between options."""
-        validate(self, "model.sds.")
+    def check_relations(self, flag: Callable[[str], str]) -> None:
+        """The rules between options (each option's own range is declared on its field); run by ``validate``."""
         if not self.min_step < self.max_step:
             raise LangfieldError(
-                f"--model.sds.min-step / --model.sds.max-step must satisfy 0 <= min-step < max-step <= 1, got {self.min_step}..{self.max_step}"
+                f"{flag('min_step')} / {flag('max_step')} must satisfy 0 <= min-step < max-step <= 1, got {self.min_step}..{self.max_step}"
             )
         if self.schedule == "random" and self.max_step_final is not None and not self.min_step < self.max_step_final <= 1.0:
-            raise LangfieldError(f"--model.sds.max-step-final must lie in (min-step, 1], got {self.max_step_final}")  # unused by "decreasing"
+            raise LangfieldError(f"{flag('max_step_final')} must lie in (min-step, 1], got {self.max_step_final}")  # unused by "decreasing"
 
 
 def timestep_range(config: SDSConfig, progress: float, count: int) -> tuple[int, int]:
@@ -82,7 +80,6 @@ class ScoreDistillation:
     """``sds(images, condition, negative, progress, generator)`` → ``{"loss", "grad_norm", "timestep"}``."""
 
     def __init__(self, prior: DiffusionPrior, config: SDSConfig):
-        config.check()
         self.prior, self.config = prior, config
 
     def __call__(

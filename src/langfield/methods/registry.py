@@ -1,10 +1,8 @@
-"""The table of methods: name → config class (torch-free) and the import path of its model."""
+"""The table of methods: name → config class (torch-free) and the import path of its model (built on first use)."""
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
-
+from langfield.core.method import MethodSpec
 from langfield.errors import LangfieldError
 from langfield.methods.clipnerf.config import ClipNerfConfig
 from langfield.methods.dietnerf.config import DietNerfConfig
@@ -12,29 +10,6 @@ from langfield.methods.dreamfusion.config import DreamFusionConfig
 from langfield.methods.lerf.config import LerfConfig
 from langfield.methods.nerf.config import NerfConfig
 from langfield.methods.vanilla_nerf.config import SimplifiedNerfConfig, VanillaNerfConfig
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    name: str
-    config: type
-    model: str  # "module:Class"
-    summary: str
-    prepare: str | None = None
-    """"module:function" called with the config before training: makes what the config asks for (a procedural
-    category's dataset) and points the config at it."""
-
-    def model_class(self):
-        return _resolve(self.model)
-
-    def prepare_config(self, config) -> None:
-        if self.prepare is not None:
-            _resolve(self.prepare)(config)
-
-
-def _resolve(target: str):
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
 
 
 METHODS: dict[str, MethodSpec] = {
@@ -63,7 +38,7 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec(
             "clipnerf",
             ClipNerfConfig,
-            "langfield.methods.clipnerf.model:ClipNerfModel",
+            "langfield.methods.clipnerf.model:build_model",
             "a category's conditional field: shape and appearance codes per object (CLIP-NeRF)",
             prepare="langfield.methods.clipnerf.data:prepare_category",
         ),
@@ -72,6 +47,7 @@ METHODS: dict[str, MethodSpec] = {
             DreamFusionConfig,
             "langfield.methods.dreamfusion.model:DreamFusionModel",
             "text-to-3D by score distillation (also: langfield generate PROMPT)",
+            scene="langfield.methods.dreamfusion.model:initial_scene",
         ),
     )
 }

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal, Optional, Tuple
+from typing import Annotated, Callable, Literal, Optional, Tuple
 
 import tyro
 
 from langfield.checks import FRACTION, NON_NEGATIVE, UNIT_OPEN, at_least, finite, positive
 from langfield.data.config import DataConfig
+from langfield.errors import LangfieldError
 from langfield.fields.conditional import ConditionalFieldConfig
 from langfield.train.config import TrainerConfig
 
@@ -64,6 +65,11 @@ class ClipNerfModelConfig:
     lr_grid: Annotated[float, NON_NEGATIVE] = 0.1
     lr_networks: Annotated[float, NON_NEGATIVE] = 2e-3
     lr_codes: Annotated[float, NON_NEGATIVE] = 1e-2
+
+    def check_relations(self, flag: Callable[[str], str]) -> None:
+        """The box's corners in order (run by ``validate``)."""
+        if not all(lo < hi for lo, hi in zip(self.box[:3], self.box[3:])):
+            raise LangfieldError(f"{flag('box')} must be x0 y0 z0 x1 y1 z1 with x0 < x1 etc., got {self.box}")
 
 
 @dataclass

@@ -18,7 +18,6 @@ keeps "a red chair" from moving the shape code.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Optional
@@ -29,7 +28,9 @@ from torch import nn
 from langfield.checks import NON_NEGATIVE, SEED, UNIT, at_least
 from langfield.errors import LangfieldError
 from langfield.methods.clipnerf.prompts import Prompt
+from langfield.methods.clipnerf.views import ObjectViews
 from langfield.tensorfile import read_tensors, write_tensors
+from langfield.train.loop import LoopSettings, Task, TrainingLoop
 
 Part = Literal["both", "shape", "appearance"]
 
@@ -182,62 +183,68 @@ def mapper_losses(model, encoder, mappers: ClipMappers, shape: torch.Tensor, app
     return {"clip": clip, "realism": realism, "identity": identity}
 
 
+class MapperTask(Task):
+    """The two mappers of a frozen clipnerf model, against a frozen encoder, on a list of prompts."""
+
+    def __init__(self, model, encoder, prompts: list[Prompt], config: MapperConfig):
+        self.model, self.encoder, self.config = model, encoder, config
+        self.device = device = model.box.device
+        self.views = ObjectViews.of(model.scene.cameras)
+        self.text = encoder.encode_text([p.text for p in prompts]).to(device)
+        self.may_shape = torch.tensor([p.shape for p in prompts])
+        self.may_appearance = torch.tensor([p.appearance for p in prompts])
+        self.mappers = ClipMappers(self.text.shape[1], model.shape_codes.shape[1], model.appearance_codes.shape[1], config.width, config.depth).to(device)
+        self.mappers.set_code_statistics(*model.code_statistics())
+        self.optimizer = torch.optim.Adam(self.mappers.parameters(), lr=config.lr)
+        self.history: list[dict] = []
+
+    def losses(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        model, encoder, config, device = self.model, self.encoder, self.config, self.device
+        shape, appearance = model.sample_codes(config.batch, generator)
+        chosen = torch.randint(len(self.text), (config.batch,), generator=generator)
+        target = self.text[chosen.to(device)]
+        shape_mask, appearance_mask = self.may_shape[chosen].clone(), self.may_appearance[chosen].clone()
+        exemplars = torch.rand(config.batch, generator=generator) < config.exemplar_fraction
+        if bool(exemplars.any()):  # an exemplar's look may move both codes
+            n = int(exemplars.sum())
+            other_shape, other_appearance = model.sample_codes(n, generator)
+            with torch.no_grad():
+                images = render_views(model, self.views.sample(n, config.resolution, generator), other_shape, other_appearance)["rgb"]
+                target[exemplars.to(device)] = encoder.encode_image(images)
+            shape_mask[exemplars] = appearance_mask[exemplars] = True
+        cameras = self.views.sample(config.batch, config.resolution, generator)
+        losses = mapper_losses(model, encoder, self.mappers, shape, appearance, target, cameras, shape_mask, appearance_mask)
+        total = config.clip_weight * losses["clip"] + config.realism_weight * losses["realism"] + config.identity_weight * losses["identity"]
+        return {**losses, "total": total}
+
+    def end_step(self, step: int, elapsed: float, losses: dict[str, torch.Tensor] | None) -> float:
+        if losses is not None:
+            self.history.append({"step": step, **{k: float(v.detach()) for k, v in losses.items() if k != "total"}})
+        return self.history[-1]["clip"] if self.history else float("nan")
+
+
 def train_mappers(model, encoder, prompts: list[Prompt], config: MapperConfig, progress: bool = True) -> tuple[ClipMappers, dict]:
     """Train the two mappers of a clipnerf ``model`` (frozen) against ``encoder`` (frozen) on ``prompts``."""
-    from langfield.methods.clipnerf.views import ObjectViews
-    from langfield.ui import task_bar
-
     if not prompts:
         raise LangfieldError("the mappers need at least one prompt")
-    if config.steps < 1 or config.batch < 1 or config.resolution < 8:
-        raise LangfieldError(f"mapper training needs steps >= 1, batch >= 1 and resolution >= 8 (got {config.steps}, {config.batch}, {config.resolution})")
-    device = model.box.device
-    generator = torch.Generator().manual_seed(config.seed)
-    torch.manual_seed(config.seed)
-    views = ObjectViews.of(model.scene.cameras)
-    text = encoder.encode_text([p.text for p in prompts]).to(device)
-    may_shape = torch.tensor([p.shape for p in prompts])
-    may_appearance = torch.tensor([p.appearance for p in prompts])
-    mappers = ClipMappers(text.shape[1], model.shape_codes.shape[1], model.appearance_codes.shape[1], config.width, config.depth).to(device)
-    mappers.set_code_statistics(*model.code_statistics())
-    optimizer = torch.optim.Adam(mappers.parameters(), lr=config.lr)
-    history: list[dict] = []
-    started = time.perf_counter()
+    loop = TrainingLoop(LoopSettings("mappers", config.steps, seed=config.seed, progress=progress, metric=("clip loss", "")))
+    task = MapperTask(model, encoder, prompts, config)
     with model.frozen():
-        with task_bar(f"training the mappers on {len(prompts)} prompts", config.steps, progress) as advance:
-            for step in range(config.steps):
-                shape, appearance = model.sample_codes(config.batch, generator)
-                chosen = torch.randint(len(prompts), (config.batch,), generator=generator)
-                target = text[chosen.to(device)]
-                shape_mask, appearance_mask = may_shape[chosen].clone(), may_appearance[chosen].clone()
-                exemplars = torch.rand(config.batch, generator=generator) < config.exemplar_fraction
-                if bool(exemplars.any()):  # an exemplar's look may move both codes
-                    n = int(exemplars.sum())
-                    other_shape, other_appearance = model.sample_codes(n, generator)
-                    with torch.no_grad():
-                        images = render_views(model, views.sample(n, config.resolution, generator), other_shape, other_appearance)["rgb"]
-                        target[exemplars.to(device)] = encoder.encode_image(images)
-                    shape_mask[exemplars] = appearance_mask[exemplars] = True
-                cameras = views.sample(config.batch, config.resolution, generator)
-                losses = mapper_losses(model, encoder, mappers, shape, appearance, target, cameras, shape_mask, appearance_mask)
-                loss = config.clip_weight * losses["clip"] + config.realism_weight * losses["realism"] + config.identity_weight * losses["identity"]
-                if not torch.isfinite(loss):
-                    raise LangfieldError(f"mapper loss became {float(loss)} at step {step}; lower --lr")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                history.append({"step": step + 1, **{k: float(v.detach()) for k, v in losses.items()}})
-                advance(1)
+        result = loop.run(task)
+    history = task.history
+    if not history:
+        raise LangfieldError("every mapper step had a non-finite loss; lower --lr")
     window = history[-min(50, len(history)):]
     info = {
         "steps": config.steps,
-        "seconds": round(time.perf_counter() - started, 1),
+        "seconds": round(result.elapsed, 1),
         "prompts": [p.text for p in prompts],
         "clip_loss_first": history[0]["clip"],
         "clip_loss_last50": sum(h["clip"] for h in window) / len(window),
+        "skipped_steps": result.skipped_steps,
     }
-    mappers.info = info
-    return mappers.eval(), info
+    task.mappers.info = info
+    return task.mappers.eval(), info
 
 
 def edit_report(model, encoder, before: tuple[torch.Tensor, torch.Tensor], after: tuple[torch.Tensor, torch.Tensor], target: torch.Tensor,
@@ -246,8 +253,6 @@ def edit_report(model, encoder, before: tuple[torch.Tensor, torch.Tensor], after
     elevation) before and after (``before``/``after``: (shape, appearance) codes): the mean cosine similarity of the
     renders to the unit embedding ``target``, the silhouette IoU (opacity > 0.5) and the mean colour of the object's
     pixels. Returns the figures and the renders before and after, (V, H, W, 3) each."""
-    from langfield.methods.clipnerf.views import ObjectViews
-
     cameras = ObjectViews.of(model.scene.cameras).ring(views, resolution)
     images, masks, colours, similarity = [], [], [], []
     for shape, appearance in (before, after):

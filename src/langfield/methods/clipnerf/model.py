@@ -1,62 +1,53 @@
-"""The ``clipnerf`` model: a :class:`~langfield.fields.conditional.ConditionalField` shared by a category, one
-learned shape code and appearance code per training object (auto-decoder), uniform marching in the category's box
-and the packed volume renderer.
+"""The ``clipnerf`` models: a :class:`~langfield.fields.conditional.ConditionalField` shared by a category, rendered
+with per-ray shape and appearance codes by uniform marching in the category's box (:class:`ClipNerfModel`), in two
+training regimes:
 
-Rays are rendered with explicit per-ray codes (:meth:`ClipNerfModel.render`); training batches take the codes of the
-object their view shows; the generic tools (evaluation, camera paths, meshes) render the *selected* object
-(:meth:`select`, :meth:`select_view`) or codes set by an edit (:meth:`use_codes`).
+- :class:`AutoDecoderModel` (``--model.regime autodecoder``): one learned shape code and appearance code per training
+  object, fitted with the field to posed views of a category dataset;
+- :class:`AdversarialModel` (``--model.regime adversarial``, GRAF): codes drawn from a Gaussian, patches rendered from
+  random views and judged by a patch discriminator against the real images.
+
+The generic tools (evaluation, camera paths, meshes) render the *selected* object (:meth:`ClipNerfModel.select`,
+:meth:`~AutoDecoderModel.select_view`) or codes set by an edit (:meth:`ClipNerfModel.use_codes`).
 """
 
 from __future__ import annotations
 
-import math
 from contextlib import contextmanager
 from typing import Iterator
 
 import torch
 from torch import nn
 
+from langfield.core import Model, RayBatch, SceneInfo
 from langfield.errors import LangfieldError
 from langfield.fields import OccupancyGrid
 from langfield.fields.conditional import ConditionalField
-from langfield.methods.base import Model, RayBatch, SceneInfo
+from langfield.methods.clipnerf.adversarial import PatchDiscriminator, discriminator_loss, real_patches, sample_patches
 from langfield.methods.clipnerf.config import ClipNerfModelConfig
-from langfield.render import march_uniform, packed_weights, ray_aabb
+from langfield.methods.clipnerf.views import ObjectViews
+from langfield.render.rendering import march_and_render
+
+
+def build_model(config: ClipNerfModelConfig, scene: SceneInfo) -> "ClipNerfModel":
+    """The model of the configured regime."""
+    return (AdversarialModel if config.regime == "adversarial" else AutoDecoderModel)(config, scene)
 
 
 class ClipNerfModel(Model):
+    """The conditional renderer shared by both regimes; subclasses own the codes (``shape_codes``,
+    ``appearance_codes``: (objects, D) tensors) and how they are trained."""
+
+    shape_codes: torch.Tensor
+    appearance_codes: torch.Tensor
+
     def __init__(self, config: ClipNerfModelConfig, scene: SceneInfo):
         super().__init__(scene)
-        adversarial = config.regime == "adversarial"
-        if scene.view_objects is None and not adversarial:
-            raise LangfieldError("clipnerf trains on a category dataset whose frames name their object ('object_index'): "
-                                 "make one with `langfield world category chair --out DIR` (or train with --model.regime adversarial)")
         self.config = config
-        self.uses_ray_batches = not adversarial
         self.random_background = config.random_background
-        box = torch.tensor(config.box, dtype=torch.float32).view(2, 3)
-        if not bool((box[1] > box[0]).all()):
-            raise LangfieldError(f"--model.box must be x0 y0 z0 x1 y1 z1 with x0 < x1 etc., got {config.box}")
-        self.register_buffer("box", box)
-        self.field = ConditionalField(config.field, box)
-        if adversarial:  # codes are drawn, not learned: a fixed bank of draws stands for the run's "objects"
-            from langfield.methods.clipnerf.adversarial import PatchDiscriminator
-
-            adv = config.adversarial
-            self.register_buffer("shape_codes", torch.randn(adv.bank, config.field.shape_dim) * adv.code_std)
-            self.register_buffer("appearance_codes", torch.randn(adv.bank, config.field.appearance_dim) * adv.code_std)
-            self.discriminator = PatchDiscriminator(adv.discriminator_width)
-            from langfield.methods.clipnerf.views import ObjectViews
-
-            self._views = ObjectViews.of(scene.cameras)  # where generated patches are seen from (fixed with the scene)
-            self._real: torch.Tensor | None = None  # (N, H, W, 3) real images, set by `prepare`
-            self._fake: torch.Tensor | None = None  # this step's fake patches, for the discriminator
-        else:
-            objects = int(scene.view_objects.max()) + 1
-            self.shape_codes = nn.Parameter(torch.randn(objects, config.field.shape_dim) * config.code_std)
-            self.appearance_codes = nn.Parameter(torch.randn(objects, config.field.appearance_dim) * config.code_std)
-            self.register_buffer("view_objects", scene.view_objects.clone().long())
-        self.occupancy = OccupancyGrid(box, config.occupancy_resolution)
+        self.register_buffer("box", torch.tensor(config.box, dtype=torch.float32).view(2, 3))
+        self.field = ConditionalField(config.field, self.box)
+        self.occupancy = OccupancyGrid(self.box, config.occupancy_resolution)
         #: what the generic tools render: a training object (>= 0, object 0 by default) or, with -1, the codes of
         #: `active_shape` / `active_appearance` (an edit, an inversion)
         self.register_buffer("active_object", torch.zeros((), dtype=torch.long))
@@ -108,86 +99,17 @@ class ClipNerfModel(Model):
                 p.requires_grad_(True)
             self.train(was_training)
 
-    def code_statistics(self) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
-        """((mean, std) of the shape codes, (mean, std) of the appearance codes) over the training objects, per
-        dimension (std 1 with a single object)."""
-        if self.config.regime == "adversarial":  # the prior the codes are drawn from
-            std = self.config.adversarial.code_std
-            return tuple((torch.zeros_like(c[0]), torch.full_like(c[0], std)) for c in (self.shape_codes, self.appearance_codes))
-        out = []
-        for codes in (self.shape_codes.detach(), self.appearance_codes.detach()):
-            std = codes.std(0) if len(codes) > 1 else torch.ones_like(codes[0])
-            out.append((codes.mean(0), std))
-        return out[0], out[1]
-
     def sample_codes(self, count: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(shape (count, Ds), appearance (count, Da)) codes of training objects chosen at random: sources of edits."""
         chosen = torch.randint(self.objects, (count,), generator=generator).to(self.box.device)
         return self.shape_codes.detach()[chosen], self.appearance_codes.detach()[chosen]
 
-    def select_view(self, dataset, index: int) -> None:
-        if self.config.regime == "adversarial":
-            raise LangfieldError("an adversarially trained clipnerf run has no codes for the dataset's objects, so its views cannot be "
-                                 "compared one by one; score it with benchmarks/clipnerf_kid.py")
-        if dataset.objects is None:
-            raise LangfieldError(f"{dataset.source}: its frames do not name their object ('object_index'): not a category dataset")
-        self.select(int(dataset.objects[index]))
-
     # -- training hooks ----------------------------------------------------------------------------------------
-    def param_groups(self) -> list[dict]:
+    def _field_groups(self) -> list[dict]:
         cfg = self.config
         grids = [g.values for g in self.field.grids()]
         networks = [p for p in self.field.parameters() if all(p is not g for g in grids)]
-        groups = [{"params": networks, "lr": cfg.lr_networks}]
-        if cfg.regime == "autodecoder":
-            groups.append({"params": [self.shape_codes, self.appearance_codes], "lr": cfg.lr_codes})
-        return ([{"params": grids, "lr": cfg.lr_grid}] if grids else []) + groups
-
-    # -- the adversarial regime (GRAF) -------------------------------------------------------------------------
-    def prepare(self, dataset, progress: bool = True) -> None:
-        if self.config.regime == "adversarial":
-            if dataset.width != dataset.height:
-                raise LangfieldError(f"{dataset.source}: the adversarial regime needs square images, got {dataset.width}x{dataset.height}")
-            images = dataset.images[dataset.train_indices].float()  # premultiplied RGBA
-            self._real = (images[..., :3] + (1 - images[..., 3:]) * dataset.background).to(self.box.device)
-
-    def critic_param_groups(self) -> list[dict]:
-        if self.config.regime != "adversarial":
-            return []
-        return [{"params": list(self.discriminator.parameters()), "lr": self.config.adversarial.lr_discriminator}]
-
-    def _patches(self, count: int, generator: torch.Generator):
-        from langfield.methods.clipnerf.adversarial import sample_patches
-
-        cameras = self.scene.cameras
-        return sample_patches(count, self.config.adversarial.patch, cameras.width, cameras.height, self.config.adversarial.min_scale, generator)
-
-    def step_losses(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        if self.config.regime != "adversarial":
-            return {}
-        adv = self.config.adversarial
-        device = self.box.device
-        cameras = self._views.sample(adv.images, self.scene.cameras.width, generator)  # square, like the real images (prepare)
-        u, v = self._patches(adv.images, generator)
-        views = torch.arange(adv.images).repeat_interleave(adv.patch**2)
-        origins, directions = cameras.to(device).generate_rays(views.to(device), u.reshape(-1).to(device), v.reshape(-1).to(device))
-        shape, appearance = self.sample_codes(adv.images, generator)
-        out = self.render(origins, directions, shape[views], appearance[views])
-        fake = out["rgb"].view(adv.images, adv.patch, adv.patch, 3)
-        self._fake = fake.detach()
-        loss = torch.nn.functional.softplus(-self.discriminator(fake)).mean()
-        return {"total": loss, "generator": loss}
-
-    def critic_losses(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        from langfield.methods.clipnerf.adversarial import discriminator_loss, real_patches
-
-        if self._real is None or self._fake is None:
-            raise LangfieldError("the adversarial regime needs the real images (prepare) and a generator step first")
-        adv = self.config.adversarial
-        which = torch.randint(len(self._real), (adv.images,), generator=generator).to(self.box.device)
-        u, v = self._patches(adv.images, generator)
-        real = real_patches(self._real, which, u.to(self.box.device), v.to(self.box.device))
-        return discriminator_loss(self.discriminator, real, self._fake, adv.r1_weight)
+        return ([{"params": grids, "lr": cfg.lr_grid}] if grids else []) + [{"params": networks, "lr": cfg.lr_networks}]
 
     @torch.no_grad()
     def update_occupancy(self, generator: torch.Generator | None = None) -> float:
@@ -209,20 +131,6 @@ class ClipNerfModel(Model):
             self.update_occupancy(generator)
         return False
 
-    def render_batch(self, batch: RayBatch) -> dict:
-        objects = self.view_objects[batch.views]
-        outputs = self.render(batch.origins, batch.directions, self.shape_codes[objects], self.appearance_codes[objects], batch.background)
-        outputs["objects"] = objects
-        return outputs
-
-    def loss(self, outputs: dict, batch: RayBatch) -> dict[str, torch.Tensor]:
-        losses = super().loss(outputs, batch)
-        objects = outputs["objects"].unique()
-        prior = self.shape_codes[objects].pow(2).sum(-1).mean() + self.appearance_codes[objects].pow(2).sum(-1).mean()
-        losses["codes"] = prior
-        losses["total"] = losses["total"] + self.config.code_weight * prior
-        return losses
-
     # -- rendering ---------------------------------------------------------------------------------------------
     def forward(self, origins: torch.Tensor, directions: torch.Tensor, background: torch.Tensor | None = None) -> dict:
         shape, appearance = self.active_codes()
@@ -242,35 +150,133 @@ class ClipNerfModel(Model):
     def render(self, origins: torch.Tensor, directions: torch.Tensor, shape: torch.Tensor, appearance: torch.Tensor,
                background: torch.Tensor | None = None) -> dict:
         """Render rays (R, 3) with per-ray codes (R, Ds) and (R, Da)."""
-        rays = origins.shape[0]
-        bg = self.background if background is None else background
-        t_near, t_far = ray_aabb(origins, directions, self.box)
-        t_near = t_near.clamp_min(self.scene.near)
-        step = self.step
-        total = max(1, int(math.ceil(float((t_far - t_near).detach().max().clamp_min(0)) / step)))
-        offsets = torch.rand(rays, device=origins.device) if self.training else None
-        samples = march_uniform(origins, directions, t_near, t_far, step, 0, total, occupied=self.occupancy.query, offsets=offsets)
-        rgb = origins.new_zeros(rays, 3)
-        opacity = origins.new_zeros(rays)
-        depth = origins.new_zeros(rays)
-        ids, weights = samples.ray_indices, origins.new_zeros(0)
-        if len(samples) > 0:
-            positions = samples.positions(origins, directions)
-            sigmas, features = self.field.geometry(positions, shape, appearance, index=ids)
-            weights, _, _ = packed_weights(sigmas, samples.deltas, ids, rays)
-            opacity = opacity.index_add(0, ids, weights)
-            depth = depth.index_add(0, ids, weights * samples.t_mid)
-            visible = weights > self.config.color_threshold
-            if bool(visible.any()):
-                v = ids[visible]
-                colors = self.field.color(features[visible], directions[v], appearance, index=v)
-                rgb = rgb.index_add(0, v, colors * weights[visible, None])
-        rgb = rgb + (1.0 - opacity)[:, None] * bg
-        return {
-            "rgb": rgb,
-            "opacity": opacity,
-            "depth": depth / opacity.clamp_min(1e-6),
-            "weights": weights,
-            "ray_indices": ids,
-            "t_mid": samples.t_mid,
-        }
+        field = self.field
+
+        def density(positions: torch.Tensor, rays: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return field.geometry(positions, shape, appearance, index=rays)
+
+        def color(positions: torch.Tensor, view: torch.Tensor, rays: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+            return field.color(features, view, appearance, index=rays)
+
+        jitter = torch.rand(origins.shape[0], device=origins.device) if self.training else None
+        out = march_and_render(
+            origins, directions, self.box, self.scene.near, self.step, density, color,
+            self.background if background is None else background, occupied=self.occupancy.query, jitter=jitter,
+            color_threshold=self.config.color_threshold,
+        )
+        del out["colored"], out["deltas"]
+        return out
+
+
+class AutoDecoderModel(ClipNerfModel):
+    """A learned code per training object (DeepSDF's auto-decoder), trained with the field on ray batches of the
+    objects' posed views."""
+
+    def __init__(self, config: ClipNerfModelConfig, scene: SceneInfo):
+        if scene.view_objects is None:
+            raise LangfieldError("clipnerf trains on a category dataset whose frames name their object ('object_index'): "
+                                 "make one with `langfield world category chair --out DIR` (or train with --model.regime adversarial)")
+        super().__init__(config, scene)
+        objects = int(scene.view_objects.max()) + 1
+        self.shape_codes = nn.Parameter(torch.randn(objects, config.field.shape_dim) * config.code_std)
+        self.appearance_codes = nn.Parameter(torch.randn(objects, config.field.appearance_dim) * config.code_std)
+        self.register_buffer("view_objects", scene.view_objects.clone().long())
+
+    def code_statistics(self) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        """((mean, std) of the shape codes, (mean, std) of the appearance codes) over the training objects, per
+        dimension (std 1 with a single object)."""
+        out = []
+        for codes in (self.shape_codes.detach(), self.appearance_codes.detach()):
+            std = codes.std(0) if len(codes) > 1 else torch.ones_like(codes[0])
+            out.append((codes.mean(0), std))
+        return out[0], out[1]
+
+    def select_view(self, dataset, index: int) -> None:
+        if dataset.objects is None:
+            raise LangfieldError(f"{dataset.source}: its frames do not name their object ('object_index'): not a category dataset")
+        self.select(int(dataset.objects[index]))
+
+    def param_groups(self) -> list[dict]:
+        cfg = self.config
+        return self._field_groups() + [{"params": [self.shape_codes, self.appearance_codes], "lr": cfg.lr_codes}]
+
+    def render_batch(self, batch: RayBatch) -> dict:
+        objects = self.view_objects[batch.views]
+        outputs = self.render(batch.origins, batch.directions, self.shape_codes[objects], self.appearance_codes[objects], batch.background)
+        outputs["objects"] = objects
+        return outputs
+
+    def loss(self, outputs: dict, batch: RayBatch) -> dict[str, torch.Tensor]:
+        losses = super().loss(outputs, batch)
+        objects = outputs["objects"].unique()
+        prior = self.shape_codes[objects].pow(2).sum(-1).mean() + self.appearance_codes[objects].pow(2).sum(-1).mean()
+        losses["codes"] = prior
+        losses["total"] = losses["total"] + self.config.code_weight * prior
+        return losses
+
+
+class AdversarialModel(ClipNerfModel):
+    """GRAF: codes drawn from N(0, code_std²), patches rendered from random views and judged against patches of the
+    real images by a patch discriminator, which the trainer updates after every step of the field. A fixed bank of
+    drawn codes stands for the run's "objects"; no object indices or poses of the dataset are used."""
+
+    uses_ray_batches = False
+
+    def __init__(self, config: ClipNerfModelConfig, scene: SceneInfo):
+        super().__init__(config, scene)
+        adv = config.adversarial
+        self.register_buffer("shape_codes", torch.randn(adv.bank, config.field.shape_dim) * adv.code_std)
+        self.register_buffer("appearance_codes", torch.randn(adv.bank, config.field.appearance_dim) * adv.code_std)
+        self.discriminator = PatchDiscriminator(adv.discriminator_width)
+        self._views = ObjectViews.of(scene.cameras)  # where generated patches are seen from (fixed with the scene)
+        self._real: torch.Tensor | None = None  # (N, H, W, 3) real images, set by `prepare`
+        self._fake: torch.Tensor | None = None  # this step's fake patches, for the discriminator
+
+    def code_statistics(self) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+        """The prior the codes are drawn from: ((0, code_std) of shape, (0, code_std) of appearance) per dimension."""
+        std = self.config.adversarial.code_std
+        shape, appearance = self.shape_codes[0], self.appearance_codes[0]
+        return (torch.zeros_like(shape), torch.full_like(shape, std)), (torch.zeros_like(appearance), torch.full_like(appearance, std))
+
+    def select_view(self, dataset, index: int) -> None:
+        raise LangfieldError("an adversarially trained clipnerf run has no codes for the dataset's objects, so its views cannot be "
+                             "compared one by one; score it with benchmarks/clipnerf_kid.py")
+
+    def param_groups(self) -> list[dict]:
+        return self._field_groups()
+
+    def prepare(self, dataset, progress: bool = True) -> None:
+        if dataset.width != dataset.height:
+            raise LangfieldError(f"{dataset.source}: the adversarial regime needs square images, got {dataset.width}x{dataset.height}")
+        images = dataset.images[dataset.train_indices].float()  # premultiplied RGBA
+        self._real = (images[..., :3] + (1 - images[..., 3:]) * dataset.background).to(self.box.device)
+
+    def critic_param_groups(self) -> list[dict]:
+        return [{"params": list(self.discriminator.parameters()), "lr": self.config.adversarial.lr_discriminator}]
+
+    def _patches(self, count: int, generator: torch.Generator):
+        cameras = self.scene.cameras
+        return sample_patches(count, self.config.adversarial.patch, cameras.width, cameras.height, self.config.adversarial.min_scale, generator)
+
+    def step_losses(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        adv = self.config.adversarial
+        device = self.box.device
+        cameras = self._views.sample(adv.images, self.scene.cameras.width, generator)  # square, like the real images (prepare)
+        u, v = self._patches(adv.images, generator)
+        views = torch.arange(adv.images).repeat_interleave(adv.patch**2)
+        origins, directions = cameras.to(device).generate_rays(views.to(device), u.reshape(-1).to(device), v.reshape(-1).to(device))
+        shape, appearance = self.sample_codes(adv.images, generator)
+        out = self.render(origins, directions, shape[views], appearance[views])
+        fake = out["rgb"].view(adv.images, adv.patch, adv.patch, 3)
+        self._fake = fake.detach()
+        loss = torch.nn.functional.softplus(-self.discriminator(fake)).mean()
+        return {"total": loss, "generator": loss}
+
+    def critic_losses(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        if self._real is None or self._fake is None:
+            raise LangfieldError("the adversarial regime needs the real images (prepare) and a generator step first")
+        adv = self.config.adversarial
+        which = torch.randint(len(self._real), (adv.images,), generator=generator).to(self.box.device)
+        u, v = self._patches(adv.images, generator)
+        real = real_patches(self._real, which, u.to(self.box.device), v.to(self.box.device))
+        return discriminator_loss(self.discriminator, real, self._fake, adv.r1_weight)

@@ -15,7 +15,7 @@ from torch.utils.checkpoint import checkpoint
 from langfield.cameras import Cameras, sample_orbit_poses, scene_up
 from langfield.cameras.paths import check_orbit_ranges, with_intrinsics
 from langfield.errors import LangfieldError
-from langfield.methods.base import SceneInfo
+from langfield.core import SceneInfo
 from langfield.methods.dietnerf.config import DietNerfModelConfig
 from langfield.methods.nerf.model import NerfModel
 
@@ -23,14 +23,6 @@ from langfield.methods.nerf.model import NerfModel
 class DietNerfModel(NerfModel):
     def __init__(self, config: DietNerfModelConfig, scene: SceneInfo):
         super().__init__(config, scene)
-        if config.semantic_every < 1:
-            raise LangfieldError(f"--model.semantic-every must be at least 1, got {config.semantic_every}")
-        if config.semantic_weight < 0:
-            raise LangfieldError(f"--model.semantic-weight must not be negative, got {config.semantic_weight}")
-        if not 0 < config.semantic_until <= 1:
-            raise LangfieldError(f"--model.semantic-until is a fraction of training in (0, 1], got {config.semantic_until}")
-        if config.semantic_resolution < 8:
-            raise LangfieldError(f"--model.semantic-resolution must be at least 8 pixels, got {config.semantic_resolution}")
         self._encoder = {}  # loaded on first use; a plain dict so the frozen encoder is not checkpointed
         self._progress = 0.0  # the trainer's progress through training, set by `before_step`
         self.targets: torch.Tensor | None = None  # (N, D) embeddings of the training views, set by `prepare`

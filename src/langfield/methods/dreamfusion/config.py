@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal, Tuple
+from typing import Annotated, Callable, Literal, Tuple
 
 import tyro
 
@@ -106,17 +106,14 @@ class DreamFusionModelConfig:
     lr_mlp: Annotated[float, NON_NEGATIVE] = 1e-3
     lr_background: Annotated[float, NON_NEGATIVE] = 1e-3
 
-    def check(self) -> None:
-        """A one-line error for combinations of options that cannot work (each option's own range is declared on
-        its field and checked when it is parsed)."""
-        from langfield.checks import validate
+    def check_relations(self, flag: Callable[[str], str]) -> None:
+        """The rules between options (each option's own range is declared on its field); run by ``validate``."""
         from langfield.errors import LangfieldError
 
-        validate(self, "model.")
         if self.radius_range[0] <= self.bound:
-            raise LangfieldError(f"--model.radius-range must keep cameras outside the object's box (radius > {self.bound}), got {self.radius_range}")
+            raise LangfieldError(f"{flag('radius_range')} must keep cameras outside the object's box (radius > {self.bound}), got {self.radius_range}")
         if self.textureless_probability + self.albedo_probability > 1:
-            raise LangfieldError("--model.textureless-probability and --model.albedo-probability must sum to at most 1")
+            raise LangfieldError(f"{flag('textureless_probability')} and {flag('albedo_probability')} must sum to at most 1")
 
 
 @dataclass

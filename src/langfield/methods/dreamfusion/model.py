@@ -16,9 +16,10 @@ from torch.nn import functional as F
 from langfield.cameras import orbit_cameras
 from langfield.fields import DenseGrid, OccupancyGrid
 from langfield.fields.background import BackgroundMLP
-from langfield.methods.base import Model, SceneInfo
+from langfield.core import Model, SceneInfo
 from langfield.methods.dreamfusion.config import DreamFusionModelConfig
-from langfield.render import accumulate, march_uniform, packed_weights, ray_aabb
+from langfield.render import accumulate
+from langfield.render.rendering import march_and_render
 from langfield.render.shading import density_normals, lambertian
 
 SHADINGS = ("albedo", "lambertian", "textureless")
@@ -47,9 +48,21 @@ class Guidance:
         self.prompts = PromptProcessor(self.prior, config.prompt, config.negative_prompt, config.views)
 
 
+def initial_scene(config: DreamFusionModelConfig) -> SceneInfo:
+    """The box, the depth range and eight cameras around the object at the middle of the camera ranges (the
+    reference of `langfield render`'s orbit)."""
+    b = config.bound
+    aabb = torch.tensor([[-b, -b, -b], [b, b, b]], dtype=torch.float32)
+    mid = lambda r: 0.5 * (r[0] + r[1])  # noqa: E731
+    cameras = orbit_cameras(
+        torch.arange(8) * 45.0, torch.tensor(mid(config.elevation_range)), mid(config.radius_range), mid(config.fov_range), 64
+    )
+    far = config.radius_range[1] + b * math.sqrt(3)
+    return SceneInfo(aabb, 0.05, far, torch.tensor(config.background_color, dtype=torch.float32), cameras)
+
+
 class DreamFusionModel(Model):
     def __init__(self, config: DreamFusionModelConfig, scene: SceneInfo):
-        config.check()
         super().__init__(scene)
         self.config = config
         aabb = scene.aabb.float()
@@ -65,19 +78,6 @@ class DreamFusionModel(Model):
         self.eval_shading = "lambertian"
         self.guidance: Guidance | None = None
         self._progress = 0.0
-
-    @staticmethod
-    def initial_scene(config: DreamFusionModelConfig) -> SceneInfo:
-        """The box, the depth range and eight cameras around the object at the middle of the camera ranges (the
-        reference of `langfield render`'s orbit)."""
-        b = config.bound
-        aabb = torch.tensor([[-b, -b, -b], [b, b, b]], dtype=torch.float32)
-        mid = lambda r: 0.5 * (r[0] + r[1])  # noqa: E731
-        cameras = orbit_cameras(
-            torch.arange(8) * 45.0, torch.tensor(mid(config.elevation_range)), mid(config.radius_range), mid(config.fov_range), 64
-        )
-        far = config.radius_range[1] + b * math.sqrt(3)
-        return SceneInfo(aabb, 0.05, far, torch.tensor(config.background_color, dtype=torch.float32), cameras)
 
     # -- training hooks ------------------------------------------------------------------------------------------
     def param_groups(self) -> list[dict]:
@@ -134,33 +134,32 @@ class DreamFusionModel(Model):
         ``normals``: also compute normals (and the orientation penalty) when the shading does not need them."""
         cfg = self.config
         rays, device = origins.shape[0], origins.device
-        t_near, t_far = ray_aabb(origins, directions, self.density_grid.aabb)
-        t_near = t_near.clamp_min(self.scene.near)
-        total = max(1, int(math.ceil(float((t_far - t_near).max().clamp_min(0)) / self.step)))
-        offsets = torch.rand(rays, device=device) if self.training else None
-        samples = march_uniform(origins, directions, t_near, t_far, self.step, 0, total, occupied=self.occupancy.query, offsets=offsets)
-        positions = samples.positions(origins, directions)
-        weights, _, _ = packed_weights(self.density(positions), samples.deltas, samples.ray_indices, rays)
-        opacity = accumulate(None, weights, samples.ray_indices, rays)
-        depth = weights.new_zeros(rays).index_add(0, samples.ray_indices, weights * samples.t_mid)
-        visible = weights > cfg.color_threshold
-        where, ray_ids, w = positions[visible], samples.ray_indices[visible], weights[visible]
-        color = torch.ones_like(where) if shading == "textureless" else self.albedo(where)
-        out = {"orientation": weights.new_zeros(()), "normal": torch.zeros(rays, 3, device=device)}
-        if shading != "albedo" or normals:
-            n = density_normals(self.raw_density, where, cfg.normal_epsilon * self.voxel)
-            view = directions[ray_ids]
+        shaded: dict[str, torch.Tensor] = {}
+
+        def density(positions: torch.Tensor, ray_ids: torch.Tensor) -> tuple[torch.Tensor, None]:
+            return self.density(positions), None
+
+        def color(where: torch.Tensor, view: torch.Tensor, ray_ids: torch.Tensor, features: None) -> torch.Tensor:
+            color = torch.ones_like(where) if shading == "textureless" else self.albedo(where)
+            if shading != "albedo" or normals:
+                n = shaded["normals"] = density_normals(self.raw_density, where, cfg.normal_epsilon * self.voxel)
+                if shading != "albedo":
+                    to_light = (lights[ray_ids] - where) if lights is not None else -view
+                    color = lambertian(color, n, F.normalize(to_light, dim=-1), cfg.ambient, cfg.diffuse)
+            return color
+
+        jitter = torch.rand(rays, device=device) if self.training else None
+        out = march_and_render(
+            origins, directions, self.density_grid.aabb, self.scene.near, self.step, density, color, background,
+            occupied=self.occupancy.query, jitter=jitter, color_threshold=cfg.color_threshold,
+        )
+        out["orientation"], out["normal"] = out["opacity"].new_zeros(()), torch.zeros(rays, 3, device=device)
+        colored = out.pop("colored")
+        if "normals" in shaded and colored is not None:
+            n, (_, w, ray_ids) = shaded["normals"], colored
             # DreamFusion's orientation loss: visible normals should not face away from the camera
-            out["orientation"] = (w * (n * view).sum(-1).clamp_min(0.0) ** 2).sum() / rays
+            out["orientation"] = (w * (n * directions[ray_ids]).sum(-1).clamp_min(0.0) ** 2).sum() / rays
             out["normal"] = accumulate(n, w, ray_ids, rays)
-            if shading != "albedo":
-                to_light = (lights[ray_ids] - where) if lights is not None else -view
-                color = lambertian(color, n, F.normalize(to_light, dim=-1), cfg.ambient, cfg.diffuse)
-        rgb = accumulate(color, w, ray_ids, rays) + (1.0 - opacity)[:, None] * background
-        out.update({
-            "rgb": rgb, "opacity": opacity, "depth": depth / opacity.clamp_min(1e-6),
-            "weights": weights, "ray_indices": samples.ray_indices, "t_mid": samples.t_mid,
-        })
         return out
 
     def forward(self, origins: torch.Tensor, directions: torch.Tensor, background: torch.Tensor | None = None) -> dict:

@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from langfield.errors import LangfieldError
 from langfield.fields.grid import DenseGrid
-from langfield.methods.base import RayBatch, SceneInfo
+from langfield.core import RayBatch, SceneInfo
 from langfield.methods.lerf.config import LerfModelConfig
 from langfield.methods.nerf.model import NerfModel
 
@@ -87,8 +87,6 @@ class LerfModel(NerfModel):
         from langfield.methods.lerf.pyramid import PyramidSettings, default_cache_dir, load_or_build
 
         cfg = self.config
-        if not cfg.crop_fractions or any(not 0 < f <= 1 for f in cfg.crop_fractions):
-            raise LangfieldError(f"--model.crop-fractions must be in (0, 1], got {cfg.crop_fractions}")
         train = torch.tensor(dataset.train_indices)
         images = dataset.images[train].float()
         images = images[..., :3] + (1 - images[..., 3:]) * dataset.background  # composite on the background

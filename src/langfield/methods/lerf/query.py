@@ -11,15 +11,14 @@ Each map is smoothed by a Gaussian of ``query_smoothing`` × image height (the l
 embeddings, so a single-pixel peak is noise; the blur puts the peak at the centre of the relevant region), and
 pixels whose ray hits no surface (opacity < ``query_min_opacity``) have relevancy 0: there is nothing to name.
 
-    from langfield.methods.lerf.query import LanguageQuery
-    query = LanguageQuery.open("runs/lerf")
+    from langfield.apps.query import open_query
+    query = open_query("runs/lerf")
     result = query.view(["the red mug"], index=0)        # relevancy (1, H, W), best pixel, 3D point, scale
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch.nn import functional as F
@@ -82,16 +81,6 @@ class LanguageQuery:
         self.smoothing = model.config.query_smoothing if smoothing is None else smoothing
         if self.smoothing < 0:
             raise LangfieldError(f"query smoothing must be >= 0, got {self.smoothing}")
-
-    @staticmethod
-    def open(path: Path, device: str = "auto", canonical: tuple[str, ...] | None = None, fractions: tuple[float, ...] | None = None, smoothing: float | None = None) -> "LanguageQuery":
-        """Queries on the run at ``path``; the options override the run's query settings."""
-        from langfield.run import load_run, read_run_config
-
-        spec, _ = read_run_config(Path(path))
-        if spec.name != "lerf":
-            raise LangfieldError(f"{path}: a '{spec.name}' run; queries need a 'lerf' run (langfield train lerf ...)")
-        return LanguageQuery(load_run(path, device).model, canonical, fractions, smoothing)
 
     def text(self, texts: list[str]) -> torch.Tensor:
         texts = [texts] if isinstance(texts, str) else list(texts)

@@ -9,9 +9,10 @@ import torch
 
 from langfield.fields import GridField, OccupancyGrid
 from langfield.fields.grid_field import density_shift
-from langfield.methods.base import Model, RayBatch, SceneInfo
+from langfield.core import Model, RayBatch, SceneInfo
 from langfield.methods.nerf.config import NerfModelConfig
-from langfield.render import distortion_loss, march_uniform, packed_weights, ray_aabb
+from langfield.render import distortion_loss
+from langfield.render.rendering import march_and_render
 from langfield.resources import require_memory
 
 
@@ -147,62 +148,21 @@ class NerfModel(Model):
 
     def forward(self, origins: torch.Tensor, directions: torch.Tensor, background: torch.Tensor | None = None) -> dict:
         cfg = self.config
-        rays = origins.shape[0]
-        bg = self.background if background is None else background
-        t_near, t_far = ray_aabb(origins, directions, self.aabb)
-        t_near = t_near.clamp_min(self.scene.near)
-        step = self.step
-        total_steps = max(1, int(math.ceil(float((t_far - t_near).max().clamp_min(0)) / step)))
-        offsets = torch.rand(rays, device=origins.device) if self.training else None
-        # training marches the whole ray at once; evaluation marches segments and drops opaque rays
-        segment = total_steps if self.training else 64
-        transmittance = torch.ones(rays, device=origins.device)
-        active = torch.arange(rays, device=origins.device)
-        rgb = torch.zeros(rays, 3, device=origins.device)
-        opacity = torch.zeros(rays, device=origins.device)
-        depth = torch.zeros(rays, device=origins.device)
-        keep_w, keep_r, keep_t, keep_d = [], [], [], []
-        per_sample = None
-        for first in range(0, total_steps, segment):
-            samples = march_uniform(
-                origins[active], directions[active], t_near[active], t_far[active], step, first, segment,
-                occupied=self.occupancy.query, offsets=None if offsets is None else offsets[active],
-            )
-            if len(samples) == 0:
-                if t_near[active].min() + (first + segment) * step >= t_far[active].max():
-                    break
-                continue
-            o, d = origins[active], directions[active]
-            positions = samples.positions(o, d)
-            sigmas = self.field.density(positions)
-            weights, _, tau = packed_weights(
-                sigmas, samples.deltas, samples.ray_indices, len(active), transmittance[active]
-            )
-            ray_ids = active[samples.ray_indices]
-            opacity = opacity.index_add(0, ray_ids, weights)
-            depth = depth.index_add(0, ray_ids, weights * samples.t_mid)
-            visible = weights > cfg.color_threshold
-            if bool(visible.any()):
-                colors = self.field.color(positions[visible], d[samples.ray_indices[visible]])
-                rgb = rgb.index_add(0, ray_ids[visible], colors * weights[visible, None])
-                per_sample = (colors, weights[visible], ray_ids[visible])
-            keep_w.append(weights)
-            keep_r.append(ray_ids)
-            keep_t.append(samples.t_mid)
-            keep_d.append(samples.deltas)
-            transmittance = transmittance.index_put((active,), transmittance[active] * torch.exp(-tau))
-            still = transmittance[active] > cfg.early_stop_transmittance
-            active = active[still]
-            if active.numel() == 0:
-                break
-        rgb = rgb + (1.0 - opacity)[:, None] * bg
-        return {
-            "rgb": rgb,
-            "opacity": opacity,
-            "depth": depth / opacity.clamp_min(1e-6),
-            "weights": torch.cat(keep_w) if keep_w else rgb.new_zeros(0),
-            "ray_indices": torch.cat(keep_r) if keep_r else torch.zeros(0, dtype=torch.long),
-            "t_mid": torch.cat(keep_t) if keep_t else rgb.new_zeros(0),
-            "deltas": torch.cat(keep_d) if keep_d else rgb.new_zeros(0),
-            "sample_colors": per_sample,
-        }
+        field = self.field
+
+        def density(positions: torch.Tensor, rays: torch.Tensor) -> tuple[torch.Tensor, None]:
+            return field.density(positions), None
+
+        def color(positions: torch.Tensor, directions: torch.Tensor, rays: torch.Tensor, features: None) -> torch.Tensor:
+            return field.color(positions, directions)
+
+        jitter = torch.rand(origins.shape[0], device=origins.device) if self.training else None
+        # training marches whole rays at once; evaluation marches segments and drops opaque rays
+        out = march_and_render(
+            origins, directions, self.aabb, self.scene.near, self.step, density, color,
+            self.background if background is None else background, occupied=self.occupancy.query, jitter=jitter,
+            color_threshold=cfg.color_threshold, segment=None if self.training else 64,
+            early_stop=cfg.early_stop_transmittance,
+        )
+        out["sample_colors"] = out.pop("colored")
+        return out

@@ -7,9 +7,10 @@ from __future__ import annotations
 import torch
 
 from langfield.fields import MLPField
-from langfield.methods.base import Model, RayBatch, SceneInfo
+from langfield.core import Model, RayBatch, SceneInfo
 from langfield.methods.vanilla_nerf.config import VanillaNerfModelConfig
-from langfield.render import RaySamples, accumulate, render_weights, sample_pdf, stratified_bins
+from langfield.render import RaySamples, sample_pdf, stratified_bins
+from langfield.render.rendering import composite, render_samples
 
 
 class VanillaNerfModel(Model):
@@ -35,23 +36,17 @@ class VanillaNerfModel(Model):
     def _render(self, field: MLPField, edges: torch.Tensor, origins, directions, bg) -> dict:
         rays, n = edges.shape[0], edges.shape[1] - 1
         samples = RaySamples.from_dense(edges)
-        positions = samples.positions(origins, directions)
-        sigma, rgb = field(positions, directions[samples.ray_indices])
-        deltas = samples.deltas.view(rays, n)
-        weights = render_weights(sigma.view(rays, n), deltas)
-        flat = weights.reshape(-1)
-        opacity = weights.sum(dim=-1)
-        color = accumulate(rgb, flat, samples.ray_indices, rays) + (1 - opacity)[:, None] * bg
-        depth = (weights * samples.t_mid.view(rays, n)).sum(-1) / opacity.clamp_min(1e-6)
-        return {
-            "rgb": color,
-            "opacity": opacity,
-            "depth": depth,
-            "weights": flat,
-            "ray_indices": samples.ray_indices,
-            "t_mid": samples.t_mid,
-            "dense_weights": weights,
-        }
+
+        def density(positions: torch.Tensor, ray_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return field(positions, directions[ray_ids])  # (sigma, rgb) of every sample at once
+
+        def color(positions: torch.Tensor, view: torch.Tensor, ray_ids: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+            return rgb
+
+        part = render_samples(samples, origins, directions, density, color, color_threshold=-1.0)
+        out = composite(part.rgb, part.opacity, part.depth, bg)
+        out.update(weights=part.weights, ray_indices=part.ray_indices, t_mid=part.t_mid, dense_weights=part.weights.view(rays, n))
+        return out
 
     def forward(self, origins: torch.Tensor, directions: torch.Tensor, background: torch.Tensor | None = None) -> dict:
         bg = self.background if background is None else background

@@ -1,7 +1,7 @@
 """Training of the embedded prior ``langfield-prior`` on procedural-world renders.
 
 Data: single-object images of the procedural world (seed ``seed``; never the evaluation seeds of
-:mod:`langfield.encoders.zeroshot`), the camera anywhere on the upper hemisphere (elevation 0–85°), rendered at
+:mod:`langfield.apps.zeroshot`), the camera anywhere on the upper hemisphere (elevation 0–85°), rendered at
 ``2 × resolution`` and box-filtered down, cached as uint8 with each image's attributes and view. Captions: one of
 the object's training captions, with the view suffix of :func:`~langfield.guidance.prompts.view_prompt` (with
 probability ``view_probability``), or the empty prompt (``empty_probability``) so that classifier-free guidance
@@ -21,10 +21,11 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from langfield.errors import LangfieldError
 from langfield.guidance.embedded import DEFAULT_SCHEDULE, DEFAULT_UNET, EmbeddedPrior
 from langfield.guidance.prompts import view_name, view_prompt
 from langfield.tensorfile import load_cache, save_cache
+from langfield.train.loop import LoopSettings, Task, TrainingLoop
+from langfield.ui import console
 
 
 @dataclass
@@ -59,7 +60,7 @@ class PriorTrainConfig:
 
 def render_prior_data(config: PriorTrainConfig) -> dict:
     """uint8 images (N, R, R, 3), attribute combination indices (N,) and views (N, 2), rendered once and cached."""
-    from langfield.encoders.training import COMBO_INDEX
+    from langfield.apps.mini_training import COMBO_INDEX
     from langfield.ui import task_bar
     from langfield.world.images import object_images
 
@@ -84,7 +85,7 @@ def render_prior_data(config: PriorTrainConfig) -> dict:
 
 
 def batch_captions(labels: torch.Tensor, views: torch.Tensor, config: PriorTrainConfig, generator: torch.Generator) -> list[str]:
-    from langfield.encoders.training import COMBOS
+    from langfield.apps.mini_training import COMBOS
     from langfield.world.vocabulary import captions
 
     texts = []
@@ -99,90 +100,94 @@ def batch_captions(labels: torch.Tensor, views: torch.Tensor, config: PriorTrain
     return texts
 
 
-def train_prior(config: PriorTrainConfig) -> EmbeddedPrior:
-    from langfield.train.checkpoint import load_checkpoint, save_checkpoint
-    from langfield.train.interrupt import checkpointed_steps
-    from langfield.ui import progress_bar
+class PriorTask(Task):
+    """The UNet of the embedded prior, denoising rendered views under their captions (min-SNR-γ weighting, an EMA of
+    the weights, cosine learning rate with a short warm-up)."""
 
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed_train)
-    generator = torch.Generator().manual_seed(config.seed_train)
-    state = load_checkpoint(config.checkpoint, method=EmbeddedPrior.name) if config.resume else None  # fail before rendering
+    max_grad_norm = 1.0
+
+    def __init__(self, prior: EmbeddedPrior, config: PriorTrainConfig, data: dict):
+        self.prior, self.config, self.data = prior, config, data
+        self.ema = copy.deepcopy(prior.unet).requires_grad_(False)
+        self.optimizer = torch.optim.AdamW(prior.unet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.images = data["images"].permute(0, 3, 1, 2).float().div(255).mul(2).sub(1)  # (N, 3, R, R) in [-1, 1]
+        alphas = prior.alphas_cumprod
+        snr = alphas / (1 - alphas)
+        self.weight = snr.clamp(max=config.min_snr_gamma) / snr  # min-SNR-γ for ε-prediction
+        self.history: list[float] = []
+
+    def state(self) -> dict:
+        return {"model": {"unet": self.prior.unet.state_dict(), "ema": self.ema.state_dict()}, "optimizer": self.optimizer.state_dict()}
+
+    def load_state(self, payload: dict) -> None:
+        self.prior.unet.load_state_dict(payload["model"]["unet"])
+        self.ema.load_state_dict(payload["model"]["ema"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+
+    def start(self) -> None:
+        self.prior.unet.train()
+
+    def begin_step(self, step: int, progress: float, generator: torch.Generator) -> None:
+        warmup, lr = 0.02, self.config.lr
+        lr = lr * min(1.0, progress / warmup + 1e-3) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def losses(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        config, prior, data = self.config, self.prior, self.data
+        index = torch.randint(len(self.images), (config.batch,), generator=generator)
+        x0 = self.images[index]
+        flip = torch.rand(config.batch, generator=generator) < 0.5  # left-right mirror: the view word stays true
+        x0 = torch.where(flip.view(-1, 1, 1, 1), x0.flip(-1), x0)
+        condition = prior.text_condition(batch_captions(data["labels"][index], data["views"][index], config, generator))
+        t = torch.randint(prior.num_timesteps, (config.batch,), generator=generator)
+        noise = torch.randn(x0.shape, generator=generator)
+        predicted = prior.predict_noise(prior.add_noise(x0, noise, t), t, condition)
+        return {"total": (self.weight[t] * ((predicted - noise) ** 2).mean(dim=(1, 2, 3))).mean()}
+
+    def after_update(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        decay = min(self.config.ema, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for e, p in zip(self.ema.parameters(), self.prior.unet.parameters()):
+                e.lerp_(p, 1 - decay)
+        return {}
+
+    def end_step(self, step: int, elapsed: float, losses: dict[str, torch.Tensor] | None) -> float:
+        if losses is not None:
+            self.history.append(losses["total"].item())
+        if step % 500 == 0:
+            recent = self.history[-500:]
+            console.print(f"step {step}: loss {sum(recent) / max(len(recent), 1):.4f} ({elapsed:.0f} s)")
+        recent = self.history[-100:]
+        return sum(recent) / len(recent) if recent else float("nan")
+
+    def interrupted(self, step: int, saved: bool) -> None:
+        if saved:
+            console.print(f"interrupted at step {step}: state saved to {self.config.checkpoint} (continue with --resume)")
+
+
+def train_prior(config: PriorTrainConfig) -> EmbeddedPrior:
+    loop = TrainingLoop(LoopSettings(
+        EmbeddedPrior.name, config.steps, config.max_seconds or None, config.seed_train, config.threads or None,
+        config.checkpoint, checkpoint_seconds=config.checkpoint_seconds, progress=config.progress,
+        restart_hint="start without --resume",
+    ))
+    state = loop.saved_state() if config.resume else None  # fail before rendering
     started = time.time()
     data = render_prior_data(config)
     data_seconds = time.time() - started
     unet_config = {**DEFAULT_UNET, "sample_size": config.resolution, "block_out_channels": list(config.widths)}
     prior = EmbeddedPrior(unet_config, DEFAULT_SCHEDULE)
-    ema = copy.deepcopy(prior.unet).requires_grad_(False)
-    optimizer = torch.optim.AdamW(prior.unet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    step, elapsed, losses = 0, 0.0, []
-    if state is not None:
-        prior.unet.load_state_dict(state["unet"])
-        ema.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
-        step, elapsed = int(state["step"]), float(state["elapsed"])
-        generator.set_state(state["generator"])
-    images = data["images"].permute(0, 3, 1, 2).float().div(255).mul(2).sub(1)  # (N, 3, R, R) in [-1, 1]
-    alphas = prior.alphas_cumprod
-    snr = alphas / (1 - alphas)
-    weight = snr.clamp(max=config.min_snr_gamma) / snr  # min-SNR-γ for ε-prediction
-
-    def progress() -> float:
-        done = step / config.steps
-        return min(1.0, max(done, elapsed / config.max_seconds) if config.max_seconds else done)
-
-    warmup = 0.02
-    prior.unet.train()
-    clock = time.time() - elapsed
-
-    def save_state() -> None:
-        save_checkpoint(config.checkpoint, {"method": EmbeddedPrior.name, "step": step, "elapsed": elapsed, "unet": prior.unet.state_dict(),
-                                            "ema": ema.state_dict(), "optimizer": optimizer.state_dict(), "generator": generator.get_state()})
-
-    def interrupted() -> None:
-        bar.log(f"interrupted at step {step}: state saved to {config.checkpoint} (continue with --resume)")
-
-    with progress_bar("langfield-prior", config.progress, metric="loss") as bar, \
-            checkpointed_steps(save_state, config.checkpoint_seconds, interrupted) as steps:
-        while progress() < 1.0:
-            fraction = progress()
-            lr = config.lr * min(1.0, fraction / warmup + 1e-3) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * fraction)))
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            index = torch.randint(len(images), (config.batch,), generator=generator)
-            x0 = images[index]
-            flip = torch.rand(config.batch, generator=generator) < 0.5  # left-right mirror: the view word stays true
-            x0 = torch.where(flip.view(-1, 1, 1, 1), x0.flip(-1), x0)
-            condition = prior.text_condition(batch_captions(data["labels"][index], data["views"][index], config, generator))
-            t = torch.randint(prior.num_timesteps, (config.batch,), generator=generator)
-            noise = torch.randn(x0.shape, generator=generator)
-            predicted = prior.predict_noise(prior.add_noise(x0, noise, t), t, condition)
-            loss = (weight[t] * ((predicted - noise) ** 2).mean(dim=(1, 2, 3))).mean()
-            if not torch.isfinite(loss):
-                raise LangfieldError(f"langfield-prior: loss became {loss.item()} at step {step}; the last checkpoint is kept (lower --lr, then --resume)")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(prior.unet.parameters(), 1.0)
-            optimizer.step()
-            decay = min(config.ema, (1 + step) / (10 + step))
-            with torch.no_grad():
-                for e, p in zip(ema.parameters(), prior.unet.parameters()):
-                    e.lerp_(p, 1 - decay)
-            step += 1
-            elapsed = time.time() - clock
-            losses.append(loss.item())
-            if step % 10 == 0:
-                bar.update(progress(), step, sum(losses[-100:]) / len(losses[-100:]))
-            if step % 500 == 0:
-                bar.log(f"step {step}: loss {sum(losses[-500:]) / len(losses[-500:]):.4f} ({elapsed:.0f} s)")
-            steps.step_done()
-    prior.unet.load_state_dict(ema.state_dict())
+    task = PriorTask(prior, config, data)
+    result = loop.run(task, state)
+    prior.unet.load_state_dict(task.ema.state_dict())
     prior.unet.eval()
+    recent = task.history[-200:]
     prior.info = {
         "images": config.images, "seed": config.seed, "resolution": config.resolution, "max_elevation": config.max_elevation,
-        "steps": step, "batch": config.batch, "train_seconds": round(elapsed, 1), "data_seconds": round(data_seconds, 1),
-        "final_loss": round(sum(losses[-200:]) / max(len(losses[-200:]), 1), 4), "threads": torch.get_num_threads(),
+        "steps": result.step, "batch": config.batch, "train_seconds": round(result.elapsed, 1), "data_seconds": round(data_seconds, 1),
+        "final_loss": round(sum(recent) / max(len(recent), 1), 4), "skipped_steps": result.skipped_steps,
+        "threads": torch.get_num_threads(),
     }
     prior.save(config.output)
     return prior

@@ -28,10 +28,10 @@ def evaluate_localization(
 ) -> dict:
     """Localisation accuracy of a lerf run; ``fractions`` / ``smoothing`` override the run's query settings."""
     from langfield.data import load_dataset
-    from langfield.methods.lerf.query import LanguageQuery
+    from langfield.apps.query import open_query
     from langfield.ui import task_bar
 
-    query = LanguageQuery.open(run_path, device, fractions=fractions, smoothing=smoothing)
+    query = open_query(run_path, device, fractions=fractions, smoothing=smoothing)
     from langfield.run import read_run_config
 
     _, config = read_run_config(Path(run_path))

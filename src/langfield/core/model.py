@@ -1,71 +1,14 @@
-"""What every method's model provides to the trainer, the evaluator and the exporters."""
+"""The model protocol: what every method's model provides to the trainer, the evaluator and the exporters."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from langfield.cameras import Cameras
+from langfield.core.batch import RayBatch
+from langfield.core.scene import SceneInfo
 from langfield.resources import require_memory
-
-
-@dataclass
-class SceneInfo:
-    """What a model needs to know of its scene, saved with every checkpoint so that a run can be rendered and
-    exported without its dataset."""
-
-    aabb: torch.Tensor  # (2, 3)
-    near: float
-    far: float
-    background: torch.Tensor  # (3,)
-    cameras: Cameras  # the training cameras (for camera paths)
-    view_objects: torch.Tensor | None = None  # category datasets: the object each training view shows
-
-    @staticmethod
-    def from_dataset(dataset) -> "SceneInfo":
-        return SceneInfo(
-            dataset.aabb.clone(),
-            dataset.near,
-            dataset.far,
-            dataset.background.clone(),
-            dataset.cameras[dataset.train_indices],
-            dataset.objects[dataset.train_indices].clone() if dataset.objects is not None else None,
-        )
-
-    def state(self) -> dict:
-        c = self.cameras
-        return {
-            "aabb": self.aabb,
-            "near": self.near,
-            "far": self.far,
-            "background": self.background,
-            "c2w": c.c2w,
-            "intrinsics": torch.stack([c.fx, c.fy, c.cx, c.cy], dim=-1),
-            "size": [c.width, c.height],
-            **({"view_objects": self.view_objects} if self.view_objects is not None else {}),
-        }
-
-    @staticmethod
-    def from_state(state: dict) -> "SceneInfo":
-        fx, fy, cx, cy = state["intrinsics"].unbind(-1)
-        w, h = state["size"]
-        cameras = Cameras(state["c2w"], fx, fy, cx, cy, int(w), int(h))
-        return SceneInfo(state["aabb"], float(state["near"]), float(state["far"]), state["background"], cameras, state.get("view_objects"))
-
-
-@dataclass
-class RayBatch:
-    """A training batch: rays, their target colours and background, and where they come from (the index among the
-    training views and the flat pixel index), so that methods can look up per-pixel supervision of their own."""
-
-    origins: torch.Tensor  # (R, 3)
-    directions: torch.Tensor  # (R, 3)
-    target: torch.Tensor  # (R, 3)
-    background: torch.Tensor  # (R, 3)
-    views: torch.Tensor  # (R,) index into the training views
-    pixels: torch.Tensor  # (R,) y * width + x
 
 
 class Model(nn.Module):
@@ -83,13 +26,6 @@ class Model(nn.Module):
         super().__init__()
         self.scene = scene
         self.register_buffer("background", scene.background.clone().float())
-
-    @staticmethod
-    def initial_scene(config) -> SceneInfo:
-        """The scene of a method that trains without a dataset (text-to-3D), from its model config."""
-        from langfield.errors import LangfieldError
-
-        raise LangfieldError("this method trains on a dataset (--data)")
 
     def param_groups(self) -> list[dict]:
         """Parameter groups with their initial learning rates: ``[{"params": [...], "lr": float}, ...]``."""

@@ -3,7 +3,7 @@
 Data: single-object images (seed ``object_seed``), crops of multi-object scenes labelled with their dominant
 object (seed ``crop_seed``) and crops with no object (table top, background; seed ``background_seed``), rendered
 once and cached as uint8 tensors. The evaluation seeds of
-:mod:`langfield.encoders.zeroshot` are never used here.
+:mod:`langfield.apps.zeroshot` are never used here.
 
 Objective: a batch of images, each paired with one caption drawn from its *training* captions (all training
 synonyms, sentence frames, materials and sizes). A caption is a positive for every image of the batch whose
@@ -25,8 +25,9 @@ import torch
 from torch.nn import functional as F
 
 from langfield.encoders.mini import MiniArchitecture, MiniClip
-from langfield.errors import LangfieldError
 from langfield.tensorfile import load_cache, save_cache
+from langfield.train.loop import LoopSettings, Task, TrainingLoop
+from langfield.ui import console
 from langfield.world.vocabulary import COLORS, KINDS, MATERIALS, SIZES, Attributes, captions
 
 COMBOS = [Attributes(k, c, m, s) for c, k, m, s in itertools.product(COLORS, KINDS, MATERIALS, SIZES)]
@@ -125,16 +126,73 @@ def contrastive_loss(image: torch.Tensor, text: torch.Tensor, positive: torch.Te
     return 0.5 * (image_to_text + text_to_image)
 
 
-def train_mini(config: MiniTrainConfig) -> MiniClip:
-    from langfield.train.checkpoint import load_checkpoint, save_checkpoint
-    from langfield.train.interrupt import checkpointed_steps
-    from langfield.ui import progress_bar
+class MiniTask(Task):
+    """The image tower and projections of langfield-mini, on the rendered images and the fixed caption features."""
 
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
-    state = load_checkpoint(config.checkpoint, method=MiniClip.name) if config.resume else None  # fail before rendering
+    def __init__(self, model: MiniClip, config: MiniTrainConfig, images: torch.Tensor, labels: torch.Tensor,
+                 text_features: torch.Tensor, positive: torch.Tensor):
+        self.model, self.config = model, config
+        self.images, self.labels, self.text_features, self.positive = images, labels, text_features, positive
+        parameters = [p for n, p in model.named_parameters() if not n.startswith("text_tower.")]
+        self.optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
+        warmup = max(1, config.steps // 20)
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / config.steps)))
+        )
+        self.history: list[float] = []
+
+    def state(self) -> dict:
+        weights = {k: v for k, v in self.model.state_dict().items() if not k.startswith("text_tower.")}  # frozen: not saved
+        return {"model": weights, "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
+                "losses": self.history}
+
+    def load_state(self, payload: dict) -> None:
+        self.model.load_state_dict({**self.model.state_dict(), **payload["model"]})
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.schedule.load_state_dict(payload["schedule"])
+        self.history = list(payload["losses"])
+
+    def start(self) -> None:
+        self.model.train()
+        self.model.text_tower.eval()
+
+    def losses(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        config, positive, model = self.config, self.positive, self.model
+        index = torch.randint(len(self.images), (config.batch,), generator=generator)
+        combos = self.labels[index]
+        real = combos >= 0  # object-less crops get no caption
+        caption = torch.multinomial(positive[combos[real]].float(), 1, generator=generator).squeeze(1)
+        matches = torch.zeros(len(index), len(caption), dtype=torch.bool)
+        matches[real] = positive[combos[real]][:, caption]
+        image = model.encode_image(augment(self.images[index], generator))
+        text = F.normalize(model.text_projection(self.text_features[caption]), dim=-1)
+        loss = contrastive_loss(image, text, matches, model.log_scale.exp().clamp(max=100.0))
+        return {"total": loss}
+
+    def after_update(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        self.schedule.step()
+        return {}
+
+    def end_step(self, step: int, elapsed: float, losses: dict[str, torch.Tensor] | None) -> float:
+        if losses is not None:
+            self.history.append(losses["total"].item())
+        recent = self.history[-50:]
+        mean = sum(recent) / len(recent) if recent else float("nan")
+        if step % 200 == 1 or step == self.config.steps:
+            console.print(f"step {step}: loss {mean:.3f}, scale {self.model.logit_scale():.1f}")
+        return mean
+
+    def interrupted(self, step: int, saved: bool) -> None:
+        if saved:
+            console.print(f"interrupted at step {step}: state saved to {self.config.checkpoint} (continue with --resume)")
+
+
+def train_mini(config: MiniTrainConfig) -> MiniClip:
+    loop = TrainingLoop(LoopSettings(
+        MiniClip.name, config.steps, seed=config.seed, threads=config.threads or None, checkpoint=config.checkpoint,
+        checkpoint_seconds=config.checkpoint_seconds, progress=config.progress, restart_hint="start without --resume",
+    ))
+    state = loop.saved_state() if config.resume else None  # fail before rendering
     started = time.time()
     object_images, object_labels = render_data("object", config.object_seed, config.objects, config.resolution, config.cache, config.progress)
     empty = (torch.empty(0, config.resolution, config.resolution, 3, dtype=torch.uint8), torch.empty(0, dtype=torch.long))
@@ -147,63 +205,16 @@ def train_mini(config: MiniTrainConfig) -> MiniClip:
     model = MiniClip(MiniArchitecture(config.embed_dim, config.resolution, tuple(config.widths)))
     texts, positive = caption_table()
     text_features = torch.cat([model.text_features(texts[i : i + 512]) for i in range(0, len(texts), 512)])
-    parameters = [p for n, p in model.named_parameters() if not n.startswith("text_tower.")]
-    optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
-    warmup = max(1, config.steps // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / config.steps)))
-    )
-    first, losses, trained = 0, [], 0.0
-    if state is not None:
-        model.load_state_dict({**model.state_dict(), **state["model"]})  # the frozen text tower is not saved
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        generator.set_state(state["generator"])
-        first, losses, trained = int(state["step"]), list(state["losses"]), float(state["seconds"])
-    model.train()
-    model.text_tower.eval()
-    train_started = time.time() - trained
-    done = first
-
-    def save_state() -> None:
-        save_checkpoint(config.checkpoint, {"method": MiniClip.name, "step": done, "losses": losses, "seconds": time.time() - train_started,
-                                            "model": {k: v for k, v in model.state_dict().items() if not k.startswith("text_tower.")}, "optimizer": optimizer.state_dict(),
-                                            "schedule": schedule.state_dict(), "generator": generator.get_state()})
-
-    def interrupted() -> None:
-        bar.log(f"interrupted at step {done}: state saved to {config.checkpoint} (continue with --resume)")
-
-    with progress_bar("langfield-mini", config.progress) as bar, checkpointed_steps(save_state, config.checkpoint_seconds, interrupted) as steps:
-        for step in range(first, config.steps):
-            index = torch.randint(len(images), (config.batch,), generator=generator)
-            combos = labels[index]
-            real = combos >= 0  # object-less crops get no caption
-            caption = torch.multinomial(positive[combos[real]].float(), 1, generator=generator).squeeze(1)
-            matches = torch.zeros(len(index), len(caption), dtype=torch.bool)
-            matches[real] = positive[combos[real]][:, caption]
-            image = model.encode_image(augment(images[index], generator))
-            text = F.normalize(model.text_projection(text_features[caption]), dim=-1)
-            loss = contrastive_loss(image, text, matches, model.log_scale.exp().clamp(max=100.0))
-            if not torch.isfinite(loss):
-                raise LangfieldError(f"langfield-mini: loss became {loss.item()} at step {step}; the last checkpoint is kept (lower --lr, then --resume)")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            losses.append(loss.item())
-            done = step + 1
-            if step % 20 == 0 or step == config.steps - 1:
-                bar.update((step + 1) / config.steps, step + 1, float("nan"))
-            if step % 200 == 0 or step == config.steps - 1:
-                bar.log(f"step {step + 1}: loss {sum(losses[-50:]) / len(losses[-50:]):.3f}, scale {model.logit_scale():.1f}")
-            steps.step_done()
+    task = MiniTask(model, config, images, labels, text_features, positive)
+    result = loop.run(task, state)
     model.eval()
+    recent = task.history[-50:]
     model.info = {
         "object_images": config.objects, "crop_images": config.crops, "background_crops": config.backgrounds,
         "object_seed": config.object_seed, "crop_seed": config.crop_seed, "background_seed": config.background_seed, "resolution": config.resolution, "steps": config.steps, "batch": config.batch,
         "captions": len(texts), "data_seconds": round(data_seconds, 1),  # rendering, or reading the cache
-        "train_seconds": round(time.time() - train_started, 1), "final_loss": round(sum(losses[-50:]) / len(losses[-50:]), 4),
-        "threads": torch.get_num_threads(),
+        "train_seconds": round(result.elapsed, 1), "final_loss": round(sum(recent) / max(len(recent), 1), 4),
+        "skipped_steps": result.skipped_steps, "threads": torch.get_num_threads(),
     }
     model.save(config.output)
     return model

@@ -18,7 +18,7 @@ from torch.nn import functional as F
 from langfield.encoders.base import Encoder
 from langfield.world.vocabulary import COLORS, EVAL_TEMPLATES, KINDS, class_caption
 
-# Seeds of the held-out evaluation streams; training (langfield.encoders.training) never uses them.
+# Seeds of the held-out evaluation streams; training (langfield.apps.mini_training) never uses them.
 EVAL_OBJECT_SEED = 1001
 EVAL_CROP_SEED = 1002
 

@@ -1,0 +1,144 @@
+"""The one rendering entry point every method calls (nerfacc-style): packed samples, a density function and a colour
+function in, packed weights and composited per-ray outputs out. Pure: no state, no modules.
+
+``density_fn(positions, ray_indices) -> (sigmas, features)`` is evaluated at every sample (``features`` may be
+``None``, or whatever the colour function needs: a conditional field's geometry features, an MLP's colours);
+``color_fn(positions, directions, ray_indices, features) -> colours`` only at samples whose weight exceeds
+``color_threshold``. Methods pass their shading, conditioning and codes in through these two closures.
+:func:`march_and_render` adds uniform marching through a box with empty-space skipping, in segments that drop rays
+once they are opaque.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+
+from langfield.render.samplers import march_uniform, ray_aabb
+from langfield.render.samples import RaySamples
+from langfield.render.volume import packed_weights
+
+DensityFn = Callable[[torch.Tensor, torch.Tensor], "tuple[torch.Tensor, Optional[torch.Tensor]]"]
+ColorFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, Optional[torch.Tensor]], torch.Tensor]
+
+
+@dataclass
+class Rendered:
+    """Per-ray sums of one call (before the background) and the packed samples they came from."""
+
+    rgb: torch.Tensor  # (R, 3) sum of w·c over the coloured samples
+    opacity: torch.Tensor  # (R,) sum of w
+    depth: torch.Tensor  # (R,) sum of w·t (divide by opacity for the expected depth)
+    weights: torch.Tensor  # (S,)
+    ray_indices: torch.Tensor  # (S,)
+    t_mid: torch.Tensor  # (S,)
+    deltas: torch.Tensor  # (S,)
+    optical_depth: torch.Tensor  # (R,) sum of σδ (continues a ray in the next segment)
+    colored: torch.Tensor  # (S,) bool: the samples whose colour was evaluated
+    colors: torch.Tensor  # (C, 3) their colours
+
+
+def render_samples(
+    samples: RaySamples,
+    origins: torch.Tensor,
+    directions: torch.Tensor,
+    density_fn: DensityFn,
+    color_fn: ColorFn,
+    color_threshold: float = 0.0,
+    transmittance: torch.Tensor | None = None,
+) -> Rendered:
+    """Volume-render packed ``samples`` of rays (R, 3). ``transmittance`` (R,) continues rays rendered in segments;
+    samples whose weight is at most ``color_threshold`` get no colour (a negative threshold colours every sample)."""
+    rays = origins.shape[0]
+    positions = samples.positions(origins, directions)
+    sigmas, features = density_fn(positions, samples.ray_indices)
+    weights, _, tau = packed_weights(sigmas, samples.deltas, samples.ray_indices, rays, transmittance)
+    ids = samples.ray_indices
+    opacity = origins.new_zeros(rays).index_add(0, ids, weights)
+    depth = origins.new_zeros(rays).index_add(0, ids, weights * samples.t_mid)
+    rgb = origins.new_zeros(rays, 3)
+    colored = weights > color_threshold
+    colors = origins.new_zeros(0, 3)
+    if bool(colored.any()):
+        v = ids[colored]
+        colors = color_fn(positions[colored], directions[v], v, None if features is None else features[colored])
+        rgb = rgb.index_add(0, v, colors * weights[colored, None])
+    return Rendered(rgb, opacity, depth, weights, ids, samples.t_mid, samples.deltas, tau, colored, colors)
+
+
+def composite(rgb: torch.Tensor, opacity: torch.Tensor, depth: torch.Tensor, background: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``rgb`` over ``background`` (R, 3) or (3,), and the expected depth."""
+    return {"rgb": rgb + (1.0 - opacity)[:, None] * background, "opacity": opacity, "depth": depth / opacity.clamp_min(1e-6)}
+
+
+def march_and_render(
+    origins: torch.Tensor,
+    directions: torch.Tensor,
+    aabb: torch.Tensor,
+    near: float,
+    step: float,
+    density_fn: DensityFn,
+    color_fn: ColorFn,
+    background: torch.Tensor,
+    occupied: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    jitter: torch.Tensor | None = None,
+    color_threshold: float = 0.0,
+    segment: int | None = None,
+    early_stop: float = 0.0,
+) -> dict:
+    """Render rays through ``aabb`` in steps of ``step`` from ``near``, skipping cells where ``occupied`` is false.
+    ``jitter`` (R,) in [0, 1): stratified offsets (training). ``segment``: march that many steps at a time and drop
+    rays whose transmittance fell below ``early_stop`` (evaluation); None marches whole rays at once.
+
+    Returns ``rgb``, ``opacity``, ``depth`` (R, ...), the packed ``weights``, ``ray_indices``, ``t_mid``, ``deltas``
+    and ``colored`` = (colours, weights, ray indices) of the samples whose colour was evaluated."""
+    rays, device = origins.shape[0], origins.device
+    t_near, t_far = ray_aabb(origins, directions, aabb)
+    t_near = t_near.clamp_min(near)
+    total_steps = max(1, int(math.ceil(float((t_far - t_near).detach().max().clamp_min(0)) / step)))
+    if segment is None or segment >= total_steps:
+        samples = march_uniform(origins, directions, t_near, t_far, step, 0, total_steps, occupied=occupied, offsets=jitter)
+        if len(samples) == 0:  # every ray misses the occupied cells: the background, and nothing to learn from
+            zeros = origins.new_zeros(rays)
+            out = composite(origins.new_zeros(rays, 3), zeros, zeros, background)
+            empty = origins.new_zeros(0)
+            out.update(weights=empty, ray_indices=samples.ray_indices, t_mid=empty, deltas=empty, colored=None)
+            return out
+        part = render_samples(samples, origins, directions, density_fn, color_fn, color_threshold)
+        out = composite(part.rgb, part.opacity, part.depth, background)
+        colored = (part.colors, part.weights[part.colored], part.ray_indices[part.colored]) if len(part.colors) else None
+        out.update(weights=part.weights, ray_indices=part.ray_indices, t_mid=part.t_mid, deltas=part.deltas, colored=colored)
+        return out
+    transmittance = torch.ones(rays, device=device)
+    active = torch.arange(rays, device=device)
+    rgb, opacity, depth = origins.new_zeros(rays, 3), origins.new_zeros(rays), origins.new_zeros(rays)
+    kept: list[tuple[torch.Tensor, ...]] = []
+    colored = None
+    for first in range(0, total_steps, segment):
+        samples = march_uniform(
+            origins[active], directions[active], t_near[active], t_far[active], step, first, segment,
+            occupied=occupied, offsets=None if jitter is None else jitter[active],
+        )
+        if len(samples) == 0:
+            if t_near[active].min() + (first + segment) * step >= t_far[active].max():
+                break
+            continue
+        part = render_samples(samples, origins[active], directions[active], density_fn, color_fn, color_threshold,
+                              transmittance[active])
+        rgb, opacity, depth = rgb.index_add(0, active, part.rgb), opacity.index_add(0, active, part.opacity), depth.index_add(0, active, part.depth)
+        ids = active[part.ray_indices]
+        if len(part.colors):
+            colored = (part.colors, part.weights[part.colored], ids[part.colored])
+        kept.append((part.weights, ids, part.t_mid, part.deltas))
+        transmittance = transmittance.index_put((active,), transmittance[active] * torch.exp(-part.optical_depth))
+        active = active[transmittance[active] > early_stop]
+        if active.numel() == 0:
+            break
+    out = composite(rgb, opacity, depth, background)
+    empty = origins.new_zeros(0)
+    columns = [torch.cat(c) for c in zip(*kept)] if kept else [empty, torch.zeros(0, dtype=torch.long, device=device), empty, empty]
+    out.update(weights=columns[0], ray_indices=columns[1], t_mid=columns[2], deltas=columns[3], colored=colored)
+    return out
