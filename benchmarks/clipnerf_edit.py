@@ -20,10 +20,19 @@ import statistics
 import time
 from pathlib import Path
 
-APPEARANCE = [f"a {c} chair" for c in ("red", "orange", "yellow", "green", "blue", "cyan", "purple", "pink", "brown", "white", "black", "grey")]
+APPEARANCE = [
+    f"a {c} chair"
+    for c in ("red", "orange", "yellow", "green", "blue", "cyan", "purple", "pink", "brown", "white", "black", "grey")
+]
 MATERIAL = ["a glossy black chair", "a shiny white chair", "a matte green chair"]
 SIZE = ["a small chair", "a large chair", "a big chair", "a small red chair", "a large blue chair"]
-EVALUATION = ["a crimson chair", "an emerald chair", "a navy blue chair", "a tiny chair", "a huge chair"]  # words never trained on
+EVALUATION = [
+    "a crimson chair",
+    "an emerald chair",
+    "a navy blue chair",
+    "a tiny chair",
+    "a huge chair",
+]  # words never trained on
 PROMPTS = APPEARANCE + MATERIAL + SIZE + EVALUATION
 
 
@@ -33,8 +42,14 @@ def report(model, encoder, mappers, shape, appearance, target, resolution: int) 
 
     row, images = {}, {}
     for part in ("both", "shape", "appearance"):
-        figures, before, after = edit_report(model, encoder, (shape, appearance), mappers.edit(target, shape, appearance, part), target,
-                                             resolution=resolution)
+        figures, before, after = edit_report(
+            model,
+            encoder,
+            (shape, appearance),
+            mappers.edit(target, shape, appearance, part),
+            target,
+            resolution=resolution,
+        )
         row["similarity_before"] = figures["similarity_before"]
         row[f"similarity_{part}"] = figures["similarity_after"]
         row[f"iou_{part}_edit"] = figures["silhouette_iou"]
@@ -73,27 +88,47 @@ def main() -> None:
         for prompt in PROMPTS:
             target = encoder.encode_text(prompt)[0]
             for k, source in enumerate(sources):
-                row, images = report(model, encoder, mappers, model.shape_codes.detach()[source], model.appearance_codes.detach()[source],
-                                     target, args.resolution)
+                row, images = report(
+                    model,
+                    encoder,
+                    mappers,
+                    model.shape_codes.detach()[source],
+                    model.appearance_codes.detach()[source],
+                    target,
+                    args.resolution,
+                )
                 rows.append({"prompt": prompt, "source": source, **row})
                 if k == 0:
                     grid.append([images[n] for n in ("before", "both", "shape", "appearance")])
         # exemplars: held-out views of other objects
         dataset = load_dataset(DataConfig(data=run.config.data.data))
         exemplar_rows = []
-        for i, view in enumerate(dataset.test_indices[:: max(1, len(dataset.test_indices) // args.exemplars)][: args.exemplars]):
+        for i, view in enumerate(
+            dataset.test_indices[:: max(1, len(dataset.test_indices) // args.exemplars)][: args.exemplars]
+        ):
             with torch.no_grad():
                 target = encoder.encode_image(dataset.rgb(view))[0]
             source = sources[i % len(sources)]
-            row, images = report(model, encoder, mappers, model.shape_codes.detach()[source], model.appearance_codes.detach()[source],
-                                 target, args.resolution)
-            exemplar_rows.append({"exemplar_view": view, "exemplar_object": int(dataset.objects[view]), "source": source, **row})
+            row, images = report(
+                model,
+                encoder,
+                mappers,
+                model.shape_codes.detach()[source],
+                model.appearance_codes.detach()[source],
+                target,
+                args.resolution,
+            )
+            exemplar_rows.append(
+                {"exemplar_view": view, "exemplar_object": int(dataset.objects[view]), "source": source, **row}
+            )
             grid.append([dataset.rgb(view)] + [images[n] for n in ("before", "both", "appearance")])
         # one feed-forward edit, timed on prompts the text cache has not seen
         timings = []
         for prompt in ("a violet chair with a tall back", "a wide scarlet chair", "a small glossy pink chair"):
             t0 = time.perf_counter()
-            mappers.edit(encoder.encode_text(prompt)[0], model.shape_codes.detach()[0], model.appearance_codes.detach()[0])
+            mappers.edit(
+                encoder.encode_text(prompt)[0], model.shape_codes.detach()[0], model.appearance_codes.detach()[0]
+            )
             timings.append(time.perf_counter() - t0)
 
         def mean(key, subset=rows) -> float:
@@ -101,7 +136,10 @@ def main() -> None:
 
         def by(prompts) -> dict:
             subset = [r for r in rows if r["prompt"] in prompts]
-            return {k: mean(k, subset) for k in ("similarity_before", "similarity_both", "similarity_shape", "similarity_appearance")}
+            return {
+                k: mean(k, subset)
+                for k in ("similarity_before", "similarity_both", "similarity_shape", "similarity_appearance")
+            }
 
         summary = {
             "objects": model.objects,
@@ -110,13 +148,25 @@ def main() -> None:
             "seconds": round(time.perf_counter() - started, 1),
             "text": {k: mean(k) for k in rows[0] if k not in ("prompt", "source")},
             "rising": sum(r["similarity_both"] > r["similarity_before"] for r in rows) / len(rows),
-            "by_group": {name: by(group) for name, group in (("colour", APPEARANCE), ("material", MATERIAL), ("size", SIZE), ("evaluation_words", EVALUATION))},
-            "exemplar": {k: mean(k, exemplar_rows) for k in exemplar_rows[0] if k.startswith(("similarity", "iou", "colour"))},
+            "by_group": {
+                name: by(group)
+                for name, group in (
+                    ("colour", APPEARANCE),
+                    ("material", MATERIAL),
+                    ("size", SIZE),
+                    ("evaluation_words", EVALUATION),
+                )
+            },
+            "exemplar": {
+                k: mean(k, exemplar_rows) for k in exemplar_rows[0] if k.startswith(("similarity", "iou", "colour"))
+            },
             "edit_seconds": [round(t, 4) for t in timings],
         }
         results["runs"][str(path)] = {"summary": summary, "rows": rows, "exemplar_rows": exemplar_rows}
         print(json.dumps({str(path): summary}, indent=2))
-        sheet = np.concatenate([np.concatenate([np.asarray(im.clamp(0, 1)) for im in line], axis=1) for line in grid], axis=0)
+        sheet = np.concatenate(
+            [np.concatenate([np.asarray(im.clamp(0, 1)) for im in line], axis=1) for line in grid], axis=0
+        )
         Image.fromarray((sheet * 255 + 0.5).astype(np.uint8)).save(args.out / f"{path.name}_grid.png")
     (args.out / "RESULTS.json").write_text(json.dumps(results, indent=2))
 

@@ -45,8 +45,12 @@ def main() -> None:
             result = invert(model, image, InversionConfig(resolution=resolution))
             seconds = time.perf_counter() - started
             off = abs((result.azimuth - azimuth + 180) % 360 - 180)
-            print(f"{dataset.filenames[index]} at {resolution}x{resolution}: {seconds:.1f} s, azimuth {result.azimuth % 360:.0f} "
-                  f"(true {azimuth:.0f}, off by {off:.0f}), elevation {result.elevation:.0f} (true {elevation:.0f}), error {result.error:.5f} (first search step {result.losses['search'][0]:.5f})")
+            print(
+                f"{dataset.filenames[index]} at {resolution}x{resolution}: {seconds:.1f} s, azimuth "
+                f"{result.azimuth % 360:.0f} "
+                f"(true {azimuth:.0f}, off by {off:.0f}), elevation {result.elevation:.0f} (true {elevation:.0f}), "
+                f"error {result.error:.5f} (first search step {result.losses['search'][0]:.5f})"
+            )
 
 
 if __name__ == "__main__":

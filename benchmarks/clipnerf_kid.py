@@ -22,7 +22,9 @@ from pathlib import Path
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", type=Path, nargs="+")
-    parser.add_argument("--data", type=Path, required=True, help="the category dataset (its held-out views are the real images)")
+    parser.add_argument(
+        "--data", type=Path, required=True, help="the category dataset (its held-out views are the real images)"
+    )
     parser.add_argument("--samples", type=int, default=192)
     parser.add_argument("--encoder", default="langfield-mini")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/clipnerf_kid"))
@@ -56,23 +58,44 @@ def main() -> None:
         else:
             sources["training codes"] = model.sample_codes(args.samples, generator)
             (ms, ss), (ma, sa) = model.code_statistics()
-            sources["sampled codes"] = (ms + ss * torch.randn(args.samples, len(ms), generator=generator),
-                                        ma + sa * torch.randn(args.samples, len(ma), generator=generator))
+            sources["sampled codes"] = (
+                ms + ss * torch.randn(args.samples, len(ms), generator=generator),
+                ma + sa * torch.randn(args.samples, len(ma), generator=generator),
+            )
         for name, (shape, appearance) in sources.items():
             cameras = views.sample(args.samples, resolution, generator)
             with torch.no_grad():
-                images = torch.cat([render_views(model, cameras[torch.arange(i, min(i + 4, args.samples))], shape[i : i + 4], appearance[i : i + 4])["rgb"]
-                                    for i in range(0, args.samples, 4)])
+                images = torch.cat(
+                    [
+                        render_views(
+                            model,
+                            cameras[torch.arange(i, min(i + 4, args.samples))],
+                            shape[i : i + 4],
+                            appearance[i : i + 4],
+                        )["rgb"]
+                        for i in range(0, args.samples, 4)
+                    ]
+                )
                 fake = torch.cat([encoder.encode_image(images[i : i + 64]) for i in range(0, len(images), 64)])
             mean, std = kernel_distance(real, fake, generator=torch.Generator().manual_seed(1))
             key = f"{path} ({model.config.regime}, {name})"
             results[key] = {"kid_x1000": round(1000 * mean, 3), "std_x1000": round(1000 * std, 3)}
             print(key, results[key])
-            sheet = np.concatenate([np.concatenate([np.asarray(im.clamp(0, 1)) for im in images[r * 8 : r * 8 + 8]], axis=1) for r in range(2)], axis=0)
-            Image.fromarray((sheet * 255 + 0.5).astype(np.uint8)).save(args.out / f"{path.name}_{name.replace(' ', '_')}.png")
+            sheet = np.concatenate(
+                [
+                    np.concatenate([np.asarray(im.clamp(0, 1)) for im in images[r * 8 : r * 8 + 8]], axis=1)
+                    for r in range(2)
+                ],
+                axis=0,
+            )
+            Image.fromarray((sheet * 255 + 0.5).astype(np.uint8)).save(
+                args.out / f"{path.name}_{name.replace(' ', '_')}.png"
+            )
     # the floor: two disjoint halves of the real images
     half = len(real) // 2
-    mean, std = kernel_distance(real[:half], real[half:], subset_size=min(100, half), generator=torch.Generator().manual_seed(1))
+    mean, std = kernel_distance(
+        real[:half], real[half:], subset_size=min(100, half), generator=torch.Generator().manual_seed(1)
+    )
     results["real vs real (two halves)"] = {"kid_x1000": round(1000 * mean, 3), "std_x1000": round(1000 * std, 3)}
     print("real vs real (two halves)", results["real vs real (two halves)"])
     (args.out / "RESULTS.json").write_text(json.dumps(results, indent=2))

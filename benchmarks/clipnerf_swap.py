@@ -47,10 +47,16 @@ def main() -> None:
     def iou(a, b) -> float:
         return float((a & b).sum()) / max(float((a | b).sum()), 1.0)
 
-    same_shape = [iou(masks[s, a], masks[s, b]) for s in args.objects for a, b in itertools.combinations(args.objects, 2)]
-    same_look = [iou(masks[s, a], masks[t, a]) for a in args.objects for s, t in itertools.combinations(args.objects, 2)]
+    same_shape = [
+        iou(masks[s, a], masks[s, b]) for s in args.objects for a, b in itertools.combinations(args.objects, 2)
+    ]
+    same_look = [
+        iou(masks[s, a], masks[t, a]) for a in args.objects for s, t in itertools.combinations(args.objects, 2)
+    ]
     print(f"wrote {args.out}")
-    print(f"silhouette IoU, appearance code changed: {sum(same_shape) / len(same_shape):.4f} (min {min(same_shape):.4f})")
+    print(
+        f"silhouette IoU, appearance code changed: {sum(same_shape) / len(same_shape):.4f} (min {min(same_shape):.4f})"
+    )
     print(f"silhouette IoU, shape code changed: {sum(same_look) / len(same_look):.4f}")
 
 

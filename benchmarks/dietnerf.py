@@ -66,20 +66,29 @@ def side_by_side(out: Path, scene: str, seed: int, variant: str):
     from PIL import Image
 
     runs = {v: out / f"{scene}-{v}-{seed}" for v in ("nerf", variant)}
-    views = {v: {m["file"]: m["psnr"] for m in json.loads((r / "metrics.json").read_text())["views"]} for v, r in runs.items()}
+    views = {
+        v: {m["file"]: m["psnr"] for m in json.loads((r / "metrics.json").read_text())["views"]}
+        for v, r in runs.items()
+    }
     file = next(iter(views["nerf"]))
     for run in runs.values():
         langfield("eval", run, "--save-images")
     stem = Path(file).stem
-    tiles = [Image.open(runs["nerf"] / "eval" / f"{stem}_render.png"), Image.open(runs[variant] / "eval" / f"{stem}_render.png"),
-             Image.open(runs["nerf"] / "eval" / f"{stem}_gt.png")]
+    tiles = [
+        Image.open(runs["nerf"] / "eval" / f"{stem}_render.png"),
+        Image.open(runs[variant] / "eval" / f"{stem}_render.png"),
+        Image.open(runs["nerf"] / "eval" / f"{stem}_gt.png"),
+    ]
     w, h = tiles[0].size
     strip = Image.new("RGB", (3 * w, h), "white")
     for i, tile in enumerate(tiles):
         strip.paste(tile.convert("RGB"), (i * w, 0))
     strip = strip.resize((9 * w, 3 * h), Image.NEAREST)
     strip.save(out / f"side_by_side_{scene}.png")
-    print(f"{scene} {file}: nerf {views['nerf'][file]:.2f} dB, {variant} {views[variant][file]:.2f} dB -> {out / f'side_by_side_{scene}.png'}")
+    print(
+        f"{scene} {file}: nerf {views['nerf'][file]:.2f} dB, {variant} {views[variant][file]:.2f} dB -> "
+        f"{out / f'side_by_side_{scene}.png'}"
+    )
     return strip
 
 
@@ -118,17 +127,22 @@ def table(rows: list[dict]) -> str:
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
-        lines.append(f"| {r['scene']} | {r['variant']} | {r['seed']} | {r['steps']} | {r['wall']:.0f} | {r['psnr']:.2f} | {fmt(delta(r))} "
-                     f"| {r['ssim']:.3f} |")
+        lines.append(
+            f"| {r['scene']} | {r['variant']} | {r['seed']} | {r['steps']} | {r['wall']:.0f} | {r['psnr']:.2f} | "
+            f"{fmt(delta(r))} "
+            f"| {r['ssim']:.3f} |"
+        )
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         groups.setdefault((r["scene"], r["variant"]), []).append(r)
     for (scene, variant), group in groups.items():
         if len(group) > 1:
             seeds = ",".join(str(r["seed"]) for r in group)
-            lines.append(f"| **{scene}, mean** | {variant} | {seeds} | {mean([r['steps'] for r in group]):.0f} | "
-                         f"{mean([r['wall'] for r in group]):.0f} | **{mean([r['psnr'] for r in group]):.2f}** | "
-                         f"{fmt(mean([delta(r) for r in group]))} | {mean([r['ssim'] for r in group]):.3f} |")
+            lines.append(
+                f"| **{scene}, mean** | {variant} | {seeds} | {mean([r['steps'] for r in group]):.0f} | "
+                f"{mean([r['wall'] for r in group]):.0f} | **{mean([r['psnr'] for r in group]):.2f}** | "
+                f"{fmt(mean([delta(r) for r in group]))} | {mean([r['ssim'] for r in group]):.3f} |"
+            )
     return "\n".join(lines)
 
 
@@ -136,15 +150,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenes", nargs="+", default=["lego", "procedural"], choices=["lego", "procedural"])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (the views stay those of --view-seed 0)")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[0], help="training seeds (the views stay those of --view-seed 0)"
+    )
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--seconds", type=float, default=900.0)
     parser.add_argument("--views", type=int, default=8)
     parser.add_argument("--lego", type=Path, default=Path("../shared/data/lego"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/dietnerf"))
-    parser.add_argument("--side-by-side", default="dietnerf", choices=list(VARIANTS)[1:], help="the variant shown beside nerf")
+    parser.add_argument(
+        "--side-by-side", default="dietnerf", choices=list(VARIANTS)[1:], help="the variant shown beside nerf"
+    )
     parser.add_argument("--table-only", action="store_true", help="print the table of OUT/results.jsonl and stop")
-    parser.add_argument("--images-only", action="store_true", help="redo the side-by-side images of existing runs and stop")
+    parser.add_argument(
+        "--images-only", action="store_true", help="redo the side-by-side images of existing runs and stop"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"
@@ -160,14 +180,39 @@ def main() -> None:
                 for variant in args.variants:
                     run = args.out / f"{scene}-{variant}-{seed}"
                     start = time.perf_counter()
-                    langfield("train", *VARIANTS[variant], *data, "--output", run, "--num-views", args.views, "--view-seed", 0,
-                              "--seed", seed, "--max-steps", args.steps, "--max-seconds", args.seconds, "--eval-every", 0, "--no-progress")
+                    langfield(
+                        "train",
+                        *VARIANTS[variant],
+                        *data,
+                        "--output",
+                        run,
+                        "--num-views",
+                        args.views,
+                        "--view-seed",
+                        0,
+                        "--seed",
+                        seed,
+                        "--max-steps",
+                        args.steps,
+                        "--max-seconds",
+                        args.seconds,
+                        "--eval-every",
+                        0,
+                        "--no-progress",
+                    )
                     wall = time.perf_counter() - start
                     langfield("eval", run)
                     metrics = json.loads((run / "metrics.json").read_text())
                     summary = json.loads((run / "train_summary.json").read_text())
-                    row = {"scene": scene, "variant": variant, "seed": seed, "steps": summary["steps"], "wall": wall,
-                           "psnr": metrics["psnr"], "ssim": metrics["ssim"]}
+                    row = {
+                        "scene": scene,
+                        "variant": variant,
+                        "seed": seed,
+                        "steps": summary["steps"],
+                        "wall": wall,
+                        "psnr": metrics["psnr"],
+                        "ssim": metrics["ssim"],
+                    }
                     with results.open("a") as f:
                         f.write(json.dumps(row) + "\n")
                     print(json.dumps(row))

@@ -26,7 +26,10 @@ def main() -> None:
     parser.add_argument("runs", nargs="+")
     parser.add_argument("--encoders", nargs="+", default=["langfield-mini", "langfield-mini-random"])
     args = parser.parse_args()
-    print("| run | encoder | train vs train | truth vs nearest train | render vs nearest train | truth vs mean | render vs mean | truth closer |")
+    print(
+        "| run | encoder | train vs train | truth vs nearest train | render vs nearest train | truth vs mean | "
+        "render vs mean | truth closer |"
+    )
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for path in args.runs:
         run = load_run(path, "cpu")
@@ -46,7 +49,8 @@ def main() -> None:
             off_diagonal = (t @ t.T)[~torch.eye(len(t), dtype=torch.bool)].mean()
             g_near, r_near = (g * t[nearest]).sum(-1), (r * t[nearest]).sum(-1)
             print(
-                f"| {path} | {spec} | {off_diagonal:.3f} | {g_near.mean():.3f} | {r_near.mean():.3f} | {(g @ mean).mean():.3f} | "
+                f"| {path} | {spec} | {off_diagonal:.3f} | {g_near.mean():.3f} | {r_near.mean():.3f} | "
+                f"{(g @ mean).mean():.3f} | "
                 f"{(r @ mean).mean():.3f} | {int((g_near > r_near).sum())} / {len(test)} |"
             )
 

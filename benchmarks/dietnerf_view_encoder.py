@@ -44,8 +44,14 @@ def render_scenes(seed: int, count: int) -> torch.Tensor:
     with task_bar(f"rendering {count} scenes (data seed {seed})", count) as advance:
         for i in range(count):
             rng = np.random.default_rng([seed, i])
-            scene = random_scene(int(rng.integers(2**31)), int(rng.integers(1, 6)), background=str(rng.choice(["white", "white", "grey"])))
-            cameras = pinhole(hemisphere_poses(VIEWS, CAMERA_RADIUS * rng.uniform(0.9, 1.3), rng, elevation=(5.0, 85.0)), 2 * SIZE)
+            scene = random_scene(
+                int(rng.integers(2**31)),
+                int(rng.integers(1, 6)),
+                background=str(rng.choice(["white", "white", "grey"])),
+            )
+            cameras = pinhole(
+                hemisphere_poses(VIEWS, CAMERA_RADIUS * rng.uniform(0.9, 1.3), rng, elevation=(5.0, 85.0)), 2 * SIZE
+            )
             for v, view in enumerate(supersampled(render_views(scene, cameras), 2)):
                 images[i, v] = (view["rgb"].clamp(0, 1) * 255 + 0.5).to(torch.uint8)
             advance()
@@ -81,20 +87,31 @@ def degrade(x: torch.Tensor) -> torch.Tensor:
     out = pick(0, floated, out)
     length, angle = 6, torch.rand(n) * math.pi  # smear: a directional blur inside soft regions
     smeared = sum(
-        torch.stack([torch.roll(out[i], (int(round(t * math.sin(angle[i]))), int(round(t * math.cos(angle[i])))), (-2, -1)) for i in range(n)])
+        torch.stack(
+            [
+                torch.roll(out[i], (int(round(t * math.sin(angle[i]))), int(round(t * math.cos(angle[i])))), (-2, -1))
+                for i in range(n)
+            ]
+        )
         for t in range(-length, length + 1)
     ) / (2 * length + 1)
     blobs(n, 1)  # (keeps the random stream of the measured run)
     region = (blobs(n, 2).amax(1, keepdim=True) * 1.5).clamp(0, 1)
     out = pick(1, out * (1 - region) + smeared * region, out)
-    ghosted = torch.stack([torch.roll(out[i], (int(torch.randint(-8, 9, ())), int(torch.randint(-8, 9, ()))), (-2, -1)) for i in range(n)])
+    ghosted = torch.stack(
+        [torch.roll(out[i], (int(torch.randint(-8, 9, ())), int(torch.randint(-8, 9, ()))), (-2, -1)) for i in range(n)]
+    )
     mix = 0.25 + 0.3 * torch.rand(n, 1, 1, 1)
     out = pick(2, out * (1 - mix) + ghosted * mix, out)
     veil = blobs(n, 1) ** 0.3 * (0.15 + 0.35 * torch.rand(n, 1, 1, 1))
     colour = x.mean(dim=(2, 3), keepdim=True) * (0.7 + 0.3 * torch.rand(n, 1, 1, 1))
     out = pick(3, out * (1 - veil) + colour * veil, out)
     taps = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16
-    blurred = F.conv2d(F.pad(out, (2, 2, 2, 2), mode="replicate"), (taps[:, None] * taps[None, :]).expand(3, 1, 5, 5).contiguous(), groups=3)
+    blurred = F.conv2d(
+        F.pad(out, (2, 2, 2, 2), mode="replicate"),
+        (taps[:, None] * taps[None, :]).expand(3, 1, 5, 5).contiguous(),
+        groups=3,
+    )
     return pick(4, blurred, out).clamp(0, 1)
 
 
@@ -107,7 +124,10 @@ def jitter(x: torch.Tensor) -> torch.Tensor:
     theta[:, :, 2] = (torch.rand(n, 2) - 0.5) * 0.3
     theta[torch.rand(n) < 0.5, 0, 0] *= -1
     corner = x[:, :, :1, :1]
-    return F.grid_sample(x - corner, F.affine_grid(theta, list(x.shape), align_corners=False), align_corners=False) + corner
+    return (
+        F.grid_sample(x - corner, F.affine_grid(theta, list(x.shape), align_corners=False), align_corners=False)
+        + corner
+    )
 
 
 # --- training -------------------------------------------------------------------------------------------------------
@@ -143,15 +163,21 @@ def train(model: MiniClip, data: torch.Tensor, steps: int, batch: int, adversari
             model.train()
         z = embed(torch.cat([a, b, *negatives_a, *negatives_b])).split(batch)
         za, zb, za_neg, zb_neg = z[0], z[1], z[2 : 2 + len(negatives_a)], z[2 + len(negatives_a) :]
-        loss = 0.5 * (F.cross_entropy(torch.cat([za @ zb.T, *(za @ n.T for n in zb_neg)], 1) / tau, target)
-                      + F.cross_entropy(torch.cat([zb @ za.T, *(zb @ n.T for n in za_neg)], 1) / tau, target))
+        loss = 0.5 * (
+            F.cross_entropy(torch.cat([za @ zb.T, *(za @ n.T for n in zb_neg)], 1) / tau, target)
+            + F.cross_entropy(torch.cat([zb @ za.T, *(zb @ n.T for n in za_neg)], 1) / tau, target)
+        )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         if step % 50 == 0 or step == steps - 1:
             with torch.no_grad():
-                print(f"{label} step {step}: loss {loss.item():.3f}, cos(view, other view) {(za * zb).sum(-1).mean():.3f}, "
-                      f"cos(view, flawed view) {(zb * zb_neg[0]).sum(-1).mean():.3f}, {time.time() - start:.0f} s", flush=True)
+                print(
+                    f"{label} step {step}: loss {loss.item():.3f}, cos(view, other view) "
+                    f"{(za * zb).sum(-1).mean():.3f}, "
+                    f"cos(view, flawed view) {(zb * zb_neg[0]).sum(-1).mean():.3f}, {time.time() - start:.0f} s",
+                    flush=True,
+                )
     model.eval()
 
 
@@ -172,11 +198,15 @@ def main() -> None:
     torch.manual_seed(0)
     model = MiniClip.load()
     train(model, data, args.steps, 96, adversarial=False, label="views")
-    model.save(args.out / "views.safetensors", {"experiment": "view-consistent, artifact-sensitive", "steps": args.steps})
+    model.save(
+        args.out / "views.safetensors", {"experiment": "view-consistent, artifact-sensitive", "steps": args.steps}
+    )
     torch.manual_seed(0)
     model = MiniClip.load(args.out / "views.safetensors")  # the saved (float16) weights
     train(model, data, args.adversarial_steps, 64, adversarial=True, label="adversarial")
-    model.save(args.out / "adversarial.safetensors", {"experiment": "+ adversarial negatives", "steps": args.adversarial_steps})
+    model.save(
+        args.out / "adversarial.safetensors", {"experiment": "+ adversarial negatives", "steps": args.adversarial_steps}
+    )
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/dreamfusion.py                       # 12 prompts, ~3 minutes each
     .venv/bin/python benchmarks/dreamfusion.py --seconds 300 --only 0 1
-    .venv/bin/python benchmarks/dreamfusion.py --dev --out OUT --extra --model.sds.guidance-scale 10   # choosing defaults
+    .venv/bin/python benchmarks/dreamfusion.py --dev --out OUT --extra --model.sds.guidance-scale 10  # defaults
 
 For each prompt: `langfield generate PROMPT --max-seconds S --seed 0` (wall clock of the whole command recorded:
 training, turntable, contact sheet and mesh), then 4 renders at azimuths 0/90/180/270° (elevation 20°, 64×64)
@@ -52,16 +52,23 @@ DEV_PROMPTS = [
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/dreamfusion"))
-    parser.add_argument("--seconds", type=float, default=300.0, help="--max-seconds of each generation (it also stops at the default 3,000 steps)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=300.0,
+        help="--max-seconds of each generation (it also stops at the default 3,000 steps)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", type=int, nargs="*", help="indices of the prompt set to run (default: all)")
-    parser.add_argument("--dev", action="store_true", help="the development prompts (choosing defaults), not the benchmark's")
+    parser.add_argument(
+        "--dev", action="store_true", help="the development prompts (choosing defaults), not the benchmark's"
+    )
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further options for langfield generate")
     args = parser.parse_args()
     import torch
 
-    from langfield.encoders import load_encoder
     from langfield.apps.text_to_3d import r_precision, render_views
+    from langfield.encoders import load_encoder
     from langfield.run import load_run
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -72,8 +79,19 @@ def main() -> None:
         prompt, colour, kind = prompts[index]
         run = args.out / f"{index:02d}-{prompt.replace(' ', '-')}"
         started = time.perf_counter()
-        command = [str(Path(sys.executable).with_name("langfield")), "generate", prompt, "--output", str(run), "--max-seconds", str(args.seconds),
-                   "--seed", str(args.seed), "--no-progress", *args.extra]
+        command = [
+            str(Path(sys.executable).with_name("langfield")),
+            "generate",
+            prompt,
+            "--output",
+            str(run),
+            "--max-seconds",
+            str(args.seconds),
+            "--seed",
+            str(args.seed),
+            "--no-progress",
+            *args.extra,
+        ]
         subprocess.run(command, check=True)
         wall = time.perf_counter() - started
         model = load_run(run, "cpu").model
@@ -84,9 +102,18 @@ def main() -> None:
         mesh = trimesh.load(run / "mesh.glb", force="mesh")
         summary = json.loads((run / "train_summary.json").read_text())
         entry = {
-            "prompt": prompt, "colour": colour, "kind": kind, "eval_wording": not args.dev and index in EVAL_ONLY, "seed": args.seed,
-            "seconds_total": round(wall, 1), "steps": summary["steps"], "colour_views": sum(colour_hits),
-            "geometry_views": sum(geometry_hits), "vertices": len(mesh.vertices), "faces": len(mesh.faces), "watertight": bool(mesh.is_watertight),
+            "prompt": prompt,
+            "colour": colour,
+            "kind": kind,
+            "eval_wording": not args.dev and index in EVAL_ONLY,
+            "seed": args.seed,
+            "seconds_total": round(wall, 1),
+            "steps": summary["steps"],
+            "colour_views": sum(colour_hits),
+            "geometry_views": sum(geometry_hits),
+            "vertices": len(mesh.vertices),
+            "faces": len(mesh.faces),
+            "watertight": bool(mesh.is_watertight),
         }
         print(json.dumps(entry))
         with results.open("a") as handle:
@@ -103,13 +130,22 @@ def table(results: Path) -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         star = " *" if r["eval_wording"] else ""
-        print(f"| {r['prompt']}{star} | {r['steps']} | {r['seconds_total']} | {r['colour_views']}/4 | {r['geometry_views']}/4 | {r['vertices']} | {r['faces']} | {r['watertight']} |")
+        print(
+            f"| {r['prompt']}{star} | {r['steps']} | {r['seconds_total']} | {r['colour_views']}/4 | "
+            f"{r['geometry_views']}/4 | {r['vertices']} | {r['faces']} | {r['watertight']} |"
+        )
     n = len(rows)
     colour = sum(r["colour_views"] >= 3 for r in rows)
     geometry = sum(r["geometry_views"] >= 3 for r in rows)
-    print(f"\nR-precision (>= 3 of 4 views): colour {colour}/{n} = {100 * colour / n:.1f} %, geometry {geometry}/{n} = {100 * geometry / n:.1f} %")
-    print(f"per view: colour {sum(r['colour_views'] for r in rows)}/{4 * n}, geometry {sum(r['geometry_views'] for r in rows)}/{4 * n}; "
-          f"slowest generation {max(r['seconds_total'] for r in rows):.0f} s")
+    print(
+        f"\nR-precision (>= 3 of 4 views): colour {colour}/{n} = {100 * colour / n:.1f} %, geometry {geometry}/{n} = "
+        f"{100 * geometry / n:.1f} %"
+    )
+    print(
+        f"per view: colour {sum(r['colour_views'] for r in rows)}/{4 * n}, geometry "
+        f"{sum(r['geometry_views'] for r in rows)}/{4 * n}; "
+        f"slowest generation {max(r['seconds_total'] for r in rows):.0f} s"
+    )
 
 
 def sheets(out: Path) -> None:

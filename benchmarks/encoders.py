@@ -13,8 +13,8 @@ import time
 
 import torch
 
-from langfield.encoders import load_encoder
 from langfield.apps.zeroshot import CLASSES, class_prompts
+from langfield.encoders import load_encoder
 
 
 def timed(function, repeats: int = 1) -> list[float]:
@@ -38,7 +38,10 @@ def main() -> None:
     with torch.no_grad():
         first = timed(lambda: encoder.encode_image(images))[0]
         warm = timed(lambda: encoder.encode_image(images), 10)
-    print(f"encode 64 images of 64x64: first call {first:.3f} s, then median {statistics.median(warm):.3f} s (max {max(warm):.3f} s)")
+    print(
+        f"encode 64 images of 64x64: first call {first:.3f} s, then median {statistics.median(warm):.3f} s (max "
+        f"{max(warm):.3f} s)"
+    )
     image = images[:8].clone().requires_grad_(True)
     backward = timed(lambda: encoder.encode_image(image).sum().backward(), 5)
     print(f"encode + backward to the pixels, 8 images: median {statistics.median(backward):.3f} s")

@@ -38,7 +38,10 @@ def main() -> None:
     for channels in (1, 12):
         volume = torch.randn(1, channels, 128, 128, 128, requires_grad=True)
         coords = x.view(1, 1, 1, N, 3)
-        report(f"grid_sample 128^3 x {channels}", timed(lambda: F.grid_sample(volume, coords, align_corners=True).sum().backward()))
+        report(
+            f"grid_sample 128^3 x {channels}",
+            timed(lambda: F.grid_sample(volume, coords, align_corners=True).sum().backward()),
+        )
         grid = DenseGrid(channels, (128, 128, 128), aabb, init_std=0.1)
         report(f"DenseGrid (embedding_bag + index_add) 128^3 x {channels}", timed(lambda: grid(x).sum().backward()))
     planes = torch.randn(3, 16, 128, 128, requires_grad=True)
@@ -53,7 +56,11 @@ def main() -> None:
     report("TensoRF VM (3 planes + 3 lines, 16 components, grid_sample)", timed(vm))
     for width in (64, 128):
         mlp = torch.nn.Sequential(
-            torch.nn.Linear(39, width), torch.nn.ReLU(), torch.nn.Linear(width, width), torch.nn.ReLU(), torch.nn.Linear(width, 3)
+            torch.nn.Linear(39, width),
+            torch.nn.ReLU(),
+            torch.nn.Linear(width, width),
+            torch.nn.ReLU(),
+            torch.nn.Linear(width, 3),
         )
         features = torch.randn(N, 39)
         report(f"colour MLP 39 -> {width} -> {width} -> 3", timed(lambda: mlp(features).sum().backward()))

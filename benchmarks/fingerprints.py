@@ -24,21 +24,85 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 COMMON = ["--seed", "0", "--no-progress", "--eval-every", "0"]
 GRID = ["--model.resolution", "32", "--model.initial-resolution", "24", "--model.grow-at", "30"]
-CATEGORY = ["--category", "mug", "--objects", "2", "--views", "9", "--resolution", "16",
-            "--model.field.shape-dim", "8", "--model.field.appearance-dim", "8"]
+CATEGORY = [
+    "--category",
+    "mug",
+    "--objects",
+    "2",
+    "--views",
+    "9",
+    "--resolution",
+    "16",
+    "--model.field.shape-dim",
+    "8",
+    "--model.field.appearance-dim",
+    "8",
+]
 METHODS = {
     "nerf": ["nerf", "--max-steps", "80", "--batch-rays", "512", *GRID],
-    "vanilla-nerf": ["vanilla-nerf", "--max-steps", "20", "--batch-rays", "128", "--model.width", "32",
-                     "--model.coarse-samples", "16", "--model.fine-samples", "16"],
-    "lerf": ["lerf", "--max-steps", "60", "--batch-rays", "256", *GRID, "--model.language-resolution", "16",
-             "--model.cache-dir", "none"],
-    "dietnerf": ["dietnerf", "--max-steps", "30", "--num-views", "4", "--model.semantic-every", "5",
-                 "--model.semantic-resolution", "24", *GRID],
+    "vanilla-nerf": [
+        "vanilla-nerf",
+        "--max-steps",
+        "20",
+        "--batch-rays",
+        "128",
+        "--model.width",
+        "32",
+        "--model.coarse-samples",
+        "16",
+        "--model.fine-samples",
+        "16",
+    ],
+    "lerf": [
+        "lerf",
+        "--max-steps",
+        "60",
+        "--batch-rays",
+        "256",
+        *GRID,
+        "--model.language-resolution",
+        "16",
+        "--model.cache-dir",
+        "none",
+    ],
+    "dietnerf": [
+        "dietnerf",
+        "--max-steps",
+        "30",
+        "--num-views",
+        "4",
+        "--model.semantic-every",
+        "5",
+        "--model.semantic-resolution",
+        "24",
+        *GRID,
+    ],
     "clipnerf": ["clipnerf", "--max-steps", "20", "--batch-rays", "256", *CATEGORY],
-    "clipnerf-adversarial": ["clipnerf", "--max-steps", "6", *CATEGORY, "--model.regime", "adversarial",
-                             "--model.adversarial.patch", "8", "--model.adversarial.images", "2"],
-    "dreamfusion": ["dreamfusion", "--max-steps", "10", "--model.prompt", "a red cube", "--model.render-resolution", "16",
-                    "--model.resolution", "24", "--model.batch-size", "1"],
+    "clipnerf-adversarial": [
+        "clipnerf",
+        "--max-steps",
+        "6",
+        *CATEGORY,
+        "--model.regime",
+        "adversarial",
+        "--model.adversarial.patch",
+        "8",
+        "--model.adversarial.images",
+        "2",
+    ],
+    "dreamfusion": [
+        "dreamfusion",
+        "--max-steps",
+        "10",
+        "--model.prompt",
+        "a red cube",
+        "--model.render-resolution",
+        "16",
+        "--model.resolution",
+        "24",
+        "--model.batch-size",
+        "1",
+    ],
 }
 DATASET_FREE = ("clipnerf", "clipnerf-adversarial", "dreamfusion")
 
@@ -53,8 +117,19 @@ def run(out: Path) -> None:
         method, *options = args
         data = [] if name in DATASET_FREE else ["--data", str(scene)]
         started = time.perf_counter()
-        command = [sys.executable, "-m", "langfield.cli.main", "train", method, *data, "--output", str(out / name),
-                   "--overwrite", *COMMON, *options]
+        command = [
+            sys.executable,
+            "-m",
+            "langfield.cli.main",
+            "train",
+            method,
+            *data,
+            "--output",
+            str(out / name),
+            "--overwrite",
+            *COMMON,
+            *options,
+        ]
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             sys.exit(f"{name}: {result.stderr.strip().splitlines()[-1] if result.stderr.strip() else 'failed'}")
@@ -97,8 +172,10 @@ def compare(a: Path, b: Path) -> int:
         worst = max(worst, diff / max(scale, 1e-12))
         ra, rb = (torch.load(x / name / "render.pt", weights_only=True) for x in (a, b))
         render = max(float((ra[k] - rb[k]).abs().max()) for k in ("rgb", "opacity"))
-        print(f"{name:22s} weights: max |diff| {diff:.3g} (largest weight {scale:.3g}); last logged losses: "
-              f"max |diff| {loss:.3g}; render rgb/opacity: max |diff| {render:.3g}")
+        print(
+            f"{name:22s} weights: max |diff| {diff:.3g} (largest weight {scale:.3g}); last logged losses: "
+            f"max |diff| {loss:.3g}; render rgb/opacity: max |diff| {render:.3g}"
+        )
     print(f"largest relative weight difference: {worst:.3g}")
     return 0
 

@@ -18,15 +18,32 @@ from langfield.cli.parsing import parse
 from langfield.core import SceneInfo
 from langfield.methods.nerf.config import NerfConfig
 from langfield.methods.nerf.model import NerfModel
-from langfield.train import loop as trainer_module
 from langfield.methods.registry import get_method
+from langfield.train import loop as trainer_module
 from langfield.train.loop import all_finite
 from langfield.train.trainer import Trainer
 
 
 def run(data: Path, out: Path, seconds: float, checked: bool) -> dict:
-    config = parse(NerfConfig, ["--data", str(data), "--downscale", "8", "--output", str(out), "--max-seconds", str(seconds),
-                                "--seed", "0", "--no-progress", "--eval-every", "0", "--overwrite"])
+    config = parse(
+        NerfConfig,
+        [
+            "--data",
+            str(data),
+            "--downscale",
+            "8",
+            "--output",
+            str(out),
+            "--max-seconds",
+            str(seconds),
+            "--seed",
+            "0",
+            "--no-progress",
+            "--eval-every",
+            "0",
+            "--overwrite",
+        ],
+    )
     original = trainer_module.all_finite
     if not checked:
         trainer_module.all_finite = lambda tensors: True

@@ -57,13 +57,16 @@ def langfield(*args: str) -> None:
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| scene | variant | train s | localisation | training wordings | evaluation wordings | queries | s / view (query) | PSNR |",
+        "| scene | variant | train s | localisation | training wordings | evaluation wordings | queries | s / view "
+        "(query) | PSNR |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         lines.append(
-            f"| {r['seed']} | {r['variant']} | {r['train_seconds']:.0f} | {100 * r['localization']:.1f} % | {100 * r['localization_train_wording']:.1f} % | "
-            f"{100 * r['localization_eval_wording']:.1f} % | {r['queries']} | {r['localization_seconds_per_view']:.2f} | {r['psnr']:.2f} |"
+            f"| {r['seed']} | {r['variant']} | {r['train_seconds']:.0f} | {100 * r['localization']:.1f} % | "
+            f"{100 * r['localization_train_wording']:.1f} % | "
+            f"{100 * r['localization_eval_wording']:.1f} % | {r['queries']} | "
+            f"{r['localization_seconds_per_view']:.2f} | {r['psnr']:.2f} |"
         )
     by_variant: dict[str, list[dict]] = {}
     for r in rows:
@@ -71,8 +74,10 @@ def table(rows: list[dict]) -> str:
     for variant, group in by_variant.items():
         mean = lambda key: sum(r[key] for r in group) / len(group)  # noqa: E731
         lines.append(
-            f"| **mean of {len(group)}** | {variant} | {mean('train_seconds'):.0f} | **{100 * mean('localization'):.1f} %** | {100 * mean('localization_train_wording'):.1f} % | "
-            f"{100 * mean('localization_eval_wording'):.1f} % | {sum(r['queries'] for r in group)} | {mean('localization_seconds_per_view'):.2f} | {mean('psnr'):.2f} |"
+            f"| **mean of {len(group)}** | {variant} | {mean('train_seconds'):.0f} | "
+            f"**{100 * mean('localization'):.1f} %** | {100 * mean('localization_train_wording'):.1f} % | "
+            f"{100 * mean('localization_eval_wording'):.1f} % | {sum(r['queries'] for r in group)} | "
+            f"{mean('localization_seconds_per_view'):.2f} | {mean('psnr'):.2f} |"
         )
     return "\n".join(lines)
 
@@ -91,8 +96,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     results = args.out / "results.jsonl"
     if not args.table_only:
-        from langfield.encoders import load_encoder
         from langfield.apps.localization import evaluate_localization, write_localization
+        from langfield.encoders import load_encoder
 
         used = encoder_scene_seeds(load_encoder("langfield-mini").info)
         clash = sorted(set(args.seeds) & used)
@@ -101,13 +106,37 @@ def main() -> None:
         for seed in args.seeds:
             scene = args.out / f"scene{seed}"
             if not (scene / "objects.json").is_file():
-                langfield("world", "scene", "--out", scene, "--seed", seed, "--objects", args.objects, "--resolution", args.resolution)
+                langfield(
+                    "world",
+                    "scene",
+                    "--out",
+                    scene,
+                    "--seed",
+                    seed,
+                    "--objects",
+                    args.objects,
+                    "--resolution",
+                    args.resolution,
+                )
             for variant in args.variants:
                 run = args.out / f"{variant}{seed}"
                 wall = run / "benchmark_wall_seconds.txt"
                 if not (args.reuse and wall.is_file()):
                     start = time.perf_counter()
-                    langfield("train", "lerf", "--data", scene, "--output", run, "--max-seconds", args.seconds, "--seed", 0, "--no-progress", *VARIANTS[variant])
+                    langfield(
+                        "train",
+                        "lerf",
+                        "--data",
+                        scene,
+                        "--output",
+                        run,
+                        "--max-seconds",
+                        args.seconds,
+                        "--seed",
+                        0,
+                        "--no-progress",
+                        *VARIANTS[variant],
+                    )
                     wall.write_text(f"{time.perf_counter() - start:.1f}\n")
                 train_seconds = float(wall.read_text())
                 langfield("eval", run)
@@ -120,8 +149,24 @@ def main() -> None:
                     metrics = evaluate_localization(run, progress=False, **options)
                     if name == variant:
                         write_localization(run, metrics)
-                    row = {"seed": seed, "variant": name, "train_seconds": train_seconds, "psnr": rgb["psnr"], "ssim": rgb["ssim"], **{k: metrics[k] for k in (
-                        "localization", "localization_train_wording", "localization_eval_wording", "queries", "localization_seconds_per_view", "per_object")}}
+                    row = {
+                        "seed": seed,
+                        "variant": name,
+                        "train_seconds": train_seconds,
+                        "psnr": rgb["psnr"],
+                        "ssim": rgb["ssim"],
+                        **{
+                            k: metrics[k]
+                            for k in (
+                                "localization",
+                                "localization_train_wording",
+                                "localization_eval_wording",
+                                "queries",
+                                "localization_seconds_per_view",
+                                "per_object",
+                            )
+                        },
+                    }
                     with results.open("a") as f:
                         f.write(json.dumps(row) + "\n")
                     print(json.dumps(row))

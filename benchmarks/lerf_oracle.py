@@ -18,10 +18,10 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
+from langfield.apps.localization import mask_path
 from langfield.data import DataConfig, load_dataset
 from langfield.encoders import load_encoder
 from langfield.methods.lerf.config import CANONICAL_PHRASES, LERF_FRACTIONS
-from langfield.apps.localization import mask_path
 from langfield.methods.lerf.pyramid import PyramidSettings, build_pyramid
 from langfield.methods.lerf.query import relevancy, smooth
 
@@ -53,14 +53,27 @@ def main() -> None:
             hits: dict[str, list[bool]] = {"train": [], "eval": []}
             for k, index in enumerate(dataset.test_indices):
                 ids = np.asarray(Image.open(mask_path(args.scene, dataset.filenames[index]))).reshape(-1)
-                jobs = [(o["id"], wording, text) for o in objects if (ids == o["id"]).mean() >= 0.005 for wording in ("train", "eval") for text in o["captions"][wording]]
+                jobs = [
+                    (o["id"], wording, text)
+                    for o in objects
+                    if (ids == o["id"]).mean() >= 0.005
+                    for wording in ("train", "eval")
+                    for text in o["captions"][wording]
+                ]
                 if not jobs:
                     continue
                 queries = encoder.encode_text([text for _, _, text in jobs])
                 best = None
                 for fraction in scales:
-                    embedding = F.normalize(pyramid.target(torch.full_like(pixels, k), pixels, torch.full((h * w,), fraction)), dim=-1)
-                    maps = smooth(relevancy(embedding, queries, canonical).reshape(-1, h, w), sigma * h).reshape(len(jobs), -1) * surface[k]
+                    embedding = F.normalize(
+                        pyramid.target(torch.full_like(pixels, k), pixels, torch.full((h * w,), fraction)), dim=-1
+                    )
+                    maps = (
+                        smooth(relevancy(embedding, queries, canonical).reshape(-1, h, w), sigma * h).reshape(
+                            len(jobs), -1
+                        )
+                        * surface[k]
+                    )
                     if best is None:
                         best = maps
                     else:
@@ -70,7 +83,10 @@ def main() -> None:
                     hits[wording].append(int(ids[pixel]) == target)
             every = hits["train"] + hits["eval"]
             rate = lambda values: 100 * sum(values) / max(len(values), 1)  # noqa: E731
-            print(f"| {scales[0]:.2f}–{scales[-1]:.2f} | {sigma:.2f} | {rate(every):.1f} % | {rate(hits['train']):.1f} % | {rate(hits['eval']):.1f} % |")
+            print(
+                f"| {scales[0]:.2f}–{scales[-1]:.2f} | {sigma:.2f} | {rate(every):.1f} % | {rate(hits['train']):.1f} "
+                f"% | {rate(hits['eval']):.1f} % |"
+            )
 
 
 if __name__ == "__main__":

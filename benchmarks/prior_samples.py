@@ -29,10 +29,10 @@ def main() -> None:
     import torch
     from PIL import Image
 
+    from langfield.apps.text_to_3d import candidate_captions
     from langfield.encoders import load_encoder
     from langfield.guidance import load_prior
     from langfield.guidance.sampling import sample_images
-    from langfield.apps.text_to_3d import candidate_captions
 
     args.out.mkdir(parents=True, exist_ok=True)
     prior, encoder = load_prior(args.prior), load_encoder("langfield-mini")
@@ -41,16 +41,24 @@ def main() -> None:
     started = time.perf_counter()
     hits = {"top1": 0, "colour": 0, "kind": 0}
     for seed in range(args.samples):
-        images = sample_images(prior, texts, args.steps, args.guidance_scale, generator=torch.Generator().manual_seed(seed))
+        images = sample_images(
+            prior, texts, args.steps, args.guidance_scale, generator=torch.Generator().manual_seed(seed)
+        )
         top = encoder.classify(images, texts).argmax(dim=1).tolist()
         for truth, guess in zip(candidates, (candidates[i] for i in top)):
             hits["top1"] += truth == guess
             hits["colour"] += truth[1] == guess[1]
             hits["kind"] += truth[2] == guess[2]
     total = len(candidates) * args.samples
-    result = {"prior": args.prior, "samples": total, "steps": args.steps, "guidance_scale": args.guidance_scale,
-              **{k: round(v / total, 4) for k, v in hits.items()}, "seconds": round(time.perf_counter() - started, 1),
-              "chance_top1": round(1 / len(candidates), 4)}
+    result = {
+        "prior": args.prior,
+        "samples": total,
+        "steps": args.steps,
+        "guidance_scale": args.guidance_scale,
+        **{k: round(v / total, 4) for k, v in hits.items()},
+        "seconds": round(time.perf_counter() - started, 1),
+        "chance_top1": round(1 / len(candidates), 4),
+    }
     print(json.dumps(result))
     (args.out / "results.json").write_text(json.dumps(result, indent=2))
 
@@ -58,7 +66,11 @@ def main() -> None:
     views = ("front", "side", "back", "overhead")
     prompts = [f"{r}, {v} view" for r in rows for v in views]
     images = sample_images(prior, prompts, args.steps, args.guidance_scale, generator=torch.Generator().manual_seed(0))
-    grid = images.reshape(len(rows), len(views), *images.shape[1:]).permute(0, 2, 1, 3, 4).reshape(len(rows) * images.shape[1], len(views) * images.shape[2], 3)
+    grid = (
+        images.reshape(len(rows), len(views), *images.shape[1:])
+        .permute(0, 2, 1, 3, 4)
+        .reshape(len(rows) * images.shape[1], len(views) * images.shape[2], 3)
+    )
     picture = Image.fromarray((grid.clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8))
     picture.resize((picture.width * 4, picture.height * 4), Image.NEAREST).save(args.out / "prior_views.png")
 

@@ -14,9 +14,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from langfield.encoders.mini import TEXT_WIDTH, MiniClip
 from langfield.apps.mini_training import COMBOS, caption_table, contrastive_loss
 from langfield.apps.zeroshot import CLASSES, class_embeddings
+from langfield.encoders.mini import TEXT_WIDTH, MiniClip
 from langfield.world.vocabulary import COLORS, KINDS
 
 
@@ -28,7 +28,10 @@ def nearest_words(encoder: MiniClip) -> None:
         unseen = encoder.text_features([frame.format(table[n][split[1]][0]) for n in names])
         nearest = (unseen @ train.T).argmax(1).tolist()
         wrong = [f"{table[n][split[1]][0]} -> {names[j]}" for n, j in zip(names, nearest) if names[j] != n]
-        print(f"{label}: {len(names) - len(wrong)}/{len(names)} unseen words nearest their own class; wrong: {', '.join(wrong)}")
+        print(
+            f"{label}: {len(names) - len(wrong)}/{len(names)} unseen words nearest their own class; wrong: "
+            f"{', '.join(wrong)}"
+        )
 
 
 def main(steps: int = 1500, dim: int = 256) -> None:

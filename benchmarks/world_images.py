@@ -1,6 +1,6 @@
 """Throughput of the procedural world's labelled images on this CPU (rendering only, in memory).
 
-    .venv/bin/python benchmarks/world_images.py
+.venv/bin/python benchmarks/world_images.py
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Regenerate the pictures of the README and BENCHMARKS.md (procedural world, embedded encoder).
 
-    .venv/bin/python docs/make_images.py
-    .venv/bin/python docs/make_images.py lerf RUN...     # heat-maps of trained lerf runs on procedural scenes
+.venv/bin/python docs/make_images.py
+.venv/bin/python docs/make_images.py lerf RUN...     # heat-maps of trained lerf runs on procedural scenes
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ def encoder_examples() -> None:
     (objects) or among the scene's objects (crops); green when right, red when wrong."""
     from PIL import Image, ImageDraw
 
-    from langfield.encoders import load_encoder
     from langfield.apps.zeroshot import CLASSES, EVAL_CROP_SEED, EVAL_OBJECT_SEED, class_embeddings
+    from langfield.encoders import load_encoder
     from langfield.world.images import crop_images
 
     encoder = load_encoder("langfield-mini")
@@ -57,10 +57,10 @@ def lerf_heatmaps(runs: list[str], queries_per_run: int = 4) -> None:
     wording, and an evaluation-only wording for the last one), best pixel circled."""
     from PIL import Image
 
+    from langfield.apps.query import open_query
     from langfield.data import load_dataset
     from langfield.methods.lerf.config import LerfModelConfig
     from langfield.methods.lerf.heatmaps import grid
-    from langfield.apps.query import open_query
     from langfield.run import read_run_config
 
     rows = []
@@ -68,10 +68,14 @@ def lerf_heatmaps(runs: list[str], queries_per_run: int = 4) -> None:
         _, config = read_run_config(Path(run))
         dataset = load_dataset(config.data)
         objects = json.loads((Path(dataset.source) / "objects.json").read_text())["objects"]
-        texts = [o["captions"]["train"][0] for o in objects[: queries_per_run - 1]] + [objects[queries_per_run - 1]["captions"]["eval"][0]]
+        texts = [o["captions"]["train"][0] for o in objects[: queries_per_run - 1]] + [
+            objects[queries_per_run - 1]["captions"]["eval"][0]
+        ]
         index = dataset.test_indices[1]
         # today's query defaults, whatever the run was trained with
-        engine = open_query(Path(run), fractions=LerfModelConfig.query_fractions, smoothing=LerfModelConfig.query_smoothing)
+        engine = open_query(
+            Path(run), fractions=LerfModelConfig.query_fractions, smoothing=LerfModelConfig.query_smoothing
+        )
         answer = engine.view(texts, index, cameras=dataset.cameras)
         rows.append(grid(answer, scale=2, truth=dataset.rgb(index)))
     width = max(r.shape[1] for r in rows)
@@ -98,7 +102,10 @@ def main() -> None:
     scene = random_scene(0, 6)
     cameras = pinhole(hemisphere_poses(4, 3.6, np.random.default_rng(3)), 2 * 160)
     views = supersampled(render_views(scene, cameras), 2)
-    save_png(OUT / "world_scene.png", torch.cat([v["rgb"] * v["alpha"][..., None] + (1 - v["alpha"][..., None]) for v in views], dim=1))
+    save_png(
+        OUT / "world_scene.png",
+        torch.cat([v["rgb"] * v["alpha"][..., None] + (1 - v["alpha"][..., None]) for v in views], dim=1),
+    )
     ids = torch.cat([v["ids"].float() for v in views], dim=1)
     palette = torch.rand(256, 3, generator=torch.Generator().manual_seed(0))
     palette[0] = 1.0

@@ -37,21 +37,33 @@ class CategoryModelConfig:
 
 
 def main(cfg: CategoryModelConfig) -> None:
+    from langfield.core.runfiles import CHECKPOINT_FILE
     from langfield.encoders import load_encoder
     from langfield.methods.clipnerf.config import ClipNerfConfig
     from langfield.methods.clipnerf.mappers import ClipMappers, train_mappers
     from langfield.methods.clipnerf.prompts import prompt_library
+    from langfield.methods.registry import get_method
     from langfield.packed import pack_loaded_run
-    from langfield.core.runfiles import CHECKPOINT_FILE
     from langfield.run import load_run
     from langfield.train.config import TrainerConfig
-    from langfield.methods.registry import get_method
     from langfield.train.trainer import Trainer
 
     run_dir = cfg.work / cfg.category
-    trainer = TrainerConfig(max_steps=cfg.steps, batch_rays=1024, eval_every=0, seed=cfg.seed,
-                            resume=cfg.resume and (run_dir / CHECKPOINT_FILE).is_file())
-    config = ClipNerfConfig(output=run_dir, category=cfg.category, objects=cfg.objects, views=cfg.views, resolution=cfg.resolution, trainer=trainer)
+    trainer = TrainerConfig(
+        max_steps=cfg.steps,
+        batch_rays=1024,
+        eval_every=0,
+        seed=cfg.seed,
+        resume=cfg.resume and (run_dir / CHECKPOINT_FILE).is_file(),
+    )
+    config = ClipNerfConfig(
+        output=run_dir,
+        category=cfg.category,
+        objects=cfg.objects,
+        views=cfg.views,
+        resolution=cfg.resolution,
+        trainer=trainer,
+    )
     finished = trainer.resume and load_run(run_dir, "cpu").step >= cfg.steps
     if not finished:
         Trainer(get_method("clipnerf"), config).train()
@@ -65,11 +77,15 @@ def main(cfg: CategoryModelConfig) -> None:
         mappers, info = train_mappers(run.model, encoder, prompt_library(cfg.category), cfg.mappers)
         encoder_name = encoder.name
         mappers.save(mappers_file, encoder_name, cfg.mappers, info)
-    run.config.output = run.config.data.data = Path("(embedded: scripts/train_clipnerf_category.py)")  # no paths of this machine
+    run.config.output = run.config.data.data = Path(
+        "(embedded: scripts/train_clipnerf_category.py)"
+    )  # no paths of this machine
     out = cfg.out or Path("src/langfield/methods/clipnerf/weights") / f"{cfg.category}.safetensors"
     pack_loaded_run(run, out, {"mappers": mappers.state(encoder_name, cfg.mappers, info)})
-    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): {cfg.objects} {cfg.category}s, {run.step} steps; "
-          f"mapper CLIP loss {info['clip_loss_first']:.3f} → {info['clip_loss_last50']:.3f}")
+    print(
+        f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): {cfg.objects} {cfg.category}s, {run.step} steps; "
+        f"mapper CLIP loss {info['clip_loss_first']:.3f} → {info['clip_loss_last50']:.3f}"
+    )
 
 
 if __name__ == "__main__":

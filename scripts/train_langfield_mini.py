@@ -7,9 +7,9 @@ Renders the training images of the procedural world (cached under .cache/), trai
 src/langfield/encoders/weights/langfield-mini.safetensors; `langfield clip eval` then measures it.
 """
 
+from langfield.apps.mini_training import MiniTrainConfig, train_mini
 from langfield.cli.main import run_guarded
 from langfield.cli.parsing import parse
-from langfield.apps.mini_training import MiniTrainConfig, train_mini
 
 if __name__ == "__main__":
     config = parse(MiniTrainConfig)

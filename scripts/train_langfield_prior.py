@@ -8,9 +8,9 @@ Renders the training images of the procedural world (cached under .cache/), trai
 src/langfield/guidance/weights/langfield-prior.safetensors; benchmarks/prior_samples.py then samples it.
 """
 
+from langfield.apps.prior_training import PriorTrainConfig, train_prior
 from langfield.cli.main import run_guarded
 from langfield.cli.parsing import parse
-from langfield.apps.prior_training import PriorTrainConfig, train_prior
 
 if __name__ == "__main__":
     config = parse(PriorTrainConfig)

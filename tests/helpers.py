@@ -79,7 +79,9 @@ def write_blender(folder: Path, count: int = 16, size: int = 32, test_count: int
     return folder
 
 
-def write_nerfstudio(folder: Path, count: int = 8, size: int = 32, per_frame: bool = False, with_splits: bool = False) -> Path:
+def write_nerfstudio(
+    folder: Path, count: int = 8, size: int = 32, per_frame: bool = False, with_splits: bool = False
+) -> Path:
     folder = Path(folder)
     focal = 0.5 * size / math.tan(0.3)
     frames = []
@@ -123,14 +125,17 @@ def write_llff(folder: Path, count: int = 6, size: int = 24) -> Path:
 def langfield(*args, cwd=None, timeout=300):
     return subprocess.run(
         [sys.executable, "-m", "langfield.cli.main", *map(str, args)],
-        capture_output=True, text=True, cwd=cwd, timeout=timeout,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=timeout,
     )
 
 
 def assert_clean_error(result, *fragments):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr + result.stdout
-    lines = [l for l in result.stderr.strip().splitlines() if l.strip()]
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]

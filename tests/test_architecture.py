@@ -11,7 +11,10 @@ ROOT = Path(__file__).resolve().parents[1] / "src" / "langfield"
 
 #: lowest first; a package may import its own layer or lower ones, never a higher one
 LAYERS = [
-    ("foundation", {"errors", "checks", "atomic", "resources", "hub", "ui", "configio", "tensorfile", "__init__", "__main__"}),
+    (
+        "foundation",
+        {"errors", "checks", "atomic", "resources", "hub", "ui", "configio", "tensorfile", "__init__", "__main__"},
+    ),
     ("geometry", {"cameras"}),
     ("data", {"data", "world"}),
     ("fields and rendering", {"fields", "render"}),
@@ -42,7 +45,9 @@ def _imports(path: Path) -> list[tuple[str, int]]:
             elif node.module and (node.module == "langfield" or node.module.startswith("langfield.")):
                 found.append((node.module.removeprefix("langfield").removeprefix("."), node.lineno))
         elif isinstance(node, ast.Import):
-            found += [(a.name.removeprefix("langfield."), node.lineno) for a in node.names if a.name.startswith("langfield.")]
+            found += [
+                (a.name.removeprefix("langfield."), node.lineno) for a in node.names if a.name.startswith("langfield.")
+            ]
     return found
 
 
@@ -144,4 +149,9 @@ def test_methods_render_through_the_one_rendering_function():
         for p in (ROOT / "methods").rglob("model.py")
         if "render_samples" in p.read_text() or "march_and_render" in p.read_text()
     }
-    assert users >= {"methods/nerf/model.py", "methods/dreamfusion/model.py", "methods/clipnerf/model.py", "methods/vanilla_nerf/model.py"}
+    assert users >= {
+        "methods/nerf/model.py",
+        "methods/dreamfusion/model.py",
+        "methods/clipnerf/model.py",
+        "methods/vanilla_nerf/model.py",
+    }

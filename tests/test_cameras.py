@@ -6,7 +6,9 @@ from langfield.cameras import Cameras, look_at, orbit_path, spiral_path
 
 
 def make(c2w, f=10.0, w=20, h=10):
-    return Cameras(c2w[None].float(), torch.tensor([f]), torch.tensor([f]), torch.tensor([w / 2]), torch.tensor([h / 2]), w, h)
+    return Cameras(
+        c2w[None].float(), torch.tensor([f]), torch.tensor([f]), torch.tensor([w / 2]), torch.tensor([h / 2]), w, h
+    )
 
 
 def test_centre_pixel_looks_down_minus_z():
@@ -56,7 +58,9 @@ def test_look_at_and_orbit():
 
 def test_spiral_path_stays_forward_facing():
     c2w = torch.stack([torch.cat([torch.eye(3), torch.tensor([[x], [0.0], [0.0]])], 1) for x in (-0.2, 0.0, 0.2)])
-    ref = Cameras(c2w, torch.full((3,), 10.0), torch.full((3,), 10.0), torch.full((3,), 5.0), torch.full((3,), 5.0), 10, 10)
+    ref = Cameras(
+        c2w, torch.full((3,), 10.0), torch.full((3,), 10.0), torch.full((3,), 5.0), torch.full((3,), 5.0), 10, 10
+    )
     path = spiral_path(ref, 10)
     assert len(path) == 10
     assert (-path.c2w[:, :, 2][:, 2] < -0.9).all()  # every forward axis (-z of the camera) still points down -z

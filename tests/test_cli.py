@@ -1,13 +1,24 @@
 """The command line: user errors are one line on stderr, a non-zero exit, and no traceback."""
 
-
 import numpy as np
 import pytest
 
 from helpers import assert_clean_error, langfield, write_blender
 
-TINY = ["--model.resolution", "24", "--model.initial-resolution", "12", "--model.grow-at", "20", "40",
-        "--model.occupancy-resolution", "16", "--batch-rays", "256", "--no-progress"]
+TINY = [
+    "--model.resolution",
+    "24",
+    "--model.initial-resolution",
+    "12",
+    "--model.grow-at",
+    "20",
+    "40",
+    "--model.occupancy-resolution",
+    "16",
+    "--batch-rays",
+    "256",
+    "--no-progress",
+]
 
 
 def test_help_lists_commands():
@@ -24,7 +35,11 @@ def test_train_on_missing_or_bad_data(tmp_path):
     assert_clean_error(langfield("train", "nerf", "--data", tmp_path / "nope", "--output", tmp_path / "run"), "nope")
     folder = write_blender(tmp_path / "bad", count=2, size=8)
     (folder / "transforms_train.json").write_text("{")
-    assert_clean_error(langfield("train", "nerf", "--data", folder, "--output", tmp_path / "run2"), "transforms_train.json", "malformed JSON")
+    assert_clean_error(
+        langfield("train", "nerf", "--data", folder, "--output", tmp_path / "run2"),
+        "transforms_train.json",
+        "malformed JSON",
+    )
 
 
 def test_eval_render_export_on_a_folder_that_is_not_a_run(tmp_path):
@@ -50,16 +65,24 @@ def test_resume_from_corrupt_or_foreign_checkpoint(tiny_run, tmp_path):
     data = tiny_run / "data"
     # truncated file
     checkpoint.write_bytes(checkpoint.read_bytes()[:1000])
-    assert_clean_error(langfield("train", "nerf", "--data", data, "--output", run, "--resume", *TINY), "checkpoint.pt", "corrupt")
+    assert_clean_error(
+        langfield("train", "nerf", "--data", data, "--output", run, "--resume", *TINY), "checkpoint.pt", "corrupt"
+    )
     # something that is not a langfield checkpoint
     import torch
 
     torch.save({"weights": torch.zeros(3)}, checkpoint)
-    assert_clean_error(langfield("train", "nerf", "--data", data, "--output", run, "--resume", *TINY), "not a langfield checkpoint")
+    assert_clean_error(
+        langfield("train", "nerf", "--data", data, "--output", run, "--resume", *TINY), "not a langfield checkpoint"
+    )
     # a run of another method
-    assert_clean_error(langfield("train", "vanilla-nerf", "--data", data, "--output", run, "--resume"), "holds a 'nerf' run")
+    assert_clean_error(
+        langfield("train", "vanilla-nerf", "--data", data, "--output", run, "--resume"), "holds a 'nerf' run"
+    )
     # and an existing run is not overwritten silently
-    assert_clean_error(langfield("train", "nerf", "--data", data, "--output", tiny_run / "run", *TINY), "already holds a run")
+    assert_clean_error(
+        langfield("train", "nerf", "--data", data, "--output", tiny_run / "run", *TINY), "already holds a run"
+    )
 
 
 def test_eval_render_export_commands(tiny_run):
@@ -89,7 +112,9 @@ def test_eval_render_export_commands(tiny_run):
     points = read_point_cloud(tiny_run / "points.ply")
     assert 0 < len(points) <= 500
     assert np.isfinite(np.stack([points["x"], points["y"], points["z"]])).all()
-    assert_clean_error(langfield("export", run, "--format", "glb", "--threshold", "1e9"), "no surface at density threshold")
+    assert_clean_error(
+        langfield("export", run, "--format", "glb", "--threshold", "1e9"), "no surface at density threshold"
+    )
 
 
 def test_a_checkpoint_from_another_version_of_the_method_is_a_one_line_error(tiny_run, tmp_path):

@@ -2,16 +2,16 @@
 
 import pytest
 import torch
-from helpers import assert_clean_error, langfield, write_blender
 
+from helpers import assert_clean_error, langfield, write_blender
+from langfield.apps.evaluate import evaluate_run
 from langfield.data import DataConfig, load_dataset
 from langfield.errors import LangfieldError
-from langfield.apps.evaluate import evaluate_run
 from langfield.fields.conditional import ConditionalFieldConfig
 from langfield.methods.clipnerf.config import ClipNerfConfig, ClipNerfModelConfig
+from langfield.methods.registry import get_method
 from langfield.run import load_run
 from langfield.train.config import TrainerConfig
-from langfield.methods.registry import get_method
 from langfield.train.trainer import Trainer
 from langfield.world.category import write_category_dataset
 
@@ -25,8 +25,12 @@ def mugs(tmp_path_factory):
 
 def _config(data, output, steps: int) -> ClipNerfConfig:
     field = ConditionalFieldConfig(shape_dim=16, appearance_dim=16, resolution=32, deformation_width=32)
-    return ClipNerfConfig(output=output, data=DataConfig(data=data), trainer=TrainerConfig(batch_rays=512, max_steps=steps, eval_every=0, progress=False),
-                          model=ClipNerfModelConfig(field=field, occupancy_resolution=16))
+    return ClipNerfConfig(
+        output=output,
+        data=DataConfig(data=data),
+        trainer=TrainerConfig(batch_rays=512, max_steps=steps, eval_every=0, progress=False),
+        model=ClipNerfModelConfig(field=field, occupancy_resolution=16),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +47,15 @@ def test_a_category_trains_and_every_object_keeps_its_own_look(mugs, mug_run):
     dataset = load_dataset(DataConfig(data=mugs))
     origins, directions = dataset.cameras.image_rays(dataset.test_indices[0])
     with torch.no_grad():  # a loaded run shows its trained object 0 to render / export
-        shown, zero = model(origins, directions)["rgb"], model.render(origins, directions, model.shape_codes[:1].expand(len(origins), -1),
-                                                                       model.appearance_codes[:1].expand(len(origins), -1))["rgb"]
+        shown, zero = (
+            model(origins, directions)["rgb"],
+            model.render(
+                origins,
+                directions,
+                model.shape_codes[:1].expand(len(origins), -1),
+                model.appearance_codes[:1].expand(len(origins), -1),
+            )["rgb"],
+        )
     assert torch.allclose(shown, zero)
     for k in range(model.objects):  # a view of object k is explained best by object k's codes, among all four
         view = next(i for i in dataset.train_indices if int(dataset.objects[i]) == k)
@@ -94,14 +105,35 @@ def test_invert_command_writes_pose_codes_and_pictures(mugs, mug_run, tmp_path):
     import json
 
     image = mugs / "test" / "o0001_v008.png"
-    fast = ["--resolution", "16", "--starts", "2", "--search-steps", "3", "--pose-steps", "5", "--shape-steps", "5",
-            "--appearance-steps", "5", "--frames", "4", "--frame-resolution", "16"]
+    fast = [
+        "--resolution",
+        "16",
+        "--starts",
+        "2",
+        "--search-steps",
+        "3",
+        "--pose-steps",
+        "5",
+        "--shape-steps",
+        "5",
+        "--appearance-steps",
+        "5",
+        "--frames",
+        "4",
+        "--frame-resolution",
+        "16",
+    ]
     result = langfield("invert", mug_run, image, "--out", tmp_path / "inv", *fast)
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "inv" / "inversion.json").read_text())
     assert summary["mse"] < summary["first_search_mse"] and -90.0 <= summary["elevation"] <= 90.0
-    assert all((tmp_path / "inv" / name).is_file() for name in ("codes.safetensors", "comparison.png", "turntable.mp4", "turntable.png"))
-    assert_clean_error(langfield("invert", mug_run, tmp_path / "missing.png", "--out", tmp_path / "x"), "image not found")
+    assert all(
+        (tmp_path / "inv" / name).is_file()
+        for name in ("codes.safetensors", "comparison.png", "turntable.mp4", "turntable.png")
+    )
+    assert_clean_error(
+        langfield("invert", mug_run, tmp_path / "missing.png", "--out", tmp_path / "x"), "image not found"
+    )
 
 
 def test_a_mapper_step_lowers_the_clip_loss(mug_run):
@@ -138,21 +170,42 @@ def test_mappers_and_edit_commands(mug_run, mugs, tmp_path):
 
     run = tmp_path / "run"
     shutil.copytree(mug_run, run)
-    assert_clean_error(langfield("edit", run, "a red mug", "--out", tmp_path / "e"), "no mappers here", "langfield mappers")
+    assert_clean_error(
+        langfield("edit", run, "a red mug", "--out", tmp_path / "e"), "no mappers here", "langfield mappers"
+    )
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a red mug\n\na blue mug\n")
-    result = langfield("mappers", run, "--prompts", prompts, "--steps", "12", "--batch", "2", "--resolution", "16", "--width", "32", "--no-progress")
+    result = langfield(
+        "mappers",
+        run,
+        "--prompts",
+        prompts,
+        "--steps",
+        "12",
+        "--batch",
+        "2",
+        "--resolution",
+        "16",
+        "--width",
+        "32",
+        "--no-progress",
+    )
     assert result.returncode == 0, result.stderr
     info = json.loads((run / "mappers.json").read_text())
     assert info["prompts"] == ["a red mug", "a blue mug"] and info["steps"] == 12
 
     fast = ["--frames", "3", "--frame-resolution", "16"]
-    result = langfield("edit", run, "a blue mug", "--part", "appearance", "--source", "1", "--out", tmp_path / "e", *fast)
+    result = langfield(
+        "edit", run, "a blue mug", "--part", "appearance", "--source", "1", "--out", tmp_path / "e", *fast
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "e" / "edit.json").read_text())
     assert summary["silhouette_iou"] == 1.0  # an appearance edit cannot move the shape
     assert summary["edit_seconds"] < 1.0 and summary["source"] == "training object 1"
-    assert all((tmp_path / "e" / name).is_file() for name in ("before.mp4", "after.mp4", "before_after.png", "codes.safetensors"))
+    assert all(
+        (tmp_path / "e" / name).is_file()
+        for name in ("before.mp4", "after.mp4", "before_after.png", "codes.safetensors")
+    )
     exemplar = sorted((mugs / "train").glob("o0002_*.png"))[0]
     result = langfield("edit", run, "--exemplar", exemplar, "--out", tmp_path / "x", "--frames", "0")
     assert result.returncode == 0, result.stderr
@@ -163,10 +216,20 @@ def test_mappers_and_edit_commands(mug_run, mugs, tmp_path):
     from langfield.packed import pack_loaded_run
 
     loaded = load_run(run, "cpu")
-    pack_loaded_run(loaded, tmp_path / "packed.safetensors", {"mappers": ClipMappers.load(run / "mappers.safetensors")[0].state("langfield-mini", MapperConfig(width=32), {})})
+    pack_loaded_run(
+        loaded,
+        tmp_path / "packed.safetensors",
+        {
+            "mappers": ClipMappers.load(run / "mappers.safetensors")[0].state(
+                "langfield-mini", MapperConfig(width=32), {}
+            )
+        },
+    )
     packed = load_run(tmp_path / "packed.safetensors", "cpu")
     cameras = ObjectViews.of(loaded.scene.cameras).ring(1, 16)
-    assert (packed.model.render_camera(cameras, 0)["rgb"] - loaded.model.render_camera(cameras, 0)["rgb"]).abs().max() < 0.02  # float16 weights
+    assert (
+        packed.model.render_camera(cameras, 0)["rgb"] - loaded.model.render_camera(cameras, 0)["rgb"]
+    ).abs().max() < 0.02  # float16 weights
     result = langfield("edit", tmp_path / "packed.safetensors", "a red mug", "--out", tmp_path / "p", "--frames", "0")
     assert result.returncode == 0, result.stderr
 
@@ -179,8 +242,27 @@ def test_mappers_and_edit_commands(mug_run, mugs, tmp_path):
 def test_train_renders_a_category_when_asked(tmp_path):
     import json
 
-    args = ["train", "clipnerf", "--category", "mug", "--objects", "2", "--views", "9", "--resolution", "16", "--output", tmp_path / "run",
-            "--max-steps", "3", "--no-progress", "--model.field.shape-dim", "8", "--model.field.appearance-dim", "8"]
+    args = [
+        "train",
+        "clipnerf",
+        "--category",
+        "mug",
+        "--objects",
+        "2",
+        "--views",
+        "9",
+        "--resolution",
+        "16",
+        "--output",
+        tmp_path / "run",
+        "--max-steps",
+        "3",
+        "--no-progress",
+        "--model.field.shape-dim",
+        "8",
+        "--model.field.appearance-dim",
+        "8",
+    ]
     result = langfield(*args)
     assert result.returncode == 0, result.stderr
     described = json.loads((tmp_path / "run" / "category-data" / "objects.json").read_text())
@@ -210,7 +292,9 @@ def test_the_adversarial_regime_trains_a_discriminator_and_resumes(mugs, tmp_pat
     config.model.adversarial = AdversarialConfig(patch=8, images=4, discriminator_width=16, bank=3)
     Trainer(get_method("clipnerf"), config).train()
     log = [json.loads(line) for line in (tmp_path / "gan" / "train_log.jsonl").read_text().splitlines()]
-    assert log[-1]["step"] == 25 and log[-1]["critic_real_score"] > log[-1]["critic_fake_score"]  # it tells real from rendered
+    assert (
+        log[-1]["step"] == 25 and log[-1]["critic_real_score"] > log[-1]["critic_fake_score"]
+    )  # it tells real from rendered
     assert "critic_optimizer" in torch.load(tmp_path / "gan" / "checkpoint.pt", weights_only=False)
     run = load_run(tmp_path / "gan", "cpu")
     assert run.model.objects == 3 and not run.model.uses_ray_batches
@@ -233,11 +317,27 @@ def test_kernel_distance_tells_distributions_apart():
 def test_the_embedded_chair_model_edits_colour_without_touching_the_shape(tmp_path):
     import json
 
-    result = langfield("edit", "chair", "a yellow chair", "--part", "appearance", "--source", "7", "--frames", "0", "--frame-resolution", "48",
-                       "--out", tmp_path / "e", cwd=tmp_path)
+    result = langfield(
+        "edit",
+        "chair",
+        "a yellow chair",
+        "--part",
+        "appearance",
+        "--source",
+        "7",
+        "--frames",
+        "0",
+        "--frame-resolution",
+        "48",
+        "--out",
+        tmp_path / "e",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     summary = json.loads((tmp_path / "e" / "edit.json").read_text())
     assert summary["silhouette_iou"] == 1.0
     assert summary["similarity_after"] > summary["similarity_before"] + 0.2, summary  # measured 0.43 -> 0.84 at 64 px
     before, after = summary["mean_colour_before"], summary["mean_colour_after"]
-    assert after[0] > before[0] and after[1] > before[1] and after[2] < before[2]  # a black chair turns yellow: more red and green, less blue
+    assert (
+        after[0] > before[0] and after[1] > before[1] and after[2] < before[2]
+    )  # a black chair turns yellow: more red and green, less blue

@@ -11,8 +11,17 @@ AABB = torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]])
 
 def _field(backbone: str, disentangled: bool = True, deformed: bool = True) -> ConditionalField:
     torch.manual_seed(0)
-    config = ConditionalFieldConfig(backbone=backbone, disentangled=disentangled, shape_dim=8, appearance_dim=8, resolution=16,
-                                    deformation_width=32, trunk_width=32, trunk_depth=3, color_width=16)
+    config = ConditionalFieldConfig(
+        backbone=backbone,
+        disentangled=disentangled,
+        shape_dim=8,
+        appearance_dim=8,
+        resolution=16,
+        deformation_width=32,
+        trunk_width=32,
+        trunk_depth=3,
+        color_width=16,
+    )
     field = ConditionalField(config, AABB)
     if deformed:  # the deformation starts at zero (every code renders the template): give it a trained look
         torch.nn.init.normal_(field.deformation.last.weight, std=0.5)
@@ -59,7 +68,9 @@ def test_shape_code_moves_density_and_starts_at_the_template(backbone):
 def test_the_entangled_ablation_lets_appearance_move_density(backbone):
     field = _field(backbone, disentangled=False)
     positions, directions, shape, appearance = _inputs()
-    assert (field.density(positions, shape, appearance) - field.density(positions, shape, appearance + 3.0)).abs().mean() > 1e-3
+    assert (
+        field.density(positions, shape, appearance) - field.density(positions, shape, appearance + 3.0)
+    ).abs().mean() > 1e-3
     with pytest.raises(ValueError, match="needs the appearance code"):
         field.density(positions, shape)
 
@@ -95,7 +106,9 @@ def test_two_shape_codes_learn_two_sizes_through_the_deformation():
         optimizer.step()
     with torch.no_grad():
         after = loss_of(probe, probe_which)
-        shell = torch.nn.functional.normalize(torch.randn(512, 3, generator=g), dim=-1) * 0.45  # inside the large ball only
+        shell = (
+            torch.nn.functional.normalize(torch.randn(512, 3, generator=g), dim=-1) * 0.45
+        )  # inside the large ball only
         small, large = field.density(shell, codes[0].expand(512, 8)), field.density(shell, codes[1].expand(512, 8))
     assert after < 0.15 * before
     assert large.mean() > 8.0 and small.mean() < 1.0

@@ -72,9 +72,21 @@ def _frames(folder):
         (lambda p, m: p.write_text("{ not json"), "malformed JSON"),
         (lambda p, m: p.write_text(json.dumps({"frames": m["frames"]})), "camera_angle_x"),
         (lambda p, m: p.write_text(json.dumps({**m, "frames": []})), "no frames"),
-        (lambda p, m: (m["frames"][1].update(file_path="./train/missing"), p.write_text(json.dumps(m))), "image not found"),
-        (lambda p, m: (m["frames"][0]["transform_matrix"][0].__setitem__(3, float("nan")), p.write_text(json.dumps(m))), "non-finite"),
-        (lambda p, m: (m["frames"][0]["transform_matrix"][0].__setitem__(0, 3.0), p.write_text(json.dumps(m))), "not a rigid"),
+        (
+            lambda p, m: (m["frames"][1].update(file_path="./train/missing"), p.write_text(json.dumps(m))),
+            "image not found",
+        ),
+        (
+            lambda p, m: (
+                m["frames"][0]["transform_matrix"][0].__setitem__(3, float("nan")),
+                p.write_text(json.dumps(m)),
+            ),
+            "non-finite",
+        ),
+        (
+            lambda p, m: (m["frames"][0]["transform_matrix"][0].__setitem__(0, 3.0), p.write_text(json.dumps(m))),
+            "not a rigid",
+        ),
         (lambda p, m: (m["frames"][0].pop("transform_matrix"), p.write_text(json.dumps(m))), "transform_matrix"),
     ],
 )
@@ -112,6 +124,8 @@ def test_nerfstudio_frames_may_name_their_object(tmp_path):
     assert load_dataset(DataConfig(data=folder)).objects.tolist() == [0, 0, 0, 1, 1, 1]
     meta["frames"][4]["object_index"] = -1
     (folder / "transforms.json").write_text(json.dumps(meta))
-    with pytest.raises(LangfieldError, match=r"transforms.json frame 4: 'object_index' must be a non-negative integer, got -1"):
+    with pytest.raises(
+        LangfieldError, match=r"transforms.json frame 4: 'object_index' must be a non-negative integer, got -1"
+    ):
         load_dataset(DataConfig(data=folder))
     assert load_dataset(DataConfig(data=write_nerfstudio(tmp_path / "plain", count=4))).objects is None

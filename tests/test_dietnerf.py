@@ -7,14 +7,13 @@ import math
 import pytest
 import torch
 
-from langfield.checks import validate
 from helpers import assert_clean_error, langfield
-
 from langfield.cameras.paths import _plane_basis
+from langfield.checks import validate
+from langfield.core import SceneInfo
 from langfield.data import load_dataset
 from langfield.data.config import DataConfig
 from langfield.errors import LangfieldError
-from langfield.core import SceneInfo
 from langfield.methods.dietnerf.config import DietNerfModelConfig
 from langfield.methods.dietnerf.model import DietNerfModel
 
@@ -63,8 +62,12 @@ def _model(scene_path, **options) -> tuple[DietNerfModel, object]:
 def test_random_poses_lie_in_the_configured_ranges_and_look_at_the_centre(sphere_scene):
     center = torch.tensor([0.1, -0.2, 0.05])
     model, _ = _model(
-        sphere_scene, radius_range=(2.0, 3.0), elevation_range=(20.0, 60.0), azimuth_range=(30.0, 120.0),
-        center=tuple(center.tolist()), up=(0.0, 0.0, 1.0),
+        sphere_scene,
+        radius_range=(2.0, 3.0),
+        elevation_range=(20.0, 60.0),
+        azimuth_range=(30.0, 120.0),
+        center=tuple(center.tolist()),
+        up=(0.0, 0.0, 1.0),
     )
     cameras = model.sample_cameras(500, torch.Generator().manual_seed(0))
     assert (cameras.width, cameras.height) == (24, 24)
@@ -144,9 +147,27 @@ def test_chunked_render_has_the_gradient_of_the_whole_render(sphere_scene):
 def test_dietnerf_trains_from_the_cli_with_few_views(sphere_scene, tmp_path):
     run = tmp_path / "diet"
     result = langfield(
-        "train", "dietnerf", "--data", sphere_scene, "--output", run, "--num-views", 4, "--max-steps", 60,
-        "--eval-every", 0, "--no-progress", "--model.semantic-every", 5, "--model.semantic-resolution", 24,
-        "--model.resolution", 32, "--model.initial-resolution", 24,
+        "train",
+        "dietnerf",
+        "--data",
+        sphere_scene,
+        "--output",
+        run,
+        "--num-views",
+        4,
+        "--max-steps",
+        60,
+        "--eval-every",
+        0,
+        "--no-progress",
+        "--model.semantic-every",
+        5,
+        "--model.semantic-resolution",
+        24,
+        "--model.resolution",
+        32,
+        "--model.initial-resolution",
+        24,
     )
     assert result.returncode == 0, result.stderr
     assert "4 train (views" in result.stdout
@@ -171,9 +192,25 @@ def test_simplified_nerf_preset_is_coarse_only_and_view_independent(sphere_scene
     assert config.model.fine_samples == 0 and not config.model.view_dependent
     assert config.model.position_frequencies == 5 and config.model.lr == pytest.approx(1e-5)
     result = langfield(
-        "train", "simplified-nerf", "--data", sphere_scene, "--output", tmp_path / "simple", "--num-views", 4,
-        "--max-steps", 3, "--batch-rays", 64, "--eval-every", 0, "--no-progress", "--model.width", 32,
-        "--model.coarse-samples", 16,
+        "train",
+        "simplified-nerf",
+        "--data",
+        sphere_scene,
+        "--output",
+        tmp_path / "simple",
+        "--num-views",
+        4,
+        "--max-steps",
+        3,
+        "--batch-rays",
+        64,
+        "--eval-every",
+        0,
+        "--no-progress",
+        "--model.width",
+        32,
+        "--model.coarse-samples",
+        16,
     )
     assert result.returncode == 0, result.stderr
     from langfield.run import load_run

@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import assert_clean_error, interrupt_on_call, langfield
 
+from helpers import assert_clean_error, interrupt_on_call, langfield
 from langfield.cameras import orbit_cameras
+from langfield.checks import validate
 from langfield.errors import LangfieldError
 from langfield.guidance.embedded import DEFAULT_UNET, EmbeddedPrior
 from langfield.guidance.prior import DiffusionPrior, TextCondition, model_to_pixels, pixels_to_model
 from langfield.guidance.prompts import PromptProcessor, ViewPromptConfig, check_prompt, view_name, view_prompt
 from langfield.guidance.sds import ScoreDistillation, SDSConfig, timestep_range
 from langfield.methods.dreamfusion.config import DreamFusionModelConfig
-from langfield.checks import validate
 from langfield.methods.dreamfusion.model import DreamFusionModel, initial_scene
 from langfield.train.checkpoint import load_checkpoint
 
@@ -96,8 +96,20 @@ def test_timestep_range_anneals_and_weighting_options():
 
 @pytest.mark.parametrize(
     "azimuth, elevation, view",
-    [(0, 10, "front"), (44, 10, "front"), (-44, 30, "front"), (46, 10, "side"), (-90, 0, "side"), (134, 5, "side"),
-     (136, 5, "back"), (180, 20, "back"), (-170, 20, "back"), (400, 10, "front"), (120, 61, "overhead"), (0, 89, "overhead")],
+    [
+        (0, 10, "front"),
+        (44, 10, "front"),
+        (-44, 30, "front"),
+        (46, 10, "side"),
+        (-90, 0, "side"),
+        (134, 5, "side"),
+        (136, 5, "back"),
+        (180, 20, "back"),
+        (-170, 20, "back"),
+        (400, 10, "front"),
+        (120, 61, "overhead"),
+        (0, 89, "overhead"),
+    ],
 )
 def test_view_suffix_by_angle(azimuth, elevation, view):
     assert view_name(azimuth, elevation) == view
@@ -111,7 +123,12 @@ def test_view_prompts_follow_the_cameras_and_the_options():
     prior = PointPrior(torch.zeros(8, 8, 3))
     processor = PromptProcessor(prior, "  a  red mug ")
     _, texts = processor.condition(torch.tensor([0.0, 90.0, 180.0, 10.0]), torch.tensor([0.0, 0.0, 0.0, 75.0]))
-    assert texts == ["a red mug, front view", "a red mug, side view", "a red mug, back view", "a red mug, overhead view"]
+    assert texts == [
+        "a red mug, front view",
+        "a red mug, side view",
+        "a red mug, back view",
+        "a red mug, overhead view",
+    ]
     for bad in ("", "   ", "\n"):
         with pytest.raises(LangfieldError, match="prompt must be non-empty"):
             check_prompt(bad)
@@ -129,20 +146,44 @@ def tiny_pipelines(tmp_path_factory):
     tokenizer = transformers.AutoTokenizer.from_pretrained(minilm_path())
     torch.manual_seed(0)
     text = transformers.CLIPTextConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
-        max_position_embeddings=32, pad_token_id=0, bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id,
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        max_position_embeddings=32,
+        pad_token_id=0,
+        bos_token_id=tokenizer.cls_token_id,
+        eos_token_id=tokenizer.sep_token_id,
     )
-    blocks = dict(layers_per_block=1, block_out_channels=(16, 32), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-                  up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32, attention_head_dim=4, norm_num_groups=8)
+    blocks = dict(
+        layers_per_block=1,
+        block_out_channels=(16, 32),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=4,
+        norm_num_groups=8,
+    )
     for name, latent in (("sd", True), ("if", False)):
         folder = root / name
         channels = 4 if latent else 3
-        diffusers.UNet2DConditionModel(sample_size=8 if latent else 16, in_channels=channels, out_channels=channels if latent else 6, **blocks).save_pretrained(folder / "unet")
+        diffusers.UNet2DConditionModel(
+            sample_size=8 if latent else 16, in_channels=channels, out_channels=channels if latent else 6, **blocks
+        ).save_pretrained(folder / "unet")
         if latent:
-            diffusers.AutoencoderKL(block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-                                    latent_channels=4, norm_num_groups=8, sample_size=16).save_pretrained(folder / "vae")
+            diffusers.AutoencoderKL(
+                block_out_channels=(8, 16),
+                down_block_types=("DownEncoderBlock2D",) * 2,
+                up_block_types=("UpDecoderBlock2D",) * 2,
+                latent_channels=4,
+                norm_num_groups=8,
+                sample_size=16,
+            ).save_pretrained(folder / "vae")
         prediction = "v_prediction" if latent else "epsilon"
-        diffusers.DDPMScheduler(num_train_timesteps=1000, beta_schedule="scaled_linear", prediction_type=prediction).save_pretrained(folder / "scheduler")
+        diffusers.DDPMScheduler(
+            num_train_timesteps=1000, beta_schedule="scaled_linear", prediction_type=prediction
+        ).save_pretrained(folder / "scheduler")
         transformers.CLIPTextModel(text).save_pretrained(folder / "text_encoder")
         tokenizer.save_pretrained(folder / "tokenizer")
     return root
@@ -158,7 +199,9 @@ def test_diffusers_priors_give_sds_gradients_to_the_render(tiny_pipelines, name,
     processor = PromptProcessor(prior, "a red mug", negative="a blurry photo")
     images = torch.rand(2, 24, 24, 3, requires_grad=True)
     condition, _ = processor.condition(torch.tensor([0.0, 120.0]), torch.tensor([10.0, 10.0]))
-    out = ScoreDistillation(prior, SDSConfig())(images, condition, processor.negative(2), 0.5, torch.Generator().manual_seed(0))
+    out = ScoreDistillation(prior, SDSConfig())(
+        images, condition, processor.negative(2), 0.5, torch.Generator().manual_seed(0)
+    )
     out["loss"].backward()
     assert torch.isfinite(out["loss"]) and images.grad.abs().sum() > 0  # through the VAE encoder for latent SDS
     assert sum(p.grad is not None for p in prior.parameters()) == 0  # the denoiser is never back-propagated
@@ -206,7 +249,9 @@ def test_blob_initialisation_and_shading_modes():
     origins, directions = cameras.image_rays(0)
     background = torch.zeros(len(origins), 3)
     with torch.no_grad():
-        out = {s: model.render_rays(origins, directions, background, s) for s in ("albedo", "lambertian", "textureless")}
+        out = {
+            s: model.render_rays(origins, directions, background, s) for s in ("albedo", "lambertian", "textureless")
+        }
     opacity = out["albedo"]["opacity"].view(16, 16)
     assert opacity[8, 8] > 0.95 and opacity[0, 0] < 0.05  # an opaque blob in the middle, empty corners
     grey = out["textureless"]["rgb"].view(16, 16, 3)[8, 8]
@@ -232,12 +277,14 @@ def test_random_cameras_lie_in_their_ranges_and_look_at_the_centre():
     assert torch.allclose(elevation, views["elevation"], atol=1e-3)
     front = cameras.origins[:, 1] < 0  # azimuth within +-45 degrees of the front: the cameras stand on the -y side
     assert bool(front.all())
-    with pytest.raises(LangfieldError, match="elevation-range"):
-        _model(elevation_range=(0.0, 95.0))
+    with pytest.raises(LangfieldError, match="--model.elevation-range must be in"):  # refused where parsed
+        validate(DreamFusionModelConfig(prompt="a red sphere", elevation_range=(0.0, 95.0)), "model.")
 
 
 def test_step_losses_reach_geometry_material_and_background_not_the_prior():
-    model = _model(render_resolution=8, albedo_warmup=0.0, textureless_probability=0.0, albedo_probability=0.0, background="mlp")
+    model = _model(
+        render_resolution=8, albedo_warmup=0.0, textureless_probability=0.0, albedo_probability=0.0, background="mlp"
+    )
     model.guidance = _point_guidance(model)
     model.train()
     losses = model.step_losses(0, torch.Generator().manual_seed(0))
@@ -252,15 +299,35 @@ def _point_guidance(model):
     from types import SimpleNamespace
 
     prior = PointPrior(torch.full((8, 8, 3), 0.3))
-    return SimpleNamespace(prior=prior, sds=ScoreDistillation(prior, model.config.sds), prompts=PromptProcessor(prior, model.config.prompt))
+    return SimpleNamespace(
+        prior=prior, sds=ScoreDistillation(prior, model.config.sds), prompts=PromptProcessor(prior, model.config.prompt)
+    )
 
 
 def test_generate_runs_one_step_end_to_end_with_a_tiny_stable_diffusion(tiny_pipelines, tmp_path):
     run = tmp_path / "mug"
     result = langfield(
-        "generate", "a red mug", "--guidance", tiny_pipelines / "sd", "--output", run, "--max-steps", 1, "--no-progress",
-        "--frames", 2, "--frame-resolution", 16, "--mesh", "glb", "--mesh-resolution", 24,
-        "--model.render-resolution", 16, "--model.resolution", 24,
+        "generate",
+        "a red mug",
+        "--guidance",
+        tiny_pipelines / "sd",
+        "--output",
+        run,
+        "--max-steps",
+        1,
+        "--no-progress",
+        "--frames",
+        2,
+        "--frame-resolution",
+        16,
+        "--mesh",
+        "glb",
+        "--mesh-resolution",
+        24,
+        "--model.render-resolution",
+        16,
+        "--model.resolution",
+        24,
     )
     assert result.returncode == 0, result.stderr
     entry = json.loads((run / "train_log.jsonl").read_text().splitlines()[0])
@@ -285,7 +352,16 @@ def test_empty_prompt_is_a_one_line_error(prompt, tmp_path):
 
 
 def test_train_dreamfusion_without_a_prompt_is_a_one_line_error(tmp_path):
-    result = langfield("train", "dreamfusion", "--output", tmp_path / "x", "--max-steps", 1, "--model.guidance", tmp_path / "missing.safetensors")
+    result = langfield(
+        "train",
+        "dreamfusion",
+        "--output",
+        tmp_path / "x",
+        "--max-steps",
+        1,
+        "--model.guidance",
+        tmp_path / "missing.safetensors",
+    )
     assert_clean_error(result, "prompt must be non-empty")
 
 
@@ -304,8 +380,21 @@ def test_a_short_generation_with_the_embedded_prior_takes_the_prompt_colour(tmp_
     from langfield.run import load_run
 
     run = tmp_path / "green"
-    result = langfield("generate", "a green sphere", "--output", run, "--max-steps", 150, "--no-progress", "--frames", 0,
-                       "--frame-resolution", 32, "--mesh", "none")
+    result = langfield(
+        "generate",
+        "a green sphere",
+        "--output",
+        run,
+        "--max-steps",
+        150,
+        "--no-progress",
+        "--frames",
+        0,
+        "--frame-resolution",
+        32,
+        "--mesh",
+        "none",
+    )
     assert result.returncode == 0, result.stderr
     images = render_views(load_run(run, "cpu").model, views=2, resolution=32)
     pixels = images.reshape(-1, 3)
@@ -316,29 +405,56 @@ def test_a_short_generation_with_the_embedded_prior_takes_the_prompt_colour(tmp_
 
 
 def test_prior_training_interrupted_and_resumed_equals_an_uninterrupted_run(tmp_path, monkeypatch):
-    from langfield.guidance import training
+    from langfield.apps import prior_training as training
 
     def config(name: str, **changes) -> training.PriorTrainConfig:
-        return training.PriorTrainConfig(output=tmp_path / f"{name}.safetensors", cache=tmp_path / "cache", checkpoint=tmp_path / f"{name}.pt",
-                                         images=12, resolution=8, widths=(16, 16, 16), steps=5, max_seconds=None, batch=4, progress=False, **changes)
+        return training.PriorTrainConfig(
+            output=tmp_path / f"{name}.safetensors",
+            cache=tmp_path / "cache",
+            checkpoint=tmp_path / f"{name}.pt",
+            images=12,
+            resolution=8,
+            widths=(16, 16, 16),
+            steps=5,
+            max_seconds=None,
+            batch=4,
+            progress=False,
+            **changes,
+        )
 
     straight = training.train_prior(config("straight"))
     with monkeypatch.context() as patch:
         interrupt_on_call(patch, training, "batch_captions", 4)  # in the middle of the 4th step
         with pytest.raises(KeyboardInterrupt):
             training.train_prior(config("resumed"))
-    assert load_checkpoint(tmp_path / "resumed.pt", method="langfield-prior")["step"] == 4  # the step finished, then saved
+    assert (
+        load_checkpoint(tmp_path / "resumed.pt", method="langfield-prior")["step"] == 4
+    )  # the step finished, then saved
     resumed = training.train_prior(config("resumed", resume=True))
     assert resumed.info["steps"] == straight.info["steps"] == 5
     for (name, a), b in zip(straight.unet.state_dict().items(), resumed.unet.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-6), name
     loaded = training.EmbeddedPrior.load(tmp_path / "resumed.safetensors")
     with torch.no_grad():
-        assert torch.isfinite(loaded.predict_noise(torch.randn(1, 3, 8, 8), torch.tensor([500]), loaded.text_condition(["a red cube"]))).all()
+        assert torch.isfinite(
+            loaded.predict_noise(torch.randn(1, 3, 8, 8), torch.tensor([500]), loaded.text_condition(["a red cube"]))
+        ).all()
 
 
 def test_prior_training_script_resume_without_a_checkpoint_is_a_one_line_error(tmp_path):
     script = Path(__file__).parents[1] / "scripts" / "train_langfield_prior.py"
-    result = subprocess.run([sys.executable, str(script), "--resume", "--checkpoint", str(tmp_path / "none.pt"), "--output", str(tmp_path / "p.safetensors")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--resume",
+            "--checkpoint",
+            str(tmp_path / "none.pt"),
+            "--output",
+            str(tmp_path / "p.safetensors"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert_clean_error(result, "checkpoint not found")

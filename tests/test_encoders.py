@@ -110,13 +110,24 @@ def test_bad_inputs_give_one_line_errors(mini, tmp_path):
 
 
 def test_training_script_writes_loadable_weights_and_resumes_after_an_interrupt(tmp_path, monkeypatch):
-    from langfield.encoders import training
+    from langfield.apps import mini_training as training
     from langfield.train.checkpoint import load_checkpoint
 
     def config(name: str, **changes) -> training.MiniTrainConfig:
-        return training.MiniTrainConfig(output=tmp_path / f"{name}.safetensors", cache=tmp_path / "cache", checkpoint=tmp_path / f"{name}.pt",
-                                        objects=48, crops=4, backgrounds=4, steps=4, batch=16, widths=(8, 16, 16, 32), embed_dim=32,
-                                        progress=False, **changes)
+        return training.MiniTrainConfig(
+            output=tmp_path / f"{name}.safetensors",
+            cache=tmp_path / "cache",
+            checkpoint=tmp_path / f"{name}.pt",
+            objects=48,
+            crops=4,
+            backgrounds=4,
+            steps=4,
+            batch=16,
+            widths=(8, 16, 16, 32),
+            embed_dim=32,
+            progress=False,
+            **changes,
+        )
 
     straight = training.train_mini(config("straight"))
     model = load_encoder(str(tmp_path / "straight.safetensors"))
@@ -153,19 +164,39 @@ def tiny_models(tmp_path_factory):
     tokenizer = transformers.AutoTokenizer.from_pretrained(minilm_path())  # any local tokenizer will do
     torch.manual_seed(0)
     clip = transformers.CLIPConfig(
-        text_config=dict(vocab_size=tokenizer.vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, max_position_embeddings=64, pad_token_id=0,
-                         bos_token_id=tokenizer.cls_token_id, eos_token_id=tokenizer.sep_token_id),
-        vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                           image_size=32, patch_size=8),
+        text_config=dict(
+            vocab_size=tokenizer.vocab_size,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            max_position_embeddings=64,
+            pad_token_id=0,
+            bos_token_id=tokenizer.cls_token_id,
+            eos_token_id=tokenizer.sep_token_id,
+        ),
+        vision_config=dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            image_size=32,
+            patch_size=8,
+        ),
         projection_dim=16,
     )
     transformers.CLIPModel(clip).save_pretrained(root / "clip")
     tokenizer.save_pretrained(root / "clip")
-    (root / "clip" / "preprocessor_config.json").write_text(json.dumps({"crop_size": {"height": 32, "width": 32}, "image_mean": [0.5] * 3, "image_std": [0.5] * 3}))
+    (root / "clip" / "preprocessor_config.json").write_text(
+        json.dumps({"crop_size": {"height": 32, "width": 32}, "image_mean": [0.5] * 3, "image_std": [0.5] * 3})
+    )
     small = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
-    transformers.Dinov2Model(transformers.Dinov2Config(image_size=56, patch_size=14, **small)).save_pretrained(root / "dinov2")
-    transformers.ViTModel(transformers.ViTConfig(image_size=32, patch_size=8, **small), add_pooling_layer=False).save_pretrained(root / "dino")
+    transformers.Dinov2Model(transformers.Dinov2Config(image_size=56, patch_size=14, **small)).save_pretrained(
+        root / "dinov2"
+    )
+    transformers.ViTModel(
+        transformers.ViTConfig(image_size=32, patch_size=8, **small), add_pooling_layer=False
+    ).save_pretrained(root / "dino")
     transformers.BertModel(transformers.BertConfig(vocab_size=100, **small)).save_pretrained(root / "bert")
     return root
 
@@ -224,24 +255,33 @@ def test_clip_classify_cli(tmp_path):
     assert [int(np.argmax(r["probabilities"])) for r in rows] == [1, 0]
     table = langfield("clip", "classify", files[0], "--labels", "a blue cube;a red sphere")
     assert table.returncode == 0 and "a red sphere" in table.stdout
-    assert_clean_error(langfield("clip", "classify", tmp_path / "nope.png", "--labels", "a;b"), "image not found", "nope.png")
+    assert_clean_error(
+        langfield("clip", "classify", tmp_path / "nope.png", "--labels", "a;b"), "image not found", "nope.png"
+    )
     (tmp_path / "bad.png").write_text("not an image")
     assert_clean_error(langfield("clip", "classify", tmp_path / "bad.png", "--labels", "a;b"), "bad.png")
     assert_clean_error(langfield("clip", "classify", files[0], "--labels", " ; "), "--labels")
-    assert_clean_error(langfield("clip", "classify", files[0], "--labels", "a;b", "--encoder", str(tmp_path / "nothing")), "no such folder")
+    assert_clean_error(
+        langfield("clip", "classify", files[0], "--labels", "a;b", "--encoder", str(tmp_path / "nothing")),
+        "no such folder",
+    )
 
 
 def test_dietnerf_semantic_loss_through_a_tiny_hf_clip(tiny_models, sphere_scene):
     """The method runs on the Hugging Face backend unchanged (the paper's CLIP, here a tiny random one)."""
+    from langfield.core import SceneInfo
     from langfield.data import load_dataset
     from langfield.data.config import DataConfig
-    from langfield.core import SceneInfo
     from langfield.methods.dietnerf.config import DietNerfModelConfig
     from langfield.methods.dietnerf.model import DietNerfModel
 
     dataset = load_dataset(DataConfig(data=sphere_scene, num_views=4))
     config = DietNerfModelConfig(
-        resolution=32, initial_resolution=24, grow_at=(1000,), occupancy_resolution=16, semantic_resolution=24,
+        resolution=32,
+        initial_resolution=24,
+        grow_at=(1000,),
+        occupancy_resolution=16,
+        semantic_resolution=24,
         encoder=str(tiny_models / "clip"),
     )
     model = DietNerfModel(config, SceneInfo.from_dataset(dataset))

@@ -27,7 +27,7 @@ def test_trilinear_matches_grid_sample_and_gradients():
     out = 0
     for corner in range(8):
         offset = torch.tensor([(corner >> 2) & 1, (corner >> 1) & 1, corner & 1])
-        idx = (base.long() + offset)
+        idx = base.long() + offset
         flat = (idx[:, 0] * grid.shape[1] + idx[:, 1]) * grid.shape[2] + idx[:, 2]
         w = torch.prod(torch.where(offset.bool(), frac, 1 - frac), dim=-1)
         out = out + table[flat] * w[:, None]

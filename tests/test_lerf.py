@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from helpers import assert_clean_error, langfield
-from langfield.methods.lerf.pyramid import CropPyramid, Level, PyramidSettings, crop_lattice, load_or_build, sample_dense
+from langfield.methods.lerf.pyramid import (
+    CropPyramid,
+    Level,
+    PyramidSettings,
+    crop_lattice,
+    load_or_build,
+    sample_dense,
+)
 from langfield.methods.lerf.query import relevancy
 
 
@@ -89,19 +96,24 @@ def scene(tmp_path_factory):
     from langfield.world.dataset import write_scene_dataset
 
     out = tmp_path_factory.mktemp("lerf_scene")
-    write_scene_dataset(out, seed=3, objects=2, views=24, resolution=48, kinds=("sphere", "cube"), colors=("red", "blue"))
+    write_scene_dataset(
+        out, seed=3, objects=2, views=24, resolution=48, kinds=("sphere", "cube"), colors=("red", "blue")
+    )
     return out
 
 
 def test_language_losses_leave_density_and_colour_untouched(scene, tmp_path):
-    from langfield.data import DataConfig, load_dataset
     from langfield.core import SceneInfo
+    from langfield.data import DataConfig, load_dataset
     from langfield.methods.lerf.config import LerfModelConfig
     from langfield.methods.lerf.model import LerfModel
     from langfield.train.trainer import RayBatches
 
     dataset = load_dataset(DataConfig(data=scene))
-    model = LerfModel(LerfModelConfig(resolution=24, initial_resolution=16, language_resolution=16, cache_dir=str(tmp_path)), SceneInfo.from_dataset(dataset))
+    model = LerfModel(
+        LerfModelConfig(resolution=24, initial_resolution=16, language_resolution=16, cache_dir=str(tmp_path)),
+        SceneInfo.from_dataset(dataset),
+    )
     model.prepare(dataset, progress=False)
     batch = RayBatches(dataset, torch.device("cpu"), torch.Generator().manual_seed(0)).sample(256, False)
     outputs = model(batch.origins, batch.directions, batch.background)
@@ -128,9 +140,35 @@ def trained(scene, tmp_path_factory):
     not depend on the machine's load)."""
     run = tmp_path_factory.mktemp("lerf_run") / "run"
     result = langfield(
-        "train", "lerf", "--data", scene, "--output", run, "--max-steps", "300", "--seed", "0", "--no-progress",
-        "--model.resolution", "48", "--model.initial-resolution", "32", "--model.grow-at", "150", "--model.language-resolution", "24",
-        "--model.crop-fractions", "0.15", "0.3", "0.5", "--model.cache-dir", "none", "--eval-every", "0", "--batch-rays", "512",
+        "train",
+        "lerf",
+        "--data",
+        scene,
+        "--output",
+        run,
+        "--max-steps",
+        "300",
+        "--seed",
+        "0",
+        "--no-progress",
+        "--model.resolution",
+        "48",
+        "--model.initial-resolution",
+        "32",
+        "--model.grow-at",
+        "150",
+        "--model.language-resolution",
+        "24",
+        "--model.crop-fractions",
+        "0.15",
+        "0.3",
+        "0.5",
+        "--model.cache-dir",
+        "none",
+        "--eval-every",
+        "0",
+        "--batch-rays",
+        "512",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     return run
@@ -140,11 +178,14 @@ def test_tiny_run_finds_the_objects_in_a_held_out_view(scene, trained, tmp_path)
     import numpy as np
     from PIL import Image
 
-    from langfield.data import DataConfig, load_dataset
     from langfield.apps.localization import mask_path
     from langfield.apps.query import open_query
+    from langfield.data import DataConfig, load_dataset
 
-    objects = {f"a {o['attributes']['color']} {o['attributes']['kind']}": o["id"] for o in json.loads((scene / "objects.json").read_text())["objects"]}
+    objects = {
+        f"a {o['attributes']['color']} {o['attributes']['kind']}": o["id"]
+        for o in json.loads((scene / "objects.json").read_text())["objects"]
+    }
     assert len(objects) == 2  # a red cube and a red sphere: told apart by shape alone
     dataset = load_dataset(DataConfig(data=scene))
     engine = open_query(trained)
@@ -158,7 +199,9 @@ def test_tiny_run_finds_the_objects_in_a_held_out_view(scene, trained, tmp_path)
     assert len(hits) >= 4 and sum(hits) / len(hits) >= 0.75, hits
     # the CLI: heat-map, raw relevancy and best point; then the errors of a real lerf run
     out = tmp_path / "q"
-    result = langfield("query", trained, "a red sphere", "--view", "1", "--out", out, "--export", tmp_path / "cloud.ply")
+    result = langfield(
+        "query", trained, "a red sphere", "--view", "1", "--out", out, "--export", tmp_path / "cloud.ply"
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     record = json.loads((out / "a_red_sphere_view1.json").read_text())
     assert np.load(out / "a_red_sphere_view1.npy").shape == (48, 48) and (out / "a_red_sphere_view1.png").is_file()

@@ -20,18 +20,39 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import write_blender
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from helpers import write_blender
 from langfield.cli.main import main
 from langfield.errors import LangfieldError
 
-TINY = ["--model.resolution", "16", "--model.initial-resolution", "12", "--model.grow-at", "1000",
-        "--model.occupancy-resolution", "8", "--batch-rays", "128", "--no-progress", "--eval-every", "0"]
-CLI_MODULES = ["langfield.cli.commands", "langfield.cli.world", "langfield.cli.query", "langfield.cli.demo", "langfield.cli.invert",
-               "langfield.cli.edit", "langfield.cli.clip", "langfield.cli.generate"]
+TINY = [
+    "--model.resolution",
+    "16",
+    "--model.initial-resolution",
+    "12",
+    "--model.grow-at",
+    "1000",
+    "--model.occupancy-resolution",
+    "8",
+    "--batch-rays",
+    "128",
+    "--no-progress",
+    "--eval-every",
+    "0",
+]
+CLI_MODULES = [
+    "langfield.cli.commands",
+    "langfield.cli.world",
+    "langfield.cli.query",
+    "langfield.cli.demo",
+    "langfield.cli.invert",
+    "langfield.cli.edit",
+    "langfield.cli.clip",
+    "langfield.cli.generate",
+]
 
 
 def run_cli(capsys, *args) -> tuple[int, str]:
@@ -54,7 +75,11 @@ def _cli_roots() -> list[type]:
     roots = [spec.config for spec in METHODS.values()]
     for name in CLI_MODULES:
         module = importlib.import_module(name)
-        roots += [o for o in vars(module).values() if dataclasses.is_dataclass(o) and isinstance(o, type) and o.__module__ == name]
+        roots += [
+            o
+            for o in vars(module).values()
+            if dataclasses.is_dataclass(o) and isinstance(o, type) and o.__module__ == name
+        ]
     return roots
 
 
@@ -116,11 +141,14 @@ def test_checks_name_the_flag_as_typed_and_accept_the_defaults():
 
 def _png_header_only(path: Path, width: int, height: int) -> None:
     """A PNG whose header claims ``width`` x ``height`` pixels (a decompression bomb's calling card)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b"")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -128,8 +156,11 @@ def world(tmp_path_factory):
     """A tiny dataset and a tiny trained run, shared by the cases."""
     root = tmp_path_factory.mktemp("bad_inputs")
     data = write_blender(root / "data", count=8, size=16)
-    code = os.system(f"{sys.executable} -m langfield.cli.main train nerf --data {data} --output {root / 'run'} --max-steps 20 "
-                     + " ".join(TINY) + " > /dev/null")
+    code = os.system(
+        f"{sys.executable} -m langfield.cli.main train nerf --data {data} --output {root / 'run'} --max-steps 20 "
+        + " ".join(TINY)
+        + " > /dev/null"
+    )
     assert code == 0
     Image.fromarray(np.full((8, 8, 3), 128, np.uint8)).save(root / "photo.png")
     (root / "taken.mp4").write_bytes(b"the user's video")
@@ -140,6 +171,7 @@ def world(tmp_path_factory):
 
 def _dataset_case(mutate, index: int):
     """A case that writes a mutated copy of the tiny dataset and trains on it."""
+
     def make(root: Path) -> list:
         folder = root / f"data_{index:02d}"
         if not folder.exists():
@@ -147,6 +179,7 @@ def _dataset_case(mutate, index: int):
             meta = json.loads((folder / "transforms_train.json").read_text())
             mutate(folder, meta)
         return ["train", "nerf", "--data", folder, "--output", root / "never", *TINY]
+
     return make
 
 
@@ -158,6 +191,7 @@ def _set(key, value):
     def mutate(folder, meta):
         meta[key] = value
         _write(folder, meta)
+
     return mutate
 
 
@@ -165,6 +199,7 @@ def _frame(key, value):
     def mutate(folder, meta):
         meta["frames"][0][key] = value
         _write(folder, meta)
+
     return mutate
 
 
@@ -175,6 +210,7 @@ def _raw(text: bytes):
 def _image(action):
     def mutate(folder, meta):
         action(folder / "train" / "r_0.png")
+
     return mutate
 
 
@@ -214,12 +250,18 @@ CASES = [
     (["train", "lerf", "--model.crop-stride", "0"], "--model.crop-stride must be positive"),
     (["train", "lerf", "--model.query-min-opacity", "2"], "--model.query-min-opacity must be in [0, 1]"),
     (["train", "dietnerf", "--model.semantic-until", "0"], "--model.semantic-until must be in (0, 1]"),
-    (["train", "dietnerf", "--model.elevation-range", "10", "-10"], "--model.elevation-range must be in increasing order"),
+    (
+        ["train", "dietnerf", "--model.elevation-range", "10", "-10"],
+        "--model.elevation-range must be in increasing order",
+    ),
     (["train", "dietnerf", "--model.semantic-every", "0"], "--model.semantic-every must be at least 1"),
     (["train", "dreamfusion", "--model.fov-range", "30", "200"], "--model.fov-range must be in (0, 180)"),
     (["train", "dreamfusion", "--model.render-resolution", "4"], "--model.render-resolution must be at least 8"),
     (["train", "dreamfusion", "--model.sds.min-step", "2"], "--model.sds.min-step must be in [0, 1]"),
-    (["train", "dreamfusion", "--model.textureless-probability", "1.5"], "--model.textureless-probability must be in [0, 1]"),
+    (
+        ["train", "dreamfusion", "--model.textureless-probability", "1.5"],
+        "--model.textureless-probability must be in [0, 1]",
+    ),
     (["train", "clipnerf", "--objects", "0"], "--objects must be at least 1"),
     (["train", "clipnerf", "--model.adversarial.patch", "1"], "--model.adversarial.patch must be at least 2"),
     (["train", "clipnerf", "--model.field.resolution", "1"], "--model.field.resolution must be at least 2"),
@@ -233,7 +275,10 @@ CASES = [
     (["export", "{run}", "--resolution", "4"], "--resolution must be at least 8"),
     (["export", "{run}", "--min-opacity", "1.5"], "--min-opacity must be in [0, 1)"),
     (["export", "{run}", "--max-points", "0"], "--max-points must be at least 1"),
-    (["export", "{run}", "--format", "glb", "--resolution", "100000", "--out", "{root}/huge.glb"], "mesh lattice needs about"),
+    (
+        ["export", "{run}", "--format", "glb", "--resolution", "100000", "--out", "{root}/huge.glb"],
+        "mesh lattice needs about",
+    ),
     (["export", "{run}", "--format", "glb", "--out", "{root}/mesh.ply"], "must end in .glb"),
     (["world", "scene", "--out", "{root}/w", "--views", "1"], "--views must be at least 2"),
     (["world", "scene", "--out", "{root}/w", "--resolution", "4"], "--resolution must be at least 8"),
@@ -260,7 +305,10 @@ CASES = [
     (["demo", "--out", "{root}/taken"], "folder is not empty"),
     (["train", "nerf", "--data", "{data}", "--output", "{root}/taken"], "folder is not empty"),
     (["train", "nerf", "--data", "{data}", "--output", "{run}"], "already holds a run; pass --resume"),
-    (["train", "nerf", "--data", "{data}", "--output", "{run}", "--resume", "--overwrite"], "--resume or --overwrite, not both"),
+    (
+        ["train", "nerf", "--data", "{data}", "--output", "{run}", "--resume", "--overwrite"],
+        "--resume or --overwrite, not both",
+    ),
     (["query", "{run}", "x", "--out", "{root}/taken"], "queries need a 'lerf' run"),
     (["edit", "chair", "a red chair", "--out", "{root}/taken"], "folder is not empty"),
     (["invert", "chair", "{root}/photo.png", "--out", "{root}/taken"], "folder is not empty"),
@@ -268,7 +316,10 @@ CASES = [
     (["eval", "{root}/taken"], "not a langfield run"),
     (["render", "{root}/nothing"], "not a langfield run"),
     (["invert", "chair", "{root}/taken.mp4", "--out", "{root}/inv"], "not a readable image"),
-    (["clip", "classify", "{root}/photo.png", "--labels", "a;b", "--encoder", "nobody/no-such-clip"], "--allow-download"),
+    (
+        ["clip", "classify", "{root}/photo.png", "--labels", "a;b", "--encoder", "nobody/no-such-clip"],
+        "--allow-download",
+    ),
 ]
 DATASET_CASES = [
     (_raw(b"\xff\xfe{not utf-8"), "not UTF-8"),
@@ -309,7 +360,9 @@ def test_bad_input_is_one_line_and_exit_2(world, capsys, args, message):
     assert (world / "taken.mp4").read_bytes() == b"the user's video" and (world / "taken" / "notes.txt").is_file()
 
 
-@pytest.mark.parametrize("index", range(len(DATASET_CASES)), ids=[f"dataset-{i:02d}" for i in range(len(DATASET_CASES))])
+@pytest.mark.parametrize(
+    "index", range(len(DATASET_CASES)), ids=[f"dataset-{i:02d}" for i in range(len(DATASET_CASES))]
+)
 def test_bad_dataset_is_one_line_and_exit_2(world, capsys, index):
     mutate, message = DATASET_CASES[index]
     code, err = run_cli(capsys, *_dataset_case(mutate, index)(world))
@@ -356,7 +409,11 @@ def malformed(draw):
     frames = [{"file_path": f"images/f{i}.png", "transform_matrix": np.eye(4).tolist()} for i in range(3)]
     for f in frames:
         f["transform_matrix"][2][3] = 3.0
-    doc = {"frames": frames, "camera_angle_x": 0.6} if meta == "blender" else {"frames": frames, "fl_x": focal, "w": 8, "h": 8}
+    doc = (
+        {"frames": frames, "camera_angle_x": 0.6}
+        if meta == "blender"
+        else {"frames": frames, "fl_x": focal, "w": 8, "h": 8}
+    )
     for _ in range(draw(st.integers(1, 3))):
         action = draw(st.sampled_from(["drop", "replace", "frame", "frame_key", "ragged", "truncate"]))
         if action == "drop" and doc:
@@ -365,9 +422,19 @@ def malformed(draw):
             doc[draw(st.sampled_from(KEYS))] = draw(JSON)
         elif action == "frame" and isinstance(doc.get("frames"), list) and doc["frames"]:
             doc["frames"][draw(st.integers(0, len(doc["frames"]) - 1))] = draw(JSON)
-        elif action == "frame_key" and isinstance(doc.get("frames"), list) and doc["frames"] and isinstance(doc["frames"][0], dict):
+        elif (
+            action == "frame_key"
+            and isinstance(doc.get("frames"), list)
+            and doc["frames"]
+            and isinstance(doc["frames"][0], dict)
+        ):
             doc["frames"][0][draw(st.sampled_from(FRAME_KEYS))] = draw(JSON)
-        elif action == "ragged" and isinstance(doc.get("frames"), list) and doc["frames"] and isinstance(doc["frames"][-1], dict):
+        elif (
+            action == "ragged"
+            and isinstance(doc.get("frames"), list)
+            and doc["frames"]
+            and isinstance(doc["frames"][-1], dict)
+        ):
             doc["frames"][-1]["transform_matrix"] = [[1.0, 0.0], [0.0]]
         elif action == "truncate":
             return meta, json.dumps(doc)[: draw(st.integers(0, 40))].encode()
@@ -386,7 +453,12 @@ def image_folder(tmp_path_factory):
 GENERATED = {"count": 0, "errors": 0}
 
 
-@settings(max_examples=500, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=500,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(malformed())
 def test_generated_malformed_transforms_give_a_clean_error(image_folder, case):
     from langfield.data import DataConfig, load_dataset
@@ -443,7 +515,11 @@ def test_cache_writers_use_unique_temporaries(tmp_path, monkeypatch):
 
     names = []
     original = tempfile.mkstemp
-    monkeypatch.setattr(tempfile, "mkstemp", lambda **kw: names.append(original(**kw)[1]) or (os.open(names[-1], os.O_WRONLY), names[-1]))
+    monkeypatch.setattr(
+        tempfile,
+        "mkstemp",
+        lambda **kw: names.append(original(**kw)[1]) or (os.open(names[-1], os.O_WRONLY), names[-1]),
+    )
     save_cache(tmp_path / "c.pt", {"x": torch.ones(2)})
     save_cache(tmp_path / "c.pt", {"x": torch.zeros(2)})
     assert len(set(names)) == 2 and all(Path(n).parent == tmp_path and not Path(n).exists() for n in names)
@@ -483,14 +559,16 @@ def _tiny_config(data: Path, output: Path, steps: int):
     from langfield.cli.parsing import parse
     from langfield.methods.nerf.config import NerfConfig
 
-    return parse(NerfConfig, ["--data", str(data), "--output", str(output), "--max-steps", str(steps), *TINY,
-                              "--checkpoint-every", "5"])
+    return parse(
+        NerfConfig,
+        ["--data", str(data), "--output", str(output), "--max-steps", str(steps), *TINY, "--checkpoint-every", "5"],
+    )
 
 
 def test_non_finite_steps_are_skipped_and_repeated_ones_stop_training(sphere_scene, tmp_path, monkeypatch):
     from langfield.methods.nerf.model import NerfModel
-    from langfield.train.checkpoint import load_checkpoint
     from langfield.methods.registry import get_method
+    from langfield.train.checkpoint import load_checkpoint
     from langfield.train.trainer import Trainer
 
     original, calls = NerfModel.loss, {"n": 0}
@@ -513,7 +591,9 @@ def test_non_finite_steps_are_skipped_and_repeated_ones_stop_training(sphere_sce
     assert summary["steps"] == 15 and summary["skipped_steps"] == 3
     state = load_checkpoint(tmp_path / "a" / "checkpoint.pt")["model"]
     assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
-    skipped = [json.loads(line) for line in (tmp_path / "a" / "train_log.jsonl").read_text().splitlines() if "skipped" in line]
+    skipped = [
+        json.loads(line) for line in (tmp_path / "a" / "train_log.jsonl").read_text().splitlines() if "skipped" in line
+    ]
     assert [e["step"] for e in skipped] == [6, 7, 11]
 
     calls["n"], bad["persistent"] = 0, set(range(13, 100))
@@ -533,14 +613,16 @@ def test_resume_with_a_damaged_or_mismatched_checkpoint_is_one_line(sphere_scene
     payload = load_checkpoint(run / "checkpoint.pt")
     del payload["optimizer"]
     save_checkpoint(run / "checkpoint.pt", payload)
-    code, err = run_cli(capsys, *args[:-len(TINY)], "--max-steps", "8", "--resume", *TINY)
+    code, err = run_cli(capsys, *args[: -len(TINY)], "--max-steps", "8", "--resume", *TINY)
     assert code == 2 and "damaged checkpoint (no 'optimizer')" in err and len(err.strip().splitlines()) == 1
     payload = load_checkpoint(tmp_path / "r" / "checkpoint.pt")
     assert run_cli(capsys, *args, "--overwrite")[0] == 0
     payload = load_checkpoint(run / "checkpoint.pt")
     del payload["model"][next(iter(payload["model"]))]
     save_checkpoint(run / "checkpoint.pt", payload)
-    code, err = run_cli(capsys, "train", "nerf", "--data", sphere_scene, "--output", run, "--max-steps", "8", "--resume", *TINY)
+    code, err = run_cli(
+        capsys, "train", "nerf", "--data", sphere_scene, "--output", run, "--max-steps", "8", "--resume", *TINY
+    )
     assert code == 2 and "does not match this version of 'nerf'" in err and len(err.strip().splitlines()) == 1
     (run / "config.json").write_bytes(b"\xff\xfe")
     code, err = run_cli(capsys, "train", "nerf", "--data", sphere_scene, "--output", run, "--resume", *TINY)
@@ -550,8 +632,23 @@ def test_resume_with_a_damaged_or_mismatched_checkpoint_is_one_line(sphere_scene
 def _train_child(data: str, output: str, resume: bool) -> None:
     """Body of a forked training process (the test's imports are shared, so a start costs no interpreter)."""
     torch.set_num_threads(1)
-    argv = ["train", "nerf", "--data", data, "--output", output, "--max-steps", "100000", *TINY,
-            "--checkpoint-every", "3", "--checkpoint-seconds", "0.2", "--threads", "1"]
+    argv = [
+        "train",
+        "nerf",
+        "--data",
+        data,
+        "--output",
+        output,
+        "--max-steps",
+        "100000",
+        *TINY,
+        "--checkpoint-every",
+        "3",
+        "--checkpoint-seconds",
+        "0.2",
+        "--threads",
+        "1",
+    ]
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
@@ -610,8 +707,20 @@ def test_sigterm_saves_like_ctrl_c_and_resumes(sphere_scene, tmp_path):
     import subprocess
 
     run = tmp_path / "term"
-    cmd = [sys.executable, "-m", "langfield.cli.main", "train", "nerf", "--data", str(sphere_scene), "--output", str(run),
-           "--max-steps", "100000", *TINY]
+    cmd = [
+        sys.executable,
+        "-m",
+        "langfield.cli.main",
+        "train",
+        "nerf",
+        "--data",
+        str(sphere_scene),
+        "--output",
+        str(run),
+        "--max-steps",
+        "100000",
+        *TINY,
+    ]
     child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while not (run / "config.json").exists() and time.time() < deadline:
@@ -623,16 +732,18 @@ def test_sigterm_saves_like_ctrl_c_and_resumes(sphere_scene, tmp_path):
     assert "checkpoint saved" in out
     step = _assert_run_intact(run)
     assert step > 0
-    result = subprocess.run(cmd[:-len(TINY) - 2] + ["--max-steps", str(step + 3), "--resume", *TINY], capture_output=True, text=True)
+    result = subprocess.run(
+        cmd[: -len(TINY) - 2] + ["--max-steps", str(step + 3), "--resume", *TINY], capture_output=True, text=True
+    )
     assert result.returncode == 0 and f"resuming {run} from step {step}" in result.stdout, result.stderr
     assert math.isfinite(json.loads((run / "train_summary.json").read_text())["train_psnr"])
 
 
 def test_a_second_ctrl_c_stops_at_once_and_saves_nothing(sphere_scene, tmp_path, monkeypatch):
     from langfield.methods.nerf.model import NerfModel
+    from langfield.methods.registry import get_method
     from langfield.train.checkpoint import load_checkpoint
     from langfield.train.interrupt import Aborted
-    from langfield.methods.registry import get_method
     from langfield.train.trainer import Trainer
 
     original, calls = NerfModel.loss, {"n": 0}
@@ -649,9 +760,15 @@ def test_a_second_ctrl_c_stops_at_once_and_saves_nothing(sphere_scene, tmp_path,
         Trainer(get_method("nerf"), _tiny_config(sphere_scene, tmp_path / "r", 50)).train()
     assert load_checkpoint(tmp_path / "r" / "checkpoint.pt")["step"] == 5  # the periodic one; step 8 was half done
     calls["n"] = -100  # one Ctrl-C: the step ends, then it is saved
-    monkeypatch.setattr(NerfModel, "loss", lambda self, o, b: (calls.__setitem__("n", calls["n"] + 1),
-                                                              calls["n"] == -97 and signal.raise_signal(signal.SIGINT),
-                                                              original(self, o, b))[-1])
+    monkeypatch.setattr(
+        NerfModel,
+        "loss",
+        lambda self, o, b: (
+            calls.__setitem__("n", calls["n"] + 1),
+            calls["n"] == -97 and signal.raise_signal(signal.SIGINT),
+            original(self, o, b),
+        )[-1],
+    )
     config = _tiny_config(sphere_scene, tmp_path / "r", 50)
     config.trainer.resume = True
     with pytest.raises(KeyboardInterrupt) as caught:

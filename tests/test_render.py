@@ -1,6 +1,15 @@
 import torch
 
-from langfield.render import RaySamples, accumulate, march_uniform, packed_weights, ray_aabb, render_weights, sample_pdf, stratified_bins
+from langfield.render import (
+    RaySamples,
+    accumulate,
+    march_uniform,
+    packed_weights,
+    ray_aabb,
+    render_weights,
+    sample_pdf,
+    stratified_bins,
+)
 
 
 def random_packed(rays=50, seed=0):
@@ -102,6 +111,9 @@ def test_distortion_loss_prefers_compact_weights():
     loss_spread = distortion_loss(spread, t, deltas, ray_indices, 1)
     assert torch.allclose(loss_compact, torch.tensor([0.1 / 3]))  # only the self term w^2 delta / 3
     # brute force double sum for the spread case
-    brute = sum(spread[i] * spread[j] * abs(t[i] - t[j]) for i in range(10) for j in range(10)) + (spread**2 * deltas).sum() / 3
+    brute = (
+        sum(spread[i] * spread[j] * abs(t[i] - t[j]) for i in range(10) for j in range(10))
+        + (spread**2 * deltas).sum() / 3
+    )
     assert torch.allclose(loss_spread, brute.reshape(1), atol=1e-6)
     assert loss_spread > loss_compact

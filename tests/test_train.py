@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from langfield.data.config import DataConfig
 from langfield.apps.evaluate import evaluate_run
+from langfield.data.config import DataConfig
 from langfield.methods.nerf.config import NerfConfig, NerfModelConfig
+from langfield.methods.registry import get_method
 from langfield.methods.vanilla_nerf.config import VanillaNerfConfig, VanillaNerfModelConfig
 from langfield.train.checkpoint import load_checkpoint
 from langfield.train.config import TrainerConfig
-from langfield.methods.registry import get_method
 from langfield.train.trainer import Trainer
 
 
@@ -35,7 +35,7 @@ def test_nerf_reaches_psnr_on_held_out_views(sphere_scene, tmp_path):
     assert metrics["num_views"] == 3
     assert metrics["psnr"] > 28.0, metrics
     assert metrics["ssim"] > 0.9, metrics
-    log = [json.loads(l) for l in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
     assert log[-1]["samples_per_ray"] < log[0]["samples_per_ray"]  # empty space is skipped once learnt
 
     # the mesh of the sphere has roughly its radius, with colours
@@ -68,16 +68,38 @@ def test_vanilla_nerf_psnr_rises(sphere_scene, tmp_path):
         model=VanillaNerfModelConfig(width=64, coarse_samples=24, fine_samples=24, lr=2e-3),
     )
     Trainer(get_method("vanilla-nerf"), config).train()
-    log = [json.loads(l) for l in (tmp_path / "v" / "train_log.jsonl").read_text().splitlines()]
+    log = [json.loads(line) for line in (tmp_path / "v" / "train_log.jsonl").read_text().splitlines()]
     assert log[-1]["psnr"] > log[0]["psnr"] + 3.0, (log[0], log[-1])
 
 
 def _train_command(data, output, *extra):
     return [
-        sys.executable, "-m", "langfield.cli.main", "train", "nerf", "--data", str(data), "--output", str(output),
-        "--max-steps", "300", "--checkpoint-every", "10", "--batch-rays", "256", "--no-progress",
-        "--model.resolution", "32", "--model.initial-resolution", "16", "--model.grow-at", "100", "200",
-        "--model.occupancy-resolution", "16", *extra,
+        sys.executable,
+        "-m",
+        "langfield.cli.main",
+        "train",
+        "nerf",
+        "--data",
+        str(data),
+        "--output",
+        str(output),
+        "--max-steps",
+        "300",
+        "--checkpoint-every",
+        "10",
+        "--batch-rays",
+        "256",
+        "--no-progress",
+        "--model.resolution",
+        "32",
+        "--model.initial-resolution",
+        "16",
+        "--model.grow-at",
+        "100",
+        "200",
+        "--model.occupancy-resolution",
+        "16",
+        *extra,
     ]
 
 
@@ -105,7 +127,9 @@ def test_killed_run_resumes_to_the_same_step_count(sphere_scene, tmp_path):
 
 def test_ctrl_c_saves_and_resume_finishes(sphere_scene, tmp_path):
     run = tmp_path / "run"
-    process = subprocess.Popen(_train_command(sphere_scene, run), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        _train_command(sphere_scene, run), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     _wait_for(run / "checkpoint.pt")
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)

@@ -11,11 +11,19 @@ import torch
 
 from langfield.data import DataConfig, load_dataset
 from langfield.errors import LangfieldError
-from langfield.world import KINDS, random_scene
-from langfield.world import primitives
+from langfield.world import KINDS, primitives, random_scene
 from langfield.world.dataset import render_views, write_scene_dataset
 from langfield.world.images import crop_images, object_images, write_images
-from langfield.world.vocabulary import COLORS, COMPOSITE_KINDS, EVAL_TEMPLATES, PRIMITIVE_KINDS, MATERIALS, TRAIN_TEMPLATES, Attributes, captions
+from langfield.world.vocabulary import (
+    COLORS,
+    COMPOSITE_KINDS,
+    EVAL_TEMPLATES,
+    MATERIALS,
+    PRIMITIVE_KINDS,
+    TRAIN_TEMPLATES,
+    Attributes,
+    captions,
+)
 
 
 def ray(origin, direction):
@@ -44,7 +52,13 @@ def test_primitive_intersections(name, dims, origin, direction, t, normal):
 
 def test_primitives_miss():
     o, d = ray((0, 0, -3), (0, 1, 0))
-    for name, dims in [("sphere", (0.5, 0, 0)), ("box", (0.5, 0.5, 0.5)), ("cylinder", (0.5, 0.5, 0)), ("cone", (0.5, 0.5, 0)), ("torus", (0.5, 0.1, 0))]:
+    for name, dims in [
+        ("sphere", (0.5, 0, 0)),
+        ("box", (0.5, 0.5, 0.5)),
+        ("cylinder", (0.5, 0.5, 0)),
+        ("cone", (0.5, 0.5, 0)),
+        ("torus", (0.5, 0.1, 0)),
+    ]:
         hit, _ = primitives.INTERSECT[name](o, d, torch.tensor([dims], dtype=torch.float32))
         assert math.isinf(float(hit[0])), name
 
@@ -138,7 +152,9 @@ def test_masks_agree_with_depth_and_boxes():
             inside = points[ids == obj.id]
             if len(inside):
                 lo, hi = torch.tensor(obj.bbox())
-                assert ((inside >= lo - 1e-3) & (inside <= hi + 1e-3)).all()  # each pixel's 3D point lies in its object's box
+                assert (
+                    (inside >= lo - 1e-3) & (inside <= hi + 1e-3)
+                ).all()  # each pixel's 3D point lies in its object's box
 
 
 def test_object_images_are_labelled_and_deterministic():
@@ -160,8 +176,8 @@ def test_crops_are_labelled_with_a_scene_object(tmp_path):
         assert item.attributes in item.scene_objects
         assert item.image.shape == (32, 32, 3)
     write_images(tmp_path / "crops", 0, 3, 32, kind="crop")
-    lines = [json.loads(l) for l in (tmp_path / "crops" / "labels.jsonl").read_text().splitlines()]
-    assert len(lines) == 3 and all((tmp_path / "crops" / l["file"]).is_file() for l in lines)
+    lines = [json.loads(line) for line in (tmp_path / "crops" / "labels.jsonl").read_text().splitlines()]
+    assert len(lines) == 3 and all((tmp_path / "crops" / entry["file"]).is_file() for entry in lines)
     assert {"attributes", "captions", "eval_captions", "scene_objects"} <= set(lines[0])
 
 
@@ -181,7 +197,8 @@ def test_crops_are_labelled_with_a_scene_object(tmp_path):
 def test_world_cli_errors(tmp_path, args, message):
     result = subprocess.run(
         [sys.executable, "-m", "langfield.cli.main", "world", args[0], "--out", str(tmp_path / "o"), *args[1:]],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
@@ -209,17 +226,26 @@ def test_category_objects_have_their_own_proportions_and_colour():
 def test_category_dataset_loads_with_object_indices(tmp_path):
     from langfield.world.category import write_category_dataset
 
-    items = write_category_dataset(tmp_path / "mugs", "mug", objects=3, views=9, resolution=16, seed=4, supersample=1, progress=False)
+    items = write_category_dataset(
+        tmp_path / "mugs", "mug", objects=3, views=9, resolution=16, seed=4, supersample=1, progress=False
+    )
     dataset = load_dataset(DataConfig(data=tmp_path / "mugs"))
     assert len(dataset) == 27 and dataset.objects is not None
     assert sorted(dataset.objects.tolist()) == [0] * 9 + [1] * 9 + [2] * 9
-    assert [dataset.filenames[i][-8:-4] for i in dataset.test_indices] == ["v000", "v008"] * 3  # i % 8 == 0 of each object
+    assert [dataset.filenames[i][-8:-4] for i in dataset.test_indices] == [
+        "v000",
+        "v008",
+    ] * 3  # i % 8 == 0 of each object
     described = json.loads((tmp_path / "mugs" / "objects.json").read_text())
-    assert [o["shape"] for o in described["objects"]] == [i.shape for i in items] and len({o["shape"]["radius"] for o in described["objects"]}) == 3
+    assert [o["shape"] for o in described["objects"]] == [i.shape for i in items] and len(
+        {o["shape"]["radius"] for o in described["objects"]}
+    ) == 3
     frames = json.loads((tmp_path / "mugs" / "transforms_train.json").read_text())
     frames["frames"][2]["object_index"] = "two"
     (tmp_path / "mugs" / "transforms_train.json").write_text(json.dumps(frames))
-    with pytest.raises(LangfieldError, match=r"transforms_train.json frame 2: 'object_index' must be a non-negative integer"):
+    with pytest.raises(
+        LangfieldError, match=r"transforms_train.json frame 2: 'object_index' must be a non-negative integer"
+    ):
         load_dataset(DataConfig(data=tmp_path / "mugs"))
     del frames["frames"][2]["object_index"]
     (tmp_path / "mugs" / "transforms_train.json").write_text(json.dumps(frames))

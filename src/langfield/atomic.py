@@ -73,7 +73,7 @@ def atomic_write(path: Path, mode: str = "wb") -> Iterator[IO[Any]]:
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_write writes whole files ('w' or 'wb'), not mode {mode!r}")
     with atomic_path(path) as tmp:
-        with open(tmp, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as handle:
+        with open(tmp, mode, encoding="utf-8" if mode == "w" else None) as handle:
             yield handle
             handle.flush()
 

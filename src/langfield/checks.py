@@ -80,7 +80,9 @@ def positive(ordered: bool = False, nonempty: bool = False) -> Check:
     return Check(lo=0, lo_open=True, ordered=ordered, nonempty=nonempty)
 
 
-def between(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False, ordered: bool = False, nonempty: bool = False) -> Check:
+def between(
+    lo: float, hi: float, lo_open: bool = False, hi_open: bool = False, ordered: bool = False, nonempty: bool = False
+) -> Check:
     return Check(lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open, ordered=ordered, nonempty=nonempty)
 
 

@@ -30,7 +30,7 @@ def _convert(annotation: Any, value: Any) -> Any:
         options = [a for a in typing.get_args(annotation) if a is not type(None)]
         return _convert(options[0], value) if len(options) == 1 else value
     if dataclasses.is_dataclass(annotation) and isinstance(value, dict):
-        return from_dict(annotation, value)
+        return from_dict(typing.cast(type, annotation), value)
     if annotation is Path or (isinstance(annotation, type) and issubclass(annotation, Path)):
         return Path(value)
     if origin is tuple and isinstance(value, list):

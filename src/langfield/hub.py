@@ -8,6 +8,7 @@ The CLI sets the switch once per process (:func:`configure`), in the environment
 from __future__ import annotations
 
 import os
+from typing import Any
 
 FLAG = "--allow-download"
 ENV = "LANGFIELD_ALLOW_DOWNLOAD"
@@ -25,6 +26,6 @@ def downloads_allowed() -> bool:
     return os.environ.get(ENV, "0") == "1"
 
 
-def offline() -> dict[str, bool]:
+def offline() -> dict[str, Any]:
     """Keyword arguments for ``from_pretrained`` / ``hf_hub_download``: local files only unless allowed."""
     return {"local_files_only": not downloads_allowed()}

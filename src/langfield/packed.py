@@ -36,11 +36,23 @@ def packed_file(path: Path) -> Path | None:
 
 
 def _half(tensor: torch.Tensor) -> torch.Tensor:
-    return (tensor.half() if tensor.is_floating_point() and tensor.dtype == torch.float32 else tensor).detach().cpu().contiguous()
+    return (
+        (tensor.half() if tensor.is_floating_point() and tensor.dtype == torch.float32 else tensor)
+        .detach()
+        .cpu()
+        .contiguous()
+    )
 
 
-def pack_run(out: Path, method: str, config: dict, model_state: dict, scene_state: dict, step: int,
-             attachments: dict[str, tuple[dict[str, torch.Tensor], dict[str, str]]] | None = None) -> None:
+def pack_run(
+    out: Path,
+    method: str,
+    config: dict,
+    model_state: dict,
+    scene_state: dict,
+    step: int,
+    attachments: dict[str, tuple[dict[str, torch.Tensor], dict[str, str]]] | None = None,
+) -> None:
     """Atomically write a packed run. ``attachments``: name → (tensors, string metadata)."""
     tensors = {f"model.{k}": _half(v) for k, v in model_state.items()}
     scene_meta = {}
@@ -53,8 +65,14 @@ def pack_run(out: Path, method: str, config: dict, model_state: dict, scene_stat
     for name, (extra, meta) in (attachments or {}).items():
         tensors.update({f"{name}.{k}": v.detach().cpu().contiguous() for k, v in extra.items()})
         attached[name] = meta
-    metadata = {"format": "langfield-packed-run", "method": method, "config": json.dumps(config), "scene": json.dumps(scene_meta),
-                "step": str(step), "attachments": json.dumps(attached)}
+    metadata = {
+        "format": "langfield-packed-run",
+        "method": method,
+        "config": json.dumps(config),
+        "scene": json.dumps(scene_meta),
+        "step": str(step),
+        "attachments": json.dumps(attached),
+    }
     write_tensors(out, tensors, metadata)
 
 
@@ -62,7 +80,9 @@ def pack_loaded_run(run, out: Path, attachments: dict | None = None) -> None:
     """Pack a loaded :class:`~langfield.run.Run` (its config, weights, scene and step)."""
     from langfield.configio import to_dict
 
-    pack_run(out, run.method.name, to_dict(run.config), run.model.state_dict(), run.scene.state(), run.step, attachments)
+    pack_run(
+        out, run.method.name, to_dict(run.config), run.model.state_dict(), run.scene.state(), run.step, attachments
+    )
 
 
 def read_packed(path: Path) -> dict:
@@ -75,11 +95,20 @@ def read_packed(path: Path) -> dict:
         if metadata.get("format") != "langfield-packed-run":
             raise KeyError("format")
         attachments = json.loads(metadata["attachments"])
-        out = {"method": metadata["method"], "config": json.loads(metadata["config"]), "step": int(metadata["step"]),
-               "model": {k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
-               "scene": {**json.loads(metadata["scene"]), **{k[6:]: v for k, v in tensors.items() if k.startswith("scene.")}},
-               "attachments": {name: ({k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + ".")}, meta)
-                               for name, meta in attachments.items()}}
+        out = {
+            "method": metadata["method"],
+            "config": json.loads(metadata["config"]),
+            "step": int(metadata["step"]),
+            "model": {k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
+            "scene": {
+                **json.loads(metadata["scene"]),
+                **{k[6:]: v for k, v in tensors.items() if k.startswith("scene.")},
+            },
+            "attachments": {
+                name: ({k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + ".")}, meta)
+                for name, meta in attachments.items()
+            },
+        }
     except (ValueError, KeyError) as error:
         raise LangfieldError(f"{path}: not a packed langfield run ({error})") from None
     return out

@@ -36,5 +36,6 @@ def require_memory(nbytes: float, what: str, hint: str, available: int | None = 
     available = available_memory() if available is None else available
     if available is not None and nbytes > available:
         raise LangfieldError(
-            f"{what} needs about {human_bytes(nbytes)} of memory, more than the {human_bytes(available)} available; {hint}"
+            f"{what} needs about {human_bytes(nbytes)} of memory, more than the {human_bytes(available)} available; "
+            f"{hint}"
         )

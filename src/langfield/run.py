@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from langfield.configio import from_dict
 from langfield.core import MethodSpec, Model, SceneInfo, resolve_device
 from langfield.core.runfiles import CHECKPOINT_FILE, read_run_file
@@ -72,6 +71,8 @@ def load_run(path: Path, device: str = "auto") -> Run:
         model.load_state_dict(payload["model"])
     except RuntimeError as exc:  # missing / unexpected / mis-shaped weights: another version of the method
         detail = " ".join(str(exc).split("\n", 2)[1:2]).strip() or str(exc).splitlines()[0]
-        raise LangfieldError(f"{source}: does not match this version of '{spec.name}' ({detail[:160]}); retrain the run") from None
+        raise LangfieldError(
+            f"{source}: does not match this version of '{spec.name}' ({detail[:160]}); retrain the run"
+        ) from None
     model.to(resolve_device(device)).eval()
     return Run(Path(path), spec, config, model, scene, int(payload["step"]), attachments)

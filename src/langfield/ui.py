@@ -15,7 +15,8 @@ console = Console(stderr=False, highlight=False, soft_wrap=True, markup=False)
 
 
 def styled(*parts: str | tuple[str, str]) -> Text:
-    """Text from plain strings and (string, style) pairs, e.g. ``styled(("done", "bold green"), ": results in ", path)``."""
+    """Text from plain strings and (string, style) pairs, e.g.
+    ``styled(("done", "bold green"), ": results in ", path)``."""
     return Text.assemble(*parts)
 
 
@@ -62,8 +63,13 @@ def task_bar(description: str, total: int, enabled: bool = True):
         yield lambda advance=1: None
         return
     progress = Progress(
-        TextColumn(description), BarColumn(), TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-        TimeRemainingColumn(), console=console, transient=not sys.stdout.isatty(),
+        TextColumn(description),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=not sys.stdout.isatty(),
     )
     with progress:
         task = progress.add_task(description, total=total)

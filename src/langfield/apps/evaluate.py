@@ -16,7 +16,9 @@ from langfield.train.metrics import psnr, ssim
 from langfield.ui import task_bar
 
 
-def evaluate_run(run_path: Path, data: Path | None = None, save_images: bool = False, device: str = "auto", progress: bool = True) -> dict:
+def evaluate_run(
+    run_path: Path, data: Path | None = None, save_images: bool = False, device: str = "auto", progress: bool = True
+) -> dict:
     run = load_run(run_path, device)
     if not hasattr(run.config, "data"):
         raise LangfieldError(f"{run_path}: a {run.method.name} run has no dataset, so no held-out views to score")
@@ -40,7 +42,14 @@ def evaluate_run(run_path: Path, data: Path | None = None, save_images: bool = F
             prediction, target = out["rgb"].cpu(), dataset.rgb(index)
             psnrs.append(psnr(prediction, target))
             ssims.append(ssim(prediction, target))
-            per_view.append({"index": index, "file": dataset.filenames[index] if dataset.filenames else str(index), "psnr": psnrs[-1], "ssim": ssims[-1]})
+            per_view.append(
+                {
+                    "index": index,
+                    "file": dataset.filenames[index] if dataset.filenames else str(index),
+                    "psnr": psnrs[-1],
+                    "ssim": ssims[-1],
+                }
+            )
             if save_images:
                 stem = Path(per_view[-1]["file"]).stem
                 save_png(Path(run_path) / "eval" / f"{stem}_render.png", prediction)

@@ -23,12 +23,17 @@ def mask_path(source: Path, filename: str) -> Path:
 
 
 def evaluate_localization(
-    run_path: Path, data: Path | None = None, device: str = "auto", progress: bool = True, min_area: float = 0.005,
-    fractions: tuple[float, ...] | None = None, smoothing: float | None = None,
+    run_path: Path,
+    data: Path | None = None,
+    device: str = "auto",
+    progress: bool = True,
+    min_area: float = 0.005,
+    fractions: tuple[float, ...] | None = None,
+    smoothing: float | None = None,
 ) -> dict:
     """Localisation accuracy of a lerf run; ``fractions`` / ``smoothing`` override the run's query settings."""
-    from langfield.data import load_dataset
     from langfield.apps.query import open_query
+    from langfield.data import load_dataset
     from langfield.ui import task_bar
 
     query = open_query(run_path, device, fractions=fractions, smoothing=smoothing)
@@ -40,7 +45,9 @@ def evaluate_localization(
     dataset = load_dataset(config.data)
     objects_file = Path(dataset.source) / "objects.json"
     if not objects_file.is_file():
-        raise LangfieldError(f"{dataset.source}: --task localization needs a procedural-world scene (objects.json and masks/)")
+        raise LangfieldError(
+            f"{dataset.source}: --task localization needs a procedural-world scene (objects.json and masks/)"
+        )
     from langfield.data.jsonio import read_json, require
 
     objects = require(read_json(objects_file), "objects", str(objects_file), list)
@@ -55,7 +62,12 @@ def evaluate_localization(
                 raise LangfieldError(f"missing mask {file}")
             ids = torch.from_numpy(np.asarray(Image.open(file), dtype=np.int64))
             if ids.shape != (dataset.height, dataset.width):
-                ids = torch.from_numpy(np.asarray(Image.open(file).resize((dataset.width, dataset.height), Image.NEAREST), dtype=np.int64))
+                ids = torch.from_numpy(
+                    np.asarray(
+                        Image.open(file).resize((dataset.width, dataset.height), Image.Resampling.NEAREST),
+                        dtype=np.int64,
+                    )
+                )
             jobs = []
             for obj in objects:
                 if float((ids == obj["id"]).float().mean()) < min_area:
@@ -70,7 +82,16 @@ def evaluate_localization(
             seconds.append(time.perf_counter() - start)
             for (obj, wording, text), (x, y) in zip(jobs, answer.best_pixel.tolist()):
                 hit = int(ids[y, x]) == obj["id"]
-                results.append({"view": index, "object": obj["id"], "name": f"{obj['attributes']['color']} {obj['attributes']['kind']}", "wording": wording, "text": text, "success": hit})
+                results.append(
+                    {
+                        "view": index,
+                        "object": obj["id"],
+                        "name": f"{obj['attributes']['color']} {obj['attributes']['kind']}",
+                        "wording": wording,
+                        "text": text,
+                        "success": hit,
+                    }
+                )
             advance()
     if not results:
         raise LangfieldError(f"{dataset.source}: no object is visible in the held-out views")
@@ -91,7 +112,13 @@ def evaluate_localization(
     }
 
 
-SUMMARY_KEYS = ("localization", "localization_train_wording", "localization_eval_wording", "queries", "localization_seconds_per_view")
+SUMMARY_KEYS = (
+    "localization",
+    "localization_train_wording",
+    "localization_eval_wording",
+    "queries",
+    "localization_seconds_per_view",
+)
 
 
 def write_localization(run_path: Path, result: dict) -> None:

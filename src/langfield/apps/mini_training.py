@@ -9,8 +9,8 @@ Objective: a batch of images, each paired with one caption drawn from its *train
 synonyms, sentence frames, materials and sizes). A caption is a positive for every image of the batch whose
 attributes it describes ("a red cube" fits every red cube, "a small glossy red cube" only those), so the loss is
 CLIP's symmetric cross-entropy with soft multi-positive targets. Object-less crops match no caption: they only
-appear as negatives of every caption, so the background never answers a query for an object. The MiniLM features of all training captions are
-computed once; only the projections, the image tower and the temperature learn.
+appear as negatives of every caption, so the background never answers a query for an object. The MiniLM features
+of all training captions are computed once; only the projections, the image tower and the temperature learn.
 """
 
 from __future__ import annotations
@@ -64,7 +64,9 @@ class MiniTrainConfig:
     progress: bool = True
 
 
-def render_data(kind: str, seed: int, count: int, resolution: int, cache: Path, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def render_data(
+    kind: str, seed: int, count: int, resolution: int, cache: Path, progress: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(count, R, R, 3) uint8 images and (count,) attribute-combination indices (-1: no object), rendered once
     and cached."""
     from langfield.ui import task_bar
@@ -115,7 +117,9 @@ def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False).permute(0, 2, 3, 1)
 
 
-def contrastive_loss(image: torch.Tensor, text: torch.Tensor, positive: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+def contrastive_loss(
+    image: torch.Tensor, text: torch.Tensor, positive: torch.Tensor, scale: torch.Tensor
+) -> torch.Tensor:
     """Symmetric cross-entropy with soft targets spread over all positives; ``image``/``text`` unit vectors. Images
     without a positive caption count only as negatives (in the text-to-image direction)."""
     logits = scale * image @ text.T
@@ -129,22 +133,36 @@ def contrastive_loss(image: torch.Tensor, text: torch.Tensor, positive: torch.Te
 class MiniTask(Task):
     """The image tower and projections of langfield-mini, on the rendered images and the fixed caption features."""
 
-    def __init__(self, model: MiniClip, config: MiniTrainConfig, images: torch.Tensor, labels: torch.Tensor,
-                 text_features: torch.Tensor, positive: torch.Tensor):
+    def __init__(
+        self,
+        model: MiniClip,
+        config: MiniTrainConfig,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        text_features: torch.Tensor,
+        positive: torch.Tensor,
+    ):
         self.model, self.config = model, config
         self.images, self.labels, self.text_features, self.positive = images, labels, text_features, positive
         parameters = [p for n, p in model.named_parameters() if not n.startswith("text_tower.")]
         self.optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
         warmup = max(1, config.steps // 20)
         self.schedule = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / config.steps)))
+            self.optimizer,
+            lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / config.steps))),
         )
         self.history: list[float] = []
 
     def state(self) -> dict:
-        weights = {k: v for k, v in self.model.state_dict().items() if not k.startswith("text_tower.")}  # frozen: not saved
-        return {"model": weights, "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
-                "losses": self.history}
+        weights = {
+            k: v for k, v in self.model.state_dict().items() if not k.startswith("text_tower.")
+        }  # frozen: not saved
+        return {
+            "model": weights,
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "losses": self.history,
+        }
 
     def load_state(self, payload: dict) -> None:
         self.model.load_state_dict({**self.model.state_dict(), **payload["model"]})
@@ -184,20 +202,45 @@ class MiniTask(Task):
 
     def interrupted(self, step: int, saved: bool) -> None:
         if saved:
-            console.print(f"interrupted at step {step}: state saved to {self.config.checkpoint} (continue with --resume)")
+            console.print(
+                f"interrupted at step {step}: state saved to {self.config.checkpoint} (continue with --resume)"
+            )
 
 
 def train_mini(config: MiniTrainConfig) -> MiniClip:
-    loop = TrainingLoop(LoopSettings(
-        MiniClip.name, config.steps, seed=config.seed, threads=config.threads or None, checkpoint=config.checkpoint,
-        checkpoint_seconds=config.checkpoint_seconds, progress=config.progress, restart_hint="start without --resume",
-    ))
+    loop = TrainingLoop(
+        LoopSettings(
+            MiniClip.name,
+            config.steps,
+            seed=config.seed,
+            threads=config.threads or None,
+            checkpoint=config.checkpoint,
+            checkpoint_seconds=config.checkpoint_seconds,
+            progress=config.progress,
+            restart_hint="start without --resume",
+        )
+    )
     state = loop.saved_state() if config.resume else None  # fail before rendering
     started = time.time()
-    object_images, object_labels = render_data("object", config.object_seed, config.objects, config.resolution, config.cache, config.progress)
-    empty = (torch.empty(0, config.resolution, config.resolution, 3, dtype=torch.uint8), torch.empty(0, dtype=torch.long))
-    crop_images, crop_labels = render_data("crop", config.crop_seed, config.crops, config.resolution, config.cache, config.progress) if config.crops else empty
-    background_images, background_labels = render_data("background", config.background_seed, config.backgrounds, config.resolution, config.cache, config.progress) if config.backgrounds else empty
+    object_images, object_labels = render_data(
+        "object", config.object_seed, config.objects, config.resolution, config.cache, config.progress
+    )
+    empty = (
+        torch.empty(0, config.resolution, config.resolution, 3, dtype=torch.uint8),
+        torch.empty(0, dtype=torch.long),
+    )
+    crop_images, crop_labels = (
+        render_data("crop", config.crop_seed, config.crops, config.resolution, config.cache, config.progress)
+        if config.crops
+        else empty
+    )
+    background_images, background_labels = (
+        render_data(
+            "background", config.background_seed, config.backgrounds, config.resolution, config.cache, config.progress
+        )
+        if config.backgrounds
+        else empty
+    )
     images = torch.cat([object_images, crop_images, background_images])
     labels = torch.cat([object_labels, crop_labels, background_labels])
     data_seconds = time.time() - started
@@ -210,11 +253,21 @@ def train_mini(config: MiniTrainConfig) -> MiniClip:
     model.eval()
     recent = task.history[-50:]
     model.info = {
-        "object_images": config.objects, "crop_images": config.crops, "background_crops": config.backgrounds,
-        "object_seed": config.object_seed, "crop_seed": config.crop_seed, "background_seed": config.background_seed, "resolution": config.resolution, "steps": config.steps, "batch": config.batch,
-        "captions": len(texts), "data_seconds": round(data_seconds, 1),  # rendering, or reading the cache
-        "train_seconds": round(result.elapsed, 1), "final_loss": round(sum(recent) / max(len(recent), 1), 4),
-        "skipped_steps": result.skipped_steps, "threads": torch.get_num_threads(),
+        "object_images": config.objects,
+        "crop_images": config.crops,
+        "background_crops": config.backgrounds,
+        "object_seed": config.object_seed,
+        "crop_seed": config.crop_seed,
+        "background_seed": config.background_seed,
+        "resolution": config.resolution,
+        "steps": config.steps,
+        "batch": config.batch,
+        "captions": len(texts),
+        "data_seconds": round(data_seconds, 1),  # rendering, or reading the cache
+        "train_seconds": round(result.elapsed, 1),
+        "final_loss": round(sum(recent) / max(len(recent), 1), 4),
+        "skipped_steps": result.skipped_steps,
+        "threads": torch.get_num_threads(),
     }
     model.save(config.output)
     return model

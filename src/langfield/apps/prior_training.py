@@ -76,6 +76,7 @@ def render_prior_data(config: PriorTrainConfig) -> dict:
         for item in object_images(config.seed, config.images, 2 * res, elevation=(0.0, config.max_elevation)):
             small = F.avg_pool2d(item.image.permute(2, 0, 1)[None], 2)[0].permute(1, 2, 0)
             images[item.index] = (small.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+            assert item.attributes is not None  # object images show an object
             labels[item.index] = COMBO_INDEX[item.attributes]
             views[item.index] = torch.tensor(item.view)
             advance()
@@ -84,7 +85,9 @@ def render_prior_data(config: PriorTrainConfig) -> dict:
     return data
 
 
-def batch_captions(labels: torch.Tensor, views: torch.Tensor, config: PriorTrainConfig, generator: torch.Generator) -> list[str]:
+def batch_captions(
+    labels: torch.Tensor, views: torch.Tensor, config: PriorTrainConfig, generator: torch.Generator
+) -> list[str]:
     from langfield.apps.mini_training import COMBOS
     from langfield.world.vocabulary import captions
 
@@ -117,7 +120,10 @@ class PriorTask(Task):
         self.history: list[float] = []
 
     def state(self) -> dict:
-        return {"model": {"unet": self.prior.unet.state_dict(), "ema": self.ema.state_dict()}, "optimizer": self.optimizer.state_dict()}
+        return {
+            "model": {"unet": self.prior.unet.state_dict(), "ema": self.ema.state_dict()},
+            "optimizer": self.optimizer.state_dict(),
+        }
 
     def load_state(self, payload: dict) -> None:
         self.prior.unet.load_state_dict(payload["model"]["unet"])
@@ -163,15 +169,25 @@ class PriorTask(Task):
 
     def interrupted(self, step: int, saved: bool) -> None:
         if saved:
-            console.print(f"interrupted at step {step}: state saved to {self.config.checkpoint} (continue with --resume)")
+            console.print(
+                f"interrupted at step {step}: state saved to {self.config.checkpoint} (continue with --resume)"
+            )
 
 
 def train_prior(config: PriorTrainConfig) -> EmbeddedPrior:
-    loop = TrainingLoop(LoopSettings(
-        EmbeddedPrior.name, config.steps, config.max_seconds or None, config.seed_train, config.threads or None,
-        config.checkpoint, checkpoint_seconds=config.checkpoint_seconds, progress=config.progress,
-        restart_hint="start without --resume",
-    ))
+    loop = TrainingLoop(
+        LoopSettings(
+            EmbeddedPrior.name,
+            config.steps,
+            config.max_seconds or None,
+            config.seed_train,
+            config.threads or None,
+            config.checkpoint,
+            checkpoint_seconds=config.checkpoint_seconds,
+            progress=config.progress,
+            restart_hint="start without --resume",
+        )
+    )
     state = loop.saved_state() if config.resume else None  # fail before rendering
     started = time.time()
     data = render_prior_data(config)
@@ -184,9 +200,16 @@ def train_prior(config: PriorTrainConfig) -> EmbeddedPrior:
     prior.unet.eval()
     recent = task.history[-200:]
     prior.info = {
-        "images": config.images, "seed": config.seed, "resolution": config.resolution, "max_elevation": config.max_elevation,
-        "steps": result.step, "batch": config.batch, "train_seconds": round(result.elapsed, 1), "data_seconds": round(data_seconds, 1),
-        "final_loss": round(sum(recent) / max(len(recent), 1), 4), "skipped_steps": result.skipped_steps,
+        "images": config.images,
+        "seed": config.seed,
+        "resolution": config.resolution,
+        "max_elevation": config.max_elevation,
+        "steps": result.step,
+        "batch": config.batch,
+        "train_seconds": round(result.elapsed, 1),
+        "data_seconds": round(data_seconds, 1),
+        "final_loss": round(sum(recent) / max(len(recent), 1), 4),
+        "skipped_steps": result.skipped_steps,
         "threads": torch.get_num_threads(),
     }
     prior.save(config.output)

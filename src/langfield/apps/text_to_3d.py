@@ -20,7 +20,15 @@ def candidate_captions() -> list[tuple[str, str, str]]:
 
 
 @torch.no_grad()
-def render_views(model, views: int = 4, elevation: float = 20.0, radius: float = 2.3, fov: float = 40.0, resolution: int = 64, shading: str = "lambertian") -> torch.Tensor:
+def render_views(
+    model,
+    views: int = 4,
+    elevation: float = 20.0,
+    radius: float = 2.3,
+    fov: float = 40.0,
+    resolution: int = 64,
+    shading: str = "lambertian",
+) -> torch.Tensor:
     """(views, H, W, 3) renders at evenly spaced azimuths from the front."""
     previous = model.eval_shading
     model.eval_shading = shading

@@ -14,8 +14,16 @@ from langfield.ui import task_bar
 
 
 def render_path(
-    run_path: Path, out: Path, path: str = "orbit", frames: int = 60, fps: int = 24, output: str = "rgb", scale: float = 1.0,
-    elevation: float | None = None, radius: float | None = None, device: str = "auto",
+    run_path: Path,
+    out: Path,
+    path: str = "orbit",
+    frames: int = 60,
+    fps: int = 24,
+    output: str = "rgb",
+    scale: float = 1.0,
+    elevation: float | None = None,
+    radius: float | None = None,
+    device: str = "auto",
 ) -> Path:
     """Render ``frames`` views of the run along ``path`` (orbit, spiral or the training cameras) as an MP4 when
     ``out`` ends in .mp4, else as PNG frames in the folder ``out``. Returns ``out``."""
@@ -35,7 +43,9 @@ def render_path(
             if output == "rgb":
                 image = rendered["rgb"]
             elif output == "depth":
-                image = colorize(rendered["depth"], lo=run.scene.near, hi=run.scene.far) * rendered["opacity"][..., None]
+                image = (
+                    colorize(rendered["depth"], lo=run.scene.near, hi=run.scene.far) * rendered["opacity"][..., None]
+                )
             else:
                 image = rendered["opacity"][..., None].expand(-1, -1, 3)
             yield to_uint8(image.cpu())

@@ -25,11 +25,22 @@ EVAL_CROP_SEED = 1002
 CLASSES = list(itertools.product(COLORS, KINDS))
 
 
+def _attributes(items) -> list:
+    """The attributes of each image (every evaluation image shows an object)."""
+    out = []
+    for item in items:
+        assert item.attributes is not None
+        out.append(item.attributes)
+    return out
+
+
 def class_prompts(colour: str, kind: str, wording: str) -> list[str]:
     if wording == "train":
         return [class_caption(colour, kind)]
     colour_word, kind_word = COLORS[colour][2][0], KINDS[kind][1][0]
-    return [" ".join(t.format(colour=colour_word, kind=kind_word, material="", size="").split()) for t in EVAL_TEMPLATES]
+    return [
+        " ".join(t.format(colour=colour_word, kind=kind_word, material="", size="").split()) for t in EVAL_TEMPLATES
+    ]
 
 
 def class_embeddings(encoder: Encoder, classes: list[tuple[str, str]], wording: str) -> torch.Tensor:
@@ -40,16 +51,20 @@ def class_embeddings(encoder: Encoder, classes: list[tuple[str, str]], wording: 
 
 def _encode(encoder: Encoder, images: list[torch.Tensor], batch: int = 256) -> torch.Tensor:
     with torch.no_grad():
-        return torch.cat([encoder.encode_image(torch.stack(images[i : i + batch])) for i in range(0, len(images), batch)])
+        return torch.cat(
+            [encoder.encode_image(torch.stack(images[i : i + batch])) for i in range(0, len(images), batch)]
+        )
 
 
-def evaluate_objects(encoder: Encoder, count: int = 1000, seed: int = EVAL_OBJECT_SEED, resolution: int = 64, wording: str = "train") -> dict:
+def evaluate_objects(
+    encoder: Encoder, count: int = 1000, seed: int = EVAL_OBJECT_SEED, resolution: int = 64, wording: str = "train"
+) -> dict:
     from langfield.world.images import object_images
 
     items = list(object_images(seed, count, resolution))
     features = _encode(encoder, [item.image for item in items])
     predicted = (features @ class_embeddings(encoder, CLASSES, wording).T).argmax(1).tolist()
-    truth = [(item.attributes.color, item.attributes.kind) for item in items]
+    truth = [(a.color, a.kind) for a in _attributes(items)]
     guesses = [CLASSES[p] for p in predicted]
     return {
         "images": count,
@@ -61,7 +76,9 @@ def evaluate_objects(encoder: Encoder, count: int = 1000, seed: int = EVAL_OBJEC
     }
 
 
-def evaluate_crops(encoder: Encoder, count: int = 300, seed: int = EVAL_CROP_SEED, resolution: int = 64, wording: str = "train") -> dict:
+def evaluate_crops(
+    encoder: Encoder, count: int = 300, seed: int = EVAL_CROP_SEED, resolution: int = 64, wording: str = "train"
+) -> dict:
     from langfield.world.images import crop_images
 
     items = list(crop_images(seed, count, resolution))
@@ -71,6 +88,13 @@ def evaluate_crops(encoder: Encoder, count: int = 300, seed: int = EVAL_CROP_SEE
     for item, feature in zip(items, features):
         classes = list(dict.fromkeys((a.color, a.kind) for a in item.scene_objects))
         scores = class_embeddings(encoder, classes, wording) @ feature
-        correct += classes[int(scores.argmax())] == (item.attributes.color, item.attributes.kind)
+        (truth,) = _attributes([item])
+        correct += classes[int(scores.argmax())] == (truth.color, truth.kind)
         candidates_total += len(classes)
-    return {"images": count, "seed": seed, "wording": wording, "top1": correct / count, "mean_candidates": candidates_total / count}
+    return {
+        "images": count,
+        "seed": seed,
+        "wording": wording,
+        "top1": correct / count,
+        "mean_candidates": candidates_total / count,
+    }

@@ -56,7 +56,11 @@ def check_orbit_ranges(
     radius_range: tuple[float, float], elevation_range_deg: tuple[float, float], azimuth_range_deg: tuple[float, float]
 ) -> None:
     """ValueError unless each range is (low, high) with low <= high, elevation within [-90, 90] and radius > 0."""
-    for name, (lo, hi) in (("radius", radius_range), ("elevation", elevation_range_deg), ("azimuth", azimuth_range_deg)):
+    for name, (lo, hi) in (
+        ("radius", radius_range),
+        ("elevation", elevation_range_deg),
+        ("azimuth", azimuth_range_deg),
+    ):
         if not lo <= hi:
             raise ValueError(f"{name} range must be (low, high) with low <= high, got {(lo, hi)}")
     if not (-90.0 <= elevation_range_deg[0] and elevation_range_deg[1] <= 90.0):
@@ -100,10 +104,10 @@ def sample_orbit_poses(
 
 
 def orbit_cameras(
-    azimuth_deg: torch.Tensor,
-    elevation_deg: torch.Tensor,
-    radius: torch.Tensor,
-    fov_deg: torch.Tensor,
+    azimuth_deg: torch.Tensor | float,
+    elevation_deg: torch.Tensor | float,
+    radius: torch.Tensor | float,
+    fov_deg: torch.Tensor | float,
     resolution: int,
     center: torch.Tensor | None = None,
     up: torch.Tensor | None = None,
@@ -123,7 +127,9 @@ def orbit_cameras(
     front = front - (front @ up) * up
     front = front / front.norm()
     side = torch.linalg.cross(up, front, dim=-1)  # azimuth +90: counter-clockwise about up
-    az, el, r, fov = torch.broadcast_tensors(*(torch.as_tensor(v, dtype=dtype).reshape(-1) for v in (azimuth_deg, elevation_deg, radius, fov_deg)))
+    az, el, r, fov = torch.broadcast_tensors(
+        *(torch.as_tensor(v, dtype=dtype).reshape(-1) for v in (azimuth_deg, elevation_deg, radius, fov_deg))
+    )
     az, el = torch.deg2rad(az)[:, None], torch.deg2rad(el)[:, None]
     ring = torch.cos(az) * front + torch.sin(az) * side
     eye = center + r[:, None] * (torch.cos(el) * ring + torch.sin(el) * up)

@@ -56,9 +56,9 @@ def parse_labels(text: str) -> list[str]:
 def classify(args: ClassifyArgs) -> None:
     import torch
 
+    from langfield.core import resolve_device
     from langfield.encoders import load_encoder
     from langfield.export.images import read_image
-    from langfield.core import resolve_device
     from langfield.ui import console, styled
 
     labels = parse_labels(args.labels)
@@ -72,7 +72,9 @@ def classify(args: ClassifyArgs) -> None:
             rows.append(encoder.classify(image.to(encoder.device), labels)[0].tolist())
     if args.json:
         for path, probabilities in zip(args.images, rows):
-            print(json.dumps({"file": str(path), "labels": labels, "probabilities": [round(p, 6) for p in probabilities]}))
+            print(
+                json.dumps({"file": str(path), "labels": labels, "probabilities": [round(p, 6) for p in probabilities]})
+            )
         return
     from rich.table import Table
 
@@ -82,38 +84,52 @@ def classify(args: ClassifyArgs) -> None:
         table.add_column(label, justify="right")
     for path, probabilities in zip(args.images, rows):
         best = max(range(len(labels)), key=probabilities.__getitem__)
-        table.add_row(str(path), *[styled((f"{p:.3f}", "bold")) if i == best else f"{p:.3f}" for i, p in enumerate(probabilities)])
+        table.add_row(
+            str(path), *[styled((f"{p:.3f}", "bold")) if i == best else f"{p:.3f}" for i, p in enumerate(probabilities)]
+        )
     console.print(table)
 
 
 def evaluate(args: EvalArgs) -> None:
     import time
 
-    from langfield.encoders import load_encoder
     from langfield.apps.zeroshot import evaluate_crops, evaluate_objects
     from langfield.core import resolve_device
+    from langfield.encoders import load_encoder
     from langfield.ui import console
 
     encoder = load_encoder(args.encoder, resolve_device(args.device))
     started = time.time()
-    results = {"encoder": encoder.name, "objects_train_wording": evaluate_objects(encoder, args.objects, wording="train")}
+    results = {
+        "encoder": encoder.name,
+        "objects_train_wording": evaluate_objects(encoder, args.objects, wording="train"),
+    }
     results["objects_eval_wording"] = evaluate_objects(encoder, args.objects, wording="eval")
     if args.crops:
         results["crops"] = evaluate_crops(encoder, args.crops)
     results["seconds"] = round(time.time() - started, 1)
     for key in ("objects_train_wording", "objects_eval_wording"):
         r = results[key]
-        console.print(f"{key}: top-1 {100 * r['top1']:.1f} %  colour {100 * r['colour']:.1f} %  kind {100 * r['kind']:.1f} %  ({r['images']} images)")
+        console.print(
+            f"{key}: top-1 {100 * r['top1']:.1f} %  colour {100 * r['colour']:.1f} %  kind {100 * r['kind']:.1f} %  "
+            f"({r['images']} images)"
+        )
     if args.crops:
         r = results["crops"]
-        console.print(f"crops: dominant object {100 * r['top1']:.1f} % among {r['mean_candidates']:.1f} candidates ({r['images']} crops)")
+        console.print(
+            f"crops: dominant object {100 * r['top1']:.1f} % among {r['mean_candidates']:.1f} candidates "
+            f"({r['images']} crops)"
+        )
     if args.out:
         write_json(args.out, results)
 
 
 def clip(argv: list[str]) -> None:
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: langfield clip classify|eval [OPTIONS]\n\n  classify  zero-shot label probabilities of images\n  eval      zero-shot accuracy on held-out procedural images")
+        print(
+            "usage: langfield clip classify|eval [OPTIONS]\n\n  classify  zero-shot label probabilities of images\n  "
+            "eval      zero-shot accuracy on held-out procedural images"
+        )
         return
     sub, rest = argv[0], argv[1:]
     if sub == "classify":

@@ -87,8 +87,8 @@ class RenderArgs:
 
 def render(argv: list[str]) -> None:
     args = parse(RenderArgs, argv, "langfield render")
-    from langfield.atomic import fresh_file, fresh_folder
     from langfield.apps.video import is_video, render_path
+    from langfield.atomic import fresh_file, fresh_folder
     from langfield.run import check_run
 
     check_run(args.run)  # not a run: one line before anything is written
@@ -97,7 +97,16 @@ def render(argv: list[str]) -> None:
     else:
         fresh_folder(args.out, args.overwrite)
     written = render_path(
-        args.run, args.out, args.path, args.frames, args.fps, args.output, args.scale, args.elevation, args.radius, args.device
+        args.run,
+        args.out,
+        args.path,
+        args.frames,
+        args.fps,
+        args.output,
+        args.scale,
+        args.elevation,
+        args.radius,
+        args.device,
     )
     print(f"wrote {written}")
 

@@ -40,12 +40,12 @@ DEMO_MARKER = ".langfield-demo"
 
 def demo(argv: list[str]) -> None:
     args = parse(DemoArgs, argv, "langfield demo")
+    from langfield.apps.evaluate import evaluate_run
+    from langfield.apps.video import render_path
     from langfield.atomic import fresh_folder, write_json
     from langfield.cli.commands import export
     from langfield.data.config import DataConfig
-    from langfield.apps.evaluate import evaluate_run
     from langfield.methods.lerf.config import LerfConfig
-    from langfield.apps.video import render_path
     from langfield.methods.registry import get_method
     from langfield.train.trainer import Trainer
     from langfield.ui import console, styled
@@ -69,15 +69,22 @@ def demo(argv: list[str]) -> None:
     config.trainer.max_seconds = args.seconds
     Trainer(get_method("lerf"), config).train()
     metrics = evaluate_run(run, save_images=True)
-    console.print(f"held-out views: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}, {metrics['seconds_per_view']:.2f} s per view")
+    console.print(
+        f"held-out views: PSNR {metrics['psnr']:.2f} dB, SSIM {metrics['ssim']:.3f}, "
+        f"{metrics['seconds_per_view']:.2f} s per view"
+    )
     summary = {"run": str(run), "metrics": str(run / "metrics.json"), "held_out_renders": str(run / "eval")}
     objects = Path(data) / "objects.json"
     queries = list(args.queries)
     if objects.is_file():
         located = localization_report(run)
         summary["localization"] = located["localization"]
-        console.print(f"text localisation on held-out views: {100 * located['localization']:.1f} % of {located['queries']} queries "
-                      f"(training wordings {100 * located['localization_train_wording']:.1f} %, unseen wordings {100 * located['localization_eval_wording']:.1f} %)")
+        console.print(
+            f"text localisation on held-out views: {100 * located['localization']:.1f} % of {located['queries']} "
+            "queries "
+            f"(training wordings {100 * located['localization_train_wording']:.1f} %, unseen wordings "
+            f"{100 * located['localization_eval_wording']:.1f} %)"
+        )
         if not queries:
             queries = [o["captions"]["train"][0] for o in json.loads(objects.read_text())["objects"]]
     if queries:
@@ -85,7 +92,15 @@ def demo(argv: list[str]) -> None:
     video = render_path(run, args.out / "orbit.mp4", "orbit", frames=args.frames)
     export([str(run), "--format", "glb", "--out", str(args.out / "mesh.glb"), "--overwrite"])
     export([str(run), "--format", "ply", "--out", str(args.out / "points.ply"), "--overwrite"])
-    summary.update({"video": str(video), "mesh": str(args.out / "mesh.glb"), "point_cloud": str(args.out / "points.ply"), "psnr": metrics["psnr"], "ssim": metrics["ssim"]})
+    summary.update(
+        {
+            "video": str(video),
+            "mesh": str(args.out / "mesh.glb"),
+            "point_cloud": str(args.out / "points.ply"),
+            "psnr": metrics["psnr"],
+            "ssim": metrics["ssim"],
+        }
+    )
     write_json(args.out / "summary.json", summary)
     console.print(styled(("done", "bold green"), f": results in {args.out.resolve()}"))
     for key, value in summary.items():
@@ -103,10 +118,10 @@ def localization_report(run: Path) -> dict:
 
 def write_demo_queries(run: Path, texts: list[str], out: Path) -> Path:
     """Heat-maps of ``texts`` in the first held-out view (a grid image plus each query's files)."""
+    from langfield.apps.query import open_query
     from langfield.data import load_dataset
     from langfield.export.images import save_png
     from langfield.methods.lerf.heatmaps import grid, write_answer
-    from langfield.apps.query import open_query
     from langfield.run import read_run_config
     from langfield.ui import console
 

@@ -32,12 +32,13 @@ class MappersArgs:
 
 
 def _load_clipnerf(path: Path, device: str):
+    from langfield.methods.clipnerf.model import ClipNerfModel
     from langfield.run import load_run
 
     run = load_run(path, device)
-    if run.method.name != "clipnerf":
+    if run.method.name != "clipnerf" or not isinstance(run.model, ClipNerfModel):
         raise LangfieldError(f"{path}: mappers and edits work on clipnerf runs, this is a {run.method.name} run")
-    return run
+    return run, run.model
 
 
 def mappers(argv: list[str]) -> None:
@@ -47,30 +48,35 @@ def mappers(argv: list[str]) -> None:
     from langfield.methods.clipnerf.mappers import train_mappers
     from langfield.methods.clipnerf.prompts import dataset_category, prompt_library, read_prompts
 
-    run = _load_clipnerf(args.run, args.device)
+    run, _ = _load_clipnerf(args.run, args.device)
     cfg = args.mappers
     if cfg.prompts is not None:
         prompts = read_prompts(cfg.prompts)
     else:
         category = args.category or dataset_category(run.config.data.data)
         if category is None:
-            raise LangfieldError(f"{args.run}: its dataset does not say its category; pass --category NAME or --prompts FILE")
+            raise LangfieldError(
+                f"{args.run}: its dataset does not say its category; pass --category NAME or --prompts FILE"
+            )
         prompts = prompt_library(category)
     encoder = load_encoder(cfg.encoder, run.model.box.device)
     result, info = train_mappers(run.model, encoder, prompts, cfg, args.progress)
     result.save(args.run / MAPPERS_FILE, encoder.name, cfg, info)
     write_json(args.run / "mappers.json", {"encoder": encoder.name, **info})
-    print(f"trained the mappers in {info['seconds']:.0f} s: CLIP loss {info['clip_loss_first']:.3f} → {info['clip_loss_last50']:.3f} "
-          f"(mean of the last 50 steps); wrote {args.run / MAPPERS_FILE}")
+    print(
+        f"trained the mappers in {info['seconds']:.0f} s: CLIP loss {info['clip_loss_first']:.3f} → "
+        f"{info['clip_loss_last50']:.3f} "
+        f"(mean of the last 50 steps); wrote {args.run / MAPPERS_FILE}"
+    )
 
 
 @dataclass
 class EditArgs:
-    """Edit an object of a clipnerf RUN (a run folder, or `chair`: the embedded chair model) towards PROMPT, or towards an --exemplar image, with the run's mappers
-    (`langfield mappers RUN` trains them). The source is a random training object, a given one (--source 3) or your
-    own image (--source IMAGE, inverted first). Writes OUT/before.mp4, OUT/after.mp4, OUT/before_after.png (8 views
-    each), OUT/edit.json (encoder similarity before/after, silhouette IoU, mean colours, seconds) and
-    OUT/codes.safetensors."""
+    """Edit an object of a clipnerf RUN (a run folder, or `chair`: the embedded chair model) towards PROMPT, or
+    towards an --exemplar image, with the run's mappers (`langfield mappers RUN` trains them). The source is a random
+    training object, a given one (--source 3) or your own image (--source IMAGE, inverted first). Writes
+    OUT/before.mp4, OUT/after.mp4, OUT/before_after.png (8 views each), OUT/edit.json (encoder similarity
+    before/after, silhouette IoU, mean colours, seconds) and OUT/codes.safetensors."""
 
     run: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="RUN")]]
     prompt: tyro.conf.Positional[Annotated[Optional[str], tyro.conf.arg(metavar="PROMPT")]] = None
@@ -109,7 +115,9 @@ def _source_codes(args: EditArgs, model):
 
     path = Path(args.source)
     if not path.is_file():
-        raise LangfieldError(f"--source must be random, an object index or an image file; {args.source} is none of these")
+        raise LangfieldError(
+            f"--source must be random, an object index or an image file; {args.source} is none of these"
+        )
     result = invert(model, read_image(path), args.inversion, torch.Generator().manual_seed(args.seed))
     return result.shape, result.appearance, f"{path} (inverted, MSE {result.error:.4f})"
 
@@ -134,10 +142,10 @@ def edit(argv: list[str]) -> None:
     from langfield.tensorfile import write_tensors
 
     fresh_folder(args.out, args.overwrite)
-    run = _load_clipnerf(args.run, args.device)
-    model = run.model
+    run, model = _load_clipnerf(args.run, args.device)
     if "mappers" in run.attachments:  # a packed run (e.g. the embedded `chair`) carries its mappers
-        mapper, encoder_name = ClipMappers.from_state(*run.attachments["mappers"], str(args.run))
+        tensors, metadata = run.attachments["mappers"]
+        mapper, encoder_name = ClipMappers.from_state(tensors, metadata, str(args.run))
     else:
         mapper, encoder_name = ClipMappers.load(args.run / MAPPERS_FILE)
     device = model.box.device
@@ -148,15 +156,22 @@ def edit(argv: list[str]) -> None:
     if args.prompt is not None:
         target = encoder.encode_text(args.prompt)[0]
     else:
+        assert args.exemplar is not None  # parsing asks for --prompt or --exemplar
         with torch.no_grad():
             target = encoder.encode_image(read_image(args.exemplar)[..., :3].to(device))[0]
     new_shape, new_appearance = mapper.edit(target, shape, appearance, args.part, args.strength)
     seconds = time.perf_counter() - started
 
-    stats, before_images, after_images = edit_report(model, encoder, (shape, appearance), (new_shape, new_appearance), target,
-                                                     resolution=args.frame_resolution)
+    stats, before_images, after_images = edit_report(
+        model, encoder, (shape, appearance), (new_shape, new_appearance), target, resolution=args.frame_resolution
+    )
     args.out.mkdir(parents=True, exist_ok=True)
-    sheet = contact_sheet([[(im.clamp(0, 1) * 255).round().byte().cpu().numpy() for im in images] for images in (before_images, after_images)])
+    sheet = contact_sheet(
+        [
+            [(im.clamp(0, 1) * 255).round().byte().cpu().numpy() for im in images]
+            for images in (before_images, after_images)
+        ]
+    )
     save_png(args.out / "before_after.png", sheet / np.float32(255))
     codes = {"source_shape": shape, "source_appearance": appearance, "shape": new_shape, "appearance": new_appearance}
     write_tensors(args.out / "codes.safetensors", {k: v.detach().cpu().clone() for k, v in codes.items()}, {})
@@ -166,9 +181,21 @@ def edit(argv: list[str]) -> None:
             model.use_codes(*codes)
             frames = views.turntable(model, args.frames, args.frame_resolution)
             write_video(args.out / f"{name}.mp4", frames, fps=12)
-    summary = {"run": str(args.run), "prompt": args.prompt, "exemplar": str(args.exemplar) if args.exemplar else None, "source": source,
-               "part": args.part, "strength": args.strength, "encoder": encoder.name, "edit_seconds": seconds, **stats}
+    summary = {
+        "run": str(args.run),
+        "prompt": args.prompt,
+        "exemplar": str(args.exemplar) if args.exemplar else None,
+        "source": source,
+        "part": args.part,
+        "strength": args.strength,
+        "encoder": encoder.name,
+        "edit_seconds": seconds,
+        **stats,
+    }
     write_json(args.out / "edit.json", summary)
     what = repr(args.prompt) if args.prompt is not None else f"the look of {args.exemplar}"
-    print(f"edited {source} towards {what} in {seconds * 1000:.0f} ms: similarity {stats['similarity_before']:.3f} → {stats['similarity_after']:.3f} over 8 views, "
-          f"silhouette IoU {stats['silhouette_iou']:.3f}; wrote {args.out}")
+    print(
+        f"edited {source} towards {what} in {seconds * 1000:.0f} ms: similarity {stats['similarity_before']:.3f} → "
+        f"{stats['similarity_after']:.3f} over 8 views, "
+        f"silhouette IoU {stats['silhouette_iou']:.3f}; wrote {args.out}"
+    )

@@ -28,13 +28,17 @@ class GenerateArgs:
     """Generate a 3D object from text (DreamFusion). Writes RUN/turntable.mp4, RUN/turntable.png (colour row,
     textureless row) and RUN/mesh.glb; `langfield render RUN` and `langfield export RUN` work on the run."""
 
-    prompt: tyro.conf.Positional[Annotated[str, tyro.conf.arg(metavar="PROMPT", help="what to generate, e.g. 'a glossy red mug'")]]
+    prompt: tyro.conf.Positional[
+        Annotated[str, tyro.conf.arg(metavar="PROMPT", help="what to generate, e.g. 'a glossy red mug'")]
+    ]
     output: Path = Path("runs/generate")
     guidance: str = "langfield-prior"
     """Diffusion model: langfield-prior (embedded, offline), a .safetensors file of that architecture, or a
     diffusers folder / hub id (Stable Diffusion; DeepFloyd-IF-style pixel models)."""
     negative_prompt: str = ""
-    trainer: Annotated[TrainerConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=lambda: DreamFusionConfig().trainer)
+    trainer: Annotated[TrainerConfig, tyro.conf.OmitArgPrefixes] = field(
+        default_factory=lambda: DreamFusionConfig().trainer
+    )
     model: GenerateModelConfig = field(default_factory=GenerateModelConfig)
     frames: Annotated[int, NON_NEGATIVE] = 48
     """Turntable frames (0: no video)."""
@@ -49,25 +53,33 @@ def run_config(args: GenerateArgs) -> DreamFusionConfig:
     return DreamFusionConfig(output=args.output, trainer=args.trainer, model=DreamFusionModelConfig(**values))
 
 
-def write_outputs(run_path: Path, frames: int, resolution: int, mesh: str, mesh_resolution: int, device: str = "auto") -> list[str]:
+def write_outputs(
+    run_path: Path, frames: int, resolution: int, mesh: str, mesh_resolution: int, device: str = "auto"
+) -> list[str]:
     """Turntable video and contact sheet, and the mesh, of a dreamfusion run; returns what was written."""
     from langfield.export.geometry import extract_mesh, save_mesh
     from langfield.export.images import save_png, write_video
     from langfield.export.turntable import contact_sheet, turntable
+    from langfield.methods.dreamfusion.model import DreamFusionModel
     from langfield.run import load_run
 
     run = load_run(run_path, device)
     cfg = run.config.model
-    view = dict(elevation=20.0, radius=0.5 * sum(cfg.radius_range), fov=0.5 * sum(cfg.fov_range), resolution=resolution)
+    model = run.model
+    assert isinstance(model, DreamFusionModel)
+
+    def views(count: int) -> list:
+        return turntable(model, count, 20.0, 0.5 * sum(cfg.radius_range), 0.5 * sum(cfg.fov_range), resolution)
+
     written = []
     if frames > 0:
-        video = turntable(run.model, frames, **view)
+        video = views(frames)
         write_video(run_path / "turntable.mp4", video, fps=24)
         written.append(str(run_path / "turntable.mp4"))
-    colour = turntable(run.model, 8, **view)
-    run.model.eval_shading = "textureless"
-    geometry = turntable(run.model, 8, **view)
-    run.model.eval_shading = "lambertian"
+    colour = views(8)
+    model.eval_shading = "textureless"
+    geometry = views(8)
+    model.eval_shading = "lambertian"
     save_png(run_path / "turntable.png", contact_sheet([colour, geometry]).astype("float32") / 255.0)
     written.append(str(run_path / "turntable.png"))
     if mesh != "none":
@@ -89,5 +101,7 @@ def generate(argv: list[str]) -> None:
     from langfield.train.trainer import Trainer
 
     path = Trainer(get_method("dreamfusion"), run_config(args)).train()
-    for item in write_outputs(path, args.frames, args.frame_resolution, args.mesh, args.mesh_resolution, args.trainer.device):
+    for item in write_outputs(
+        path, args.frames, args.frame_resolution, args.mesh, args.mesh_resolution, args.trainer.device
+    ):
         print(f"wrote {item}")

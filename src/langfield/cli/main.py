@@ -10,17 +10,35 @@ from typing import Callable
 from langfield.errors import LangfieldError
 
 COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("langfield.cli.commands:train", "train a method on a dataset: langfield train METHOD --data DIR --output RUN"),
+    "train": (
+        "langfield.cli.commands:train",
+        "train a method on a dataset: langfield train METHOD --data DIR --output RUN",
+    ),
     "eval": ("langfield.cli.commands:evaluate", "render the held-out views of a run, write RUN/metrics.json"),
     "render": ("langfield.cli.commands:render", "render a camera path of a run to MP4 or PNG frames"),
     "export": ("langfield.cli.commands:export", "export a point cloud (PLY) or a coloured mesh (GLB/OBJ/PLY)"),
-    "generate": ("langfield.cli.generate:generate", "text to a 3D object (DreamFusion): langfield generate \"a red mug\" --output RUN"),
-    "invert": ("langfield.cli.invert:invert", "an image's pose and codes for a clipnerf run: langfield invert RUN IMAGE --out DIR"),
+    "generate": (
+        "langfield.cli.generate:generate",
+        'text to a 3D object (DreamFusion): langfield generate "a red mug" --output RUN',
+    ),
+    "invert": (
+        "langfield.cli.invert:invert",
+        "an image's pose and codes for a clipnerf run: langfield invert RUN IMAGE --out DIR",
+    ),
     "mappers": ("langfield.cli.edit:mappers", "train the text/image → code mappers of a clipnerf run (CLIP-NeRF)"),
-    "edit": ("langfield.cli.edit:edit", "edit a clipnerf object with words or an image: langfield edit RUN \"a red chair\" --out DIR"),
-    "world": ("langfield.cli.world:world", "the procedural world: `world scene` datasets, `world images` labelled images"),
+    "edit": (
+        "langfield.cli.edit:edit",
+        'edit a clipnerf object with words or an image: langfield edit RUN "a red chair" --out DIR',
+    ),
+    "world": (
+        "langfield.cli.world:world",
+        "the procedural world: `world scene` datasets, `world images` labelled images",
+    ),
     "query": ("langfield.cli.query:query", "ask a lerf run where things are: heat-maps, raw relevancy, 3D location"),
-    "clip": ("langfield.cli.clip:clip", "zero-shot image classification with an encoder (`clip classify`), its benchmark (`clip eval`)"),
+    "clip": (
+        "langfield.cli.clip:clip",
+        "zero-shot image classification with an encoder (`clip classify`), its benchmark (`clip eval`)",
+    ),
     "demo": ("langfield.cli.demo:demo", "the offline demo: train, evaluate, render and export in a few minutes"),
 }
 

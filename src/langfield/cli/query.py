@@ -43,15 +43,15 @@ class QueryArgs:
 def query(argv: list[str]) -> None:
     args = parse(QueryArgs, argv, "langfield query")
     if not args.texts or any(not t.strip() for t in args.texts):
-        raise LangfieldError("give a non-empty query text, e.g. langfield query RUN \"the red mug\"")
+        raise LangfieldError('give a non-empty query text, e.g. langfield query RUN "the red mug"')
     if args.frames < 1:
         raise LangfieldError(f"--frames must be at least 1, got {args.frames}")
     import numpy as np
 
+    from langfield.apps.query import open_query
     from langfield.atomic import fresh_file, fresh_folder
     from langfield.export.images import to_uint8, write_video
     from langfield.methods.lerf.heatmaps import overlay, slug, write_answer
-    from langfield.apps.query import open_query
     from langfield.ui import console, task_bar
 
     engine = open_query(args.run, args.device, args.canonical or None, args.scales or None, args.smoothing)
@@ -79,12 +79,20 @@ def query(argv: list[str]) -> None:
         answer = engine.view(texts, index)
         for record in write_answer(answer, out, index, engine.canonical):
             x, y = record["best_pixel"]
-            console.print(f"{record['text']!r}: best pixel ({x}, {y}), 3D {record['best_point']}, relevancy {record['relevancy']:.3f} -> {record['image']}")
+            console.print(
+                f"{record['text']!r}: best pixel ({x}, {y}), 3D {record['best_point']}, relevancy "
+                f"{record['relevancy']:.3f} -> {record['image']}"
+            )
     if args.export:
         from langfield.export.images import colorize
         from langfield.export.ply import write_point_cloud
 
         positions, _, scores = engine.points(texts)
         colours = (colorize(scores[0].clamp(0.5, 1.0), 0.5, 1.0).numpy() * 255).astype(np.uint8)
-        write_point_cloud(args.export, positions.numpy(), colours, {f"relevancy_{slug(t)}": scores[q].numpy() for q, t in enumerate(texts)})
+        write_point_cloud(
+            args.export,
+            positions.numpy(),
+            colours,
+            {f"relevancy_{slug(t)}": scores[q].numpy() for q, t in enumerate(texts)},
+        )
         console.print(f"wrote {args.export} ({len(positions):,} points)")

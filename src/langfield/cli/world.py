@@ -73,8 +73,12 @@ class CategoryArgs:
 
 def world(argv: list[str]) -> None:
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: langfield world scene|category|images [OPTIONS]\n\n  scene     a multi-view dataset of a random scene\n"
-              "  category  multi-view datasets of many objects of one category (chair, table, mug)\n  images    labelled images for the embedded models")
+        print(
+            "usage: langfield world scene|category|images [OPTIONS]\n\n  scene     a multi-view dataset of a random "
+            "scene\n"
+            "  category  multi-view datasets of many objects of one category (chair, table, mug)\n  images    "
+            "labelled images for the embedded models"
+        )
         return
     sub, rest = argv[0], argv[1:]
     if sub == "scene":
@@ -82,7 +86,18 @@ def world(argv: list[str]) -> None:
         fresh_folder(args.out, args.overwrite)
         from langfield.world.dataset import write_scene_dataset
 
-        scene = write_scene_dataset(args.out, args.seed, args.objects, args.views, args.resolution, args.holdout_every, args.background, args.kinds, args.colors, args.supersample)
+        scene = write_scene_dataset(
+            args.out,
+            args.seed,
+            args.objects,
+            args.views,
+            args.resolution,
+            args.holdout_every,
+            args.background,
+            args.kinds,
+            args.colors,
+            args.supersample,
+        )
         names = ", ".join(f"{o.attributes.color} {o.attributes.kind}" for o in scene.objects)
         print(f"wrote {args.out}: {args.views} views of {args.resolution}x{args.resolution}, objects: {names}")
     elif sub == "category":
@@ -90,8 +105,21 @@ def world(argv: list[str]) -> None:
         fresh_folder(args.out, args.overwrite)
         from langfield.world.category import write_category_dataset
 
-        write_category_dataset(args.out, args.category, args.objects, args.views, args.resolution, args.seed, args.holdout_every, args.supersample, args.progress)
-        print(f"wrote {args.out}: {args.objects} {args.category}s x {args.views} views of {args.resolution}x{args.resolution}")
+        write_category_dataset(
+            args.out,
+            args.category,
+            args.objects,
+            args.views,
+            args.resolution,
+            args.seed,
+            args.holdout_every,
+            args.supersample,
+            args.progress,
+        )
+        print(
+            f"wrote {args.out}: {args.objects} {args.category}s x {args.views} views of "
+            f"{args.resolution}x{args.resolution}"
+        )
     elif sub == "images":
         args = parse(ImagesArgs, rest, "langfield world images")
         fresh_folder(args.out, args.overwrite)

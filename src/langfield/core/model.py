@@ -14,6 +14,8 @@ from langfield.resources import require_memory
 class Model(nn.Module):
     """A radiance-field model. Subclasses implement ``forward`` (rays → outputs) and ``loss``."""
 
+    background: torch.Tensor  # (3,) buffer
+
     #: composite training images that have alpha on a random background colour per ray
     random_background: bool = False
     #: rays rendered at once by ``render_camera`` (bounds memory: rays x samples x network width)
@@ -81,7 +83,11 @@ class Model(nn.Module):
 
     @torch.no_grad()
     def render_camera(
-        self, cameras: Cameras, index: int, chunk: int | None = None, outputs: tuple[str, ...] = ("rgb", "opacity", "depth")
+        self,
+        cameras: Cameras,
+        index: int,
+        chunk: int | None = None,
+        outputs: tuple[str, ...] = ("rgb", "opacity", "depth"),
     ) -> dict[str, torch.Tensor]:
         """Render a whole image: ``rgb`` (H, W, 3), ``opacity`` (H, W), ``depth`` (H, W), and any other per-ray
         ``outputs`` of the model's forward (e.g. lerf's ``language``)."""

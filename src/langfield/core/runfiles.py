@@ -27,6 +27,10 @@ def read_run_file(path: Path) -> tuple[str, dict[str, Any]]:
     if not path.is_dir() or not config_path.is_file():
         raise LangfieldError(f"{path}: not a langfield run (no {CONFIG_FILE})")
     saved = read_json(config_path)
-    if not isinstance(saved, dict) or not isinstance(saved.get("method"), str) or not isinstance(saved.get("config"), dict):
+    if (
+        not isinstance(saved, dict)
+        or not isinstance(saved.get("method"), str)
+        or not isinstance(saved.get("config"), dict)
+    ):
         raise LangfieldError(f"{config_path}: malformed run config (needs 'method' and 'config')")
     return saved["method"], saved["config"]

@@ -50,4 +50,11 @@ class SceneInfo:
         fx, fy, cx, cy = state["intrinsics"].unbind(-1)
         w, h = state["size"]
         cameras = Cameras(state["c2w"], fx, fy, cx, cy, int(w), int(h))
-        return SceneInfo(state["aabb"], float(state["near"]), float(state["far"]), state["background"], cameras, state.get("view_objects"))
+        return SceneInfo(
+            state["aabb"],
+            float(state["near"]),
+            float(state["far"]),
+            state["background"],
+            cameras,
+            state.get("view_objects"),
+        )

@@ -10,7 +10,16 @@ import torch
 
 from langfield.cameras import Cameras
 from langfield.data.config import DataConfig
-from langfield.data.dataset import Dataset, check_pose, frame_image, frame_object, holdout_split, load_images, near_far, object_indices
+from langfield.data.dataset import (
+    Dataset,
+    check_pose,
+    frame_image,
+    frame_object,
+    holdout_split,
+    load_images,
+    near_far,
+    object_indices,
+)
 from langfield.data.jsonio import number, read_json, require
 from langfield.errors import LangfieldError
 
@@ -53,10 +62,12 @@ def parse_blender(config: DataConfig) -> Dataset:
         names = ", ".join(p.name for p in files.values())
         raise LangfieldError(f"{folder}: the split files ({names}) list no frames")
     if config.max_views is not None:
-        paths, poses, split_of, object_index = (x[: config.max_views] for x in (paths, poses, split_of, object_index))
+        keep = config.max_views
+        paths, poses, split_of, object_index = paths[:keep], poses[:keep], split_of[:keep], object_index[:keep]
 
     images, has_alpha = load_images(paths, config.downscale)
     n, h, w = images.shape[:3]
+    assert focal_angle is not None  # every split file read gave one
     focal = 0.5 * w / math.tan(0.5 * focal_angle)
     cameras = Cameras(
         torch.from_numpy(np.stack(poses)).float(),

@@ -12,7 +12,8 @@ from langfield.checks import NON_NEGATIVE, SEED, UNIT, at_least, positive
 @dataclass
 class DataConfig:
     data: Path = Path("data")
-    """Dataset folder: Blender `transforms_{train,val,test}.json`, nerfstudio `transforms.json`, or LLFF `poses_bounds.npy` + `images/`."""
+    """Dataset folder: Blender `transforms_{train,val,test}.json`, nerfstudio `transforms.json`, or LLFF
+    `poses_bounds.npy` + `images/`."""
     format: Literal["auto", "blender", "nerfstudio", "llff"] = "auto"
     """Dataset format; `auto` detects it from the files present."""
     downscale: Annotated[int, at_least(1)] = 1

@@ -108,7 +108,9 @@ def parse_view_ids(values) -> list[int]:
     try:
         return [int(w) for w in words]
     except ValueError:
-        raise LangfieldError(f"--view-ids must be view indices such as 2,15,30, got {' '.join(map(str, values))!r}") from None
+        raise LangfieldError(
+            f"--view-ids must be view indices such as 2,15,30, got {' '.join(map(str, values))!r}"
+        ) from None
 
 
 def choose_views(train: list[int], count: int | None, ids, seed: int, total: int) -> list[int]:
@@ -121,7 +123,9 @@ def choose_views(train: list[int], count: int | None, ids, seed: int, total: int
         allowed = set(train)
         for i in ids:
             if not 0 <= i < total:
-                raise LangfieldError(f"--view-ids: view {i} does not exist (the dataset has {total} views, 0..{total - 1})")
+                raise LangfieldError(
+                    f"--view-ids: view {i} does not exist (the dataset has {total} views, 0..{total - 1})"
+                )
             if i not in allowed:
                 raise LangfieldError(f"--view-ids: view {i} is a held-out view, not a training view")
         if len(set(ids)) != len(ids):
@@ -167,9 +171,12 @@ def frame_image(folder: Path, file_path: str, where: str, allow_outside: bool = 
     candidate = Path(folder) / file_path
     inside = os.path.normpath(candidate)
     root = os.path.normpath(folder)
-    if not allow_outside and os.path.commonpath([os.path.abspath(inside), os.path.abspath(root)]) != os.path.abspath(root):
+    if not allow_outside and os.path.commonpath([os.path.abspath(inside), os.path.abspath(root)]) != os.path.abspath(
+        root
+    ):
         raise LangfieldError(
-            f"{where}: 'file_path' {file_path!r} points outside the dataset folder {folder}; pass --allow-outside to read it"
+            f"{where}: 'file_path' {file_path!r} points outside the dataset folder {folder}; pass --allow-outside to "
+            "read it"
         )
     try:
         return resolve_image(candidate)
@@ -207,7 +214,9 @@ def _decode(path: Path) -> np.ndarray:
             image = image.convert("RGBA" if mode_has_alpha else "RGB")
             array = np.asarray(image, dtype=np.float32) / 255.0
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise LangfieldError(f"{path}: cannot read image ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})") from None
+        raise LangfieldError(
+            f"{path}: cannot read image ({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__})"
+        ) from None
     if array.shape[-1] == 3:
         array = np.concatenate([array, np.ones_like(array[..., :1])], axis=-1)
     array[..., :3] *= array[..., 3:]  # premultiply so that filtering and compositing commute
@@ -219,7 +228,9 @@ def _load_one(path: Path, downscale: int) -> np.ndarray:
     if downscale > 1:
         h, w = array.shape[0] // downscale, array.shape[1] // downscale
         if h == 0 or w == 0:
-            raise LangfieldError(f"{path}: --downscale {downscale} leaves no pixels of a {array.shape[1]}x{array.shape[0]} image")
+            raise LangfieldError(
+                f"{path}: --downscale {downscale} leaves no pixels of a {array.shape[1]}x{array.shape[0]} image"
+            )
         array = array[: h * downscale, : w * downscale]
         array = array.reshape(h, downscale, w, downscale, 4).mean(axis=(1, 3))
     return array

@@ -17,7 +17,9 @@ def read_json(path: Path) -> dict:
     try:
         size = path.stat().st_size
         if size > MAX_JSON_BYTES:
-            raise LangfieldError(f"{path}: {size:,} bytes is too large for a JSON file of langfield's (limit {MAX_JSON_BYTES:,})")
+            raise LangfieldError(
+                f"{path}: {size:,} bytes is too large for a JSON file of langfield's (limit {MAX_JSON_BYTES:,})"
+            )
         data = path.read_bytes()
     except OSError as exc:
         raise LangfieldError(f"{path}: cannot read ({exc.strerror or exc})") from None

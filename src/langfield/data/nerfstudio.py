@@ -14,7 +14,16 @@ import torch
 
 from langfield.cameras import Cameras
 from langfield.data.config import DataConfig
-from langfield.data.dataset import Dataset, check_pose, frame_image, frame_object, holdout_split, load_images, near_far, object_indices
+from langfield.data.dataset import (
+    Dataset,
+    check_pose,
+    frame_image,
+    frame_object,
+    holdout_split,
+    load_images,
+    near_far,
+    object_indices,
+)
 from langfield.data.jsonio import number, read_json, require, string_list
 from langfield.errors import LangfieldError
 
@@ -93,8 +102,8 @@ def parse_nerfstudio(config: DataConfig) -> Dataset:
     if config.split == "files" and not has_files:
         raise LangfieldError(f"{json_path}: --split files, but no train_filenames/test_filenames lists")
     if config.split != "holdout" and has_files:
-        test_names = set(split_keys["test"] or split_keys["val"])
-        train_names = set(split_keys["train"])
+        test_names = set(split_keys["test"] or split_keys["val"] or [])
+        train_names = set(split_keys["train"] or [])
         train = [i for i, name in enumerate(names) if name in train_names]
         test = [i for i, name in enumerate(names) if name in test_names]
     else:

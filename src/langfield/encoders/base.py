@@ -23,7 +23,9 @@ def as_image_batch(images: torch.Tensor) -> torch.Tensor:
     if images.dim() == 3:
         images = images[None]
     if images.dim() != 4 or images.shape[-1] != 3:
-        raise LangfieldError(f"images must be (N, H, W, 3) or (H, W, 3) channels-last RGB, got shape {tuple(images.shape)}")
+        raise LangfieldError(
+            f"images must be (N, H, W, 3) or (H, W, 3) channels-last RGB, got shape {tuple(images.shape)}"
+        )
     if images.shape[0] == 0:
         raise LangfieldError("no images to encode")
     if images.dtype == torch.uint8:
@@ -47,6 +49,9 @@ def resize_center_crop(images: torch.Tensor, size: int) -> torch.Tensor:
 class Encoder(nn.Module):
     """Base class: subclasses set ``name``, ``embed_dim``, ``input_size``, ``has_text``, ``logit_scale`` and the
     ``mean``/``std`` buffers, and implement ``_text``, ``_image`` and ``_dense``."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     name: str = "encoder"
     embed_dim: int

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
-from torch import nn
 
 from langfield.encoders.base import Encoder
 from langfield.errors import LangfieldError
@@ -43,7 +43,10 @@ class HFClipEncoder(Encoder):
     """A ``transformers.CLIPModel`` with its tokenizer. ``encode_image`` = projected pooled (CLS) output;
     ``dense_features`` = patch tokens through the final layer norm and the visual projection (MaskCLIP-style)."""
 
-    def __init__(self, model: nn.Module, tokenizer, name: str = "clip", folder: Path | None = None):
+    model: Any
+    embed_dim: int
+
+    def __init__(self, model: Any, tokenizer, name: str = "clip", folder: Path | None = None):
         vision = model.config.vision_config
         size, mean, std = preprocessing(folder, vision.image_size, CLIP_MEAN, CLIP_STD)
         super().__init__(mean, std)
@@ -60,11 +63,15 @@ class HFClipEncoder(Encoder):
 
     def _text(self, texts: list[str]) -> torch.Tensor:
         tokens = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt")
-        out = self.model.text_model(input_ids=tokens["input_ids"].to(self.device), attention_mask=tokens["attention_mask"].to(self.device))
+        out = self.model.text_model(
+            input_ids=tokens["input_ids"].to(self.device), attention_mask=tokens["attention_mask"].to(self.device)
+        )
         return self.model.text_projection(out.pooler_output)
 
     def _image(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.model.visual_projection(self.model.vision_model(pixel_values=pixels, interpolate_pos_encoding=True).pooler_output)
+        return self.model.visual_projection(
+            self.model.vision_model(pixel_values=pixels, interpolate_pos_encoding=True).pooler_output
+        )
 
     def _dense(self, pixels: torch.Tensor) -> torch.Tensor:
         tokens = self.model.vision_model(pixel_values=pixels, interpolate_pos_encoding=True).last_hidden_state[:, 1:]
@@ -79,7 +86,10 @@ class HFDinoEncoder(Encoder):
 
     has_text = False
 
-    def __init__(self, model: nn.Module, name: str = "dino", folder: Path | None = None):
+    model: Any
+    embed_dim: int
+
+    def __init__(self, model: Any, name: str = "dino", folder: Path | None = None):
         size, mean, std = preprocessing(folder, model.config.image_size, IMAGENET_MEAN, IMAGENET_STD)
         super().__init__(mean, std)
         self.model = model.eval().requires_grad_(False)

@@ -48,7 +48,9 @@ def _conv(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 class _Residual(nn.Module):
     def __init__(self, width: int):
         super().__init__()
-        self.body = nn.Sequential(_conv(width, width), nn.Conv2d(width, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width))
+        self.body = nn.Sequential(
+            _conv(width, width), nn.Conv2d(width, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(x + self.body(x))
@@ -60,7 +62,9 @@ class ImageTower(nn.Module):
     def __init__(self, widths: tuple[int, ...]):
         super().__init__()
         self.stem = _conv(3, widths[0], stride=2)
-        self.stages = nn.ModuleList(nn.Sequential(_conv(a, b, stride=2), _Residual(b)) for a, b in zip(widths[:-1], widths[1:]))
+        self.stages = nn.ModuleList(
+            nn.Sequential(_conv(a, b, stride=2), _Residual(b)) for a, b in zip(widths[:-1], widths[1:])
+        )
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.stem(x)
@@ -108,7 +112,8 @@ class MiniClip(Encoder):
         """The learned tensors (float16 on disk: half the size, no measurable change in accuracy)."""
         return {
             k: (v.half() if v.is_floating_point() else v).detach().cpu().contiguous()
-            for k, v in self.state_dict().items() if not k.startswith("text_tower.")
+            for k, v in self.state_dict().items()
+            if not k.startswith("text_tower.")
         }
 
     def save(self, path: Path, info: dict | None = None) -> None:
@@ -130,6 +135,8 @@ class MiniClip(Encoder):
         missing, unexpected = model.load_state_dict(state, strict=False)
         missing = [k for k in missing if not k.startswith("text_tower.")]
         if missing or unexpected:
-            raise LangfieldError(f"{path}: weights do not match the langfield-mini architecture ({(missing + unexpected)[0]})")
+            raise LangfieldError(
+                f"{path}: weights do not match the langfield-mini architecture ({(missing + unexpected)[0]})"
+            )
         model.info = json.loads(metadata.get("info", "{}"))
         return model.eval()

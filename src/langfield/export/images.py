@@ -81,12 +81,17 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: int = 30) -> int:
     path = Path(path)
 
     def fail(exc: Exception) -> LangfieldError:  # the ffmpeg backend reports failures with many exception types
-        return LangfieldError(f"{path}: cannot write video ({str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__})")
+        return LangfieldError(
+            f"{path}: cannot write video "
+            f"({str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__})"
+        )
 
     count = 0
     with atomic_path(path, keep_suffix=True) as tmp:
         try:
-            writer = imageio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264", quality=8, macro_block_size=1)
+            writer = imageio.get_writer(
+                tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264", quality=8, macro_block_size=1
+            )
         except Exception as exc:
             raise fail(exc) from None
         try:

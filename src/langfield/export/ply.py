@@ -9,7 +9,9 @@ import numpy as np
 from langfield.atomic import atomic_write
 
 
-def write_point_cloud(path: Path, points: np.ndarray, colors: np.ndarray, scalars: dict[str, np.ndarray] | None = None) -> None:
+def write_point_cloud(
+    path: Path, points: np.ndarray, colors: np.ndarray, scalars: dict[str, np.ndarray] | None = None
+) -> None:
     """``points`` (N, 3) float, ``colors`` (N, 3) uint8, ``scalars`` name → (N,) float."""
     scalars = scalars or {}
     n = len(points)
@@ -35,7 +37,7 @@ def read_point_cloud(path: Path) -> np.ndarray:
     raw = Path(path).read_bytes()
     end = raw.index(b"end_header\n") + len(b"end_header\n")
     lines = raw[:end].decode("ascii").splitlines()
-    count = int(next(l for l in lines if l.startswith("element vertex")).split()[-1])
+    count = int(next(line for line in lines if line.startswith("element vertex")).split()[-1])
     types = {"float": "<f4", "uchar": "u1"}
-    dtype = [(l.split()[2], types[l.split()[1]]) for l in lines if l.startswith("property")]
+    dtype = [(line.split()[2], types[line.split()[1]]) for line in lines if line.startswith("property")]
     return np.frombuffer(raw[end:], dtype=dtype, count=count)

@@ -6,13 +6,20 @@ import numpy as np
 import torch
 
 from langfield.cameras import orbit_cameras
-from langfield.export.images import to_uint8
 from langfield.core import Model
+from langfield.export.images import to_uint8
 
 
 @torch.no_grad()
 def turntable(
-    model: Model, frames: int, elevation: float, radius: float, fov: float, resolution: int, start_azimuth: float = 0.0, output: str = "rgb",
+    model: Model,
+    frames: int,
+    elevation: float,
+    radius: float,
+    fov: float,
+    resolution: int,
+    start_azimuth: float = 0.0,
+    output: str = "rgb",
     center: torch.Tensor | None = None,
 ) -> list[np.ndarray]:
     """``frames`` uint8 renders (H, W, 3) at evenly spaced azimuths from the object's front (0°), looking at

@@ -7,4 +7,12 @@ from langfield.fields.grid_field import GridField
 from langfield.fields.mlp_field import MLPField
 from langfield.fields.occupancy import OccupancyGrid
 
-__all__ = ["ConditionalField", "ConditionalFieldConfig", "DenseGrid", "GridField", "MLPField", "OccupancyGrid", "PositionalEncoding"]
+__all__ = [
+    "ConditionalField",
+    "ConditionalFieldConfig",
+    "DenseGrid",
+    "GridField",
+    "MLPField",
+    "OccupancyGrid",
+    "PositionalEncoding",
+]

@@ -83,7 +83,9 @@ class CodeMLP(nn.Module):
 
     @property
     def last(self) -> nn.Linear:
-        return self.rest[-1]
+        last = self.rest[-1]
+        assert isinstance(last, nn.Linear)
+        return last
 
 
 class ConditionalField(nn.Module):
@@ -109,7 +111,9 @@ class ConditionalField(nn.Module):
             raise ValueError(f"unknown backbone {cfg.backbone!r}")
         nn.init.zeros_(self.deformation.last.weight)  # start undeformed: every code renders the template
         nn.init.zeros_(self.deformation.last.bias)
-        self.color_mlp = CodeMLP(features + self.view_encoding.out_dim, cfg.appearance_dim, [cfg.color_width, cfg.color_width, 3])
+        self.color_mlp = CodeMLP(
+            features + self.view_encoding.out_dim, cfg.appearance_dim, [cfg.color_width, cfg.color_width, 3]
+        )
 
     def _geometry_code(self, shape: torch.Tensor, appearance: torch.Tensor | None) -> torch.Tensor:
         if self.config.disentangled:
@@ -118,8 +122,13 @@ class ConditionalField(nn.Module):
             raise ValueError("the entangled field needs the appearance code for density too")
         return torch.cat([shape, appearance], dim=-1)
 
-    def geometry(self, positions: torch.Tensor, shape: torch.Tensor, appearance: torch.Tensor | None = None,
-                 index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def geometry(
+        self,
+        positions: torch.Tensor,
+        shape: torch.Tensor,
+        appearance: torch.Tensor | None = None,
+        index: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(σ (N,), features (N, F)) at positions (N, 3) deformed by the shape codes: per sample (N, Ds), or per ray
         (R, Ds) with ``index`` (N,) naming each sample's ray. The appearance code is used only by the entangled
         ablation."""
@@ -133,17 +142,36 @@ class ConditionalField(nn.Module):
             raw = self.density_head(features)[:, 0]
         return F.softplus(raw + self.config.density_shift), features
 
-    def density(self, positions: torch.Tensor, shape: torch.Tensor, appearance: torch.Tensor | None = None,
-                index: torch.Tensor | None = None) -> torch.Tensor:
+    def density(
+        self,
+        positions: torch.Tensor,
+        shape: torch.Tensor,
+        appearance: torch.Tensor | None = None,
+        index: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         return self.geometry(positions, shape, appearance, index)[0]
 
-    def color(self, features: torch.Tensor, directions: torch.Tensor, appearance: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
+    def color(
+        self,
+        features: torch.Tensor,
+        directions: torch.Tensor,
+        appearance: torch.Tensor,
+        index: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """rgb (N, 3) from the geometry's features, the view directions and the appearance codes (per sample, or per
         ray with ``index``)."""
-        return torch.sigmoid(self.color_mlp(torch.cat([features, self.view_encoding(directions)], dim=-1), appearance, index))
+        return torch.sigmoid(
+            self.color_mlp(torch.cat([features, self.view_encoding(directions)], dim=-1), appearance, index)
+        )
 
-    def forward(self, positions: torch.Tensor, directions: torch.Tensor, shape: torch.Tensor, appearance: torch.Tensor,
-                index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        positions: torch.Tensor,
+        directions: torch.Tensor,
+        shape: torch.Tensor,
+        appearance: torch.Tensor,
+        index: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(σ (N,), rgb (N, 3)) with codes per sample, or per ray with ``index``."""
         sigma, features = self.geometry(positions, shape, appearance, index)
         return sigma, self.color(features, directions, appearance, index)

@@ -9,6 +9,8 @@ from torch import nn
 class PositionalEncoding(nn.Module):
     """NeRF's frequency encoding: ``[x, sin(2^k x), cos(2^k x)]`` for ``k < frequencies``."""
 
+    scales: torch.Tensor
+
     def __init__(self, in_dim: int, frequencies: int, include_input: bool = True):
         super().__init__()
         self.in_dim = in_dim

@@ -31,7 +31,9 @@ class _TrilinearGather(torch.autograd.Function):
         return grad_table, None, grad_weights
 
 
-def corner_weights(positions: torch.Tensor, aabb: torch.Tensor, shape: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+def corner_weights(
+    positions: torch.Tensor, aabb: torch.Tensor, shape: tuple[int, ...]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Flat indices ``(N, 8)`` of the 8 grid points around each position and their trilinear weights ``(N, 8)``.
 
     Grid points span the box inclusively (point 0 on ``aabb[0]``, point ``R-1`` on ``aabb[1]``); positions
@@ -59,7 +61,17 @@ def corner_weights(positions: torch.Tensor, aabb: torch.Tensor, shape: tuple[int
 class DenseGrid(nn.Module):
     """``C`` values on a regular lattice of ``shape`` points spanning ``aabb``, trilinearly interpolated."""
 
-    def __init__(self, channels: int, shape: tuple[int, int, int], aabb: torch.Tensor, init_std: float = 0.0, init_value: float = 0.0):
+    lattice: torch.Tensor
+    aabb: torch.Tensor
+
+    def __init__(
+        self,
+        channels: int,
+        shape: tuple[int, ...],
+        aabb: torch.Tensor,
+        init_std: float = 0.0,
+        init_value: float = 0.0,
+    ):
         super().__init__()
         if min(shape) < 2:
             raise ValueError(f"grid shape must be at least 2 per axis, got {shape}")
@@ -72,7 +84,7 @@ class DenseGrid(nn.Module):
         self.values = nn.Parameter(values)
 
     @property
-    def shape(self) -> tuple[int, int, int]:
+    def shape(self) -> tuple[int, ...]:
         return self._shape
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
@@ -101,7 +113,7 @@ class DenseGrid(nn.Module):
         return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3).to(self.aabb.device)
 
     @torch.no_grad()
-    def resample(self, aabb: torch.Tensor, shape: tuple[int, int, int]) -> None:
+    def resample(self, aabb: torch.Tensor, shape: tuple[int, ...]) -> None:
         """Re-grid to a new box and shape by interpolating the current values (coarse-to-fine training)."""
         old_aabb, old_shape = self.aabb.clone(), self.shape
         self.lattice.copy_(torch.tensor([int(s) for s in shape]))
@@ -115,5 +127,7 @@ class DenseGrid(nn.Module):
         """Mean squared difference of neighbouring lattice values (a smoothness prior)."""
         v = self.as_volume()
         return (
-            (v[:, 1:] - v[:, :-1]).pow(2).mean() + (v[:, :, 1:] - v[:, :, :-1]).pow(2).mean() + (v[..., 1:] - v[..., :-1]).pow(2).mean()
+            (v[:, 1:] - v[:, :-1]).pow(2).mean()
+            + (v[:, :, 1:] - v[:, :, :-1]).pow(2).mean()
+            + (v[..., 1:] - v[..., :-1]).pow(2).mean()
         ) / 3.0

@@ -23,7 +23,7 @@ class MLPField(nn.Module):
         super().__init__()
         self.position_encoding = PositionalEncoding(3, position_frequencies)
         self.view_encoding = PositionalEncoding(3, view_frequencies) if view_dependent else None
-        view_dim = self.view_encoding.out_dim if view_dependent else 0
+        view_dim = self.view_encoding.out_dim if self.view_encoding is not None else 0
         in_dim = self.position_encoding.out_dim
         self.skip = skip
         self.layers = nn.ModuleList()

@@ -16,6 +16,10 @@ class OccupancyGrid(nn.Module):
     over all cells, if that is lower).
     """
 
+    aabb: torch.Tensor
+    density: torch.Tensor
+    occupied: torch.Tensor
+
     def __init__(self, aabb: torch.Tensor, resolution: int):
         super().__init__()
         self.resolution = int(resolution)

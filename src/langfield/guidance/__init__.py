@@ -26,7 +26,9 @@ def load_prior(spec: str = DEFAULT_PRIOR, device=None) -> DiffusionPrior:
 
     spec = (spec or "").strip()
     if not spec:
-        raise LangfieldError("--guidance must name a diffusion model (e.g. langfield-prior or a Stable Diffusion folder)")
+        raise LangfieldError(
+            "--guidance must name a diffusion model (e.g. langfield-prior or a Stable Diffusion folder)"
+        )
     if spec == DEFAULT_PRIOR or spec.endswith(".safetensors"):
         from pathlib import Path
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -48,15 +49,22 @@ def _text_encoder(spec: str):
 class DiffusersPrior(DiffusionPrior):
     """A ``diffusers`` UNet2DConditionModel with its scheduler's ᾱ, text encoder and tokenizer (and VAE)."""
 
-    def __init__(self, spec: str, unet, scheduler_config: dict, text_encoder, tokenizer, vae=None, resolution: int | None = None):
-        from diffusers import DDPMScheduler
+    unet: Any
+    vae: Any
 
-        scheduler = DDPMScheduler.from_config(scheduler_config)
+    def __init__(
+        self, spec: str, unet, scheduler_config: dict, text_encoder, tokenizer, vae=None, resolution: int | None = None
+    ):
+        from diffusers import DDPMScheduler  # pyright: ignore[reportPrivateImportUsage]
+
+        scheduler: Any = DDPMScheduler.from_config(scheduler_config)
         super().__init__(scheduler.alphas_cumprod)
         self.name = spec
         self.prediction_type = scheduler.config.prediction_type
         if self.prediction_type not in ("epsilon", "v_prediction"):
-            raise LangfieldError(f"{spec}: prediction type '{self.prediction_type}' is not supported (epsilon or v_prediction)")
+            raise LangfieldError(
+                f"{spec}: prediction type '{self.prediction_type}' is not supported (epsilon or v_prediction)"
+            )
         self.unet, self.text_encoder, self.tokenizer, self.vae = unet, text_encoder, tokenizer, vae
         self.latent = vae is not None
         factor = 2 ** (len(vae.config.block_out_channels) - 1) if vae is not None else 1
@@ -76,7 +84,9 @@ class DiffusersPrior(DiffusionPrior):
         return (self.unet.config.in_channels, side, side)
 
     def text_condition(self, texts: list[str]) -> TextCondition:
-        tokens = self.tokenizer(list(texts), padding="max_length", max_length=self.max_tokens, truncation=True, return_tensors="pt")
+        tokens = self.tokenizer(
+            list(texts), padding="max_length", max_length=self.max_tokens, truncation=True, return_tensors="pt"
+        )
         ids, mask = tokens.input_ids.to(self.device), tokens.attention_mask.to(self.device)
         with torch.no_grad():
             if self.uses_mask:
@@ -87,7 +97,12 @@ class DiffusersPrior(DiffusionPrior):
 
     def _denoiser(self, x: torch.Tensor, t: torch.Tensor, condition: TextCondition) -> torch.Tensor:
         mask = None if condition.mask is None else condition.mask.to(x.dtype)
-        return self.unet(x.to(self.unet.dtype), t, encoder_hidden_states=condition.states.to(self.unet.dtype), encoder_attention_mask=mask).sample.to(x.dtype)
+        return self.unet(
+            x.to(self.unet.dtype),
+            t,
+            encoder_hidden_states=condition.states.to(self.unet.dtype),
+            encoder_attention_mask=mask,
+        ).sample.to(x.dtype)
 
     def encode_images(self, images: torch.Tensor) -> torch.Tensor:
         x = pixels_to_model(images, self.resolution)
@@ -107,7 +122,7 @@ def load_diffusers_prior(spec: str) -> DiffusersPrior:
     try:
         import diffusers
         import transformers
-        from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+        from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel  # pyright: ignore[reportPrivateImportUsage]
         from transformers import AutoTokenizer
     except ImportError as error:
         raise LangfieldError(f"--guidance {spec} needs the packages diffusers and transformers ({error})") from None
@@ -116,14 +131,19 @@ def load_diffusers_prior(spec: str) -> DiffusersPrior:
         library.utils.logging.disable_progress_bar()
     path = Path(spec).expanduser()
     if path.exists() and not path.is_dir():
-        raise LangfieldError(f"{spec}: a diffusion model is a diffusers folder (or a .safetensors file of langfield-prior)")
+        raise LangfieldError(
+            f"{spec}: a diffusion model is a diffusers folder (or a .safetensors file of langfield-prior)"
+        )
     source = str(path) if path.is_dir() else spec
     if path.is_dir() and not (path / "unet").is_dir():
-        raise LangfieldError(f"{spec}: no unet/ folder; expected a diffusers pipeline folder (unet/, scheduler/, text_encoder/, tokenizer/[, vae/])")
+        raise LangfieldError(
+            f"{spec}: no unet/ folder; expected a diffusers pipeline folder (unet/, scheduler/, text_encoder/, "
+            "tokenizer/[, vae/])"
+        )
     try:
         latent = _has_component(source, "vae")
         unet = UNet2DConditionModel.from_pretrained(source, subfolder="unet", **offline())
-        scheduler_config = DDPMScheduler.load_config(source, subfolder="scheduler", **offline())
+        scheduler_config: Any = DDPMScheduler.load_config(source, subfolder="scheduler", **offline())
         text_encoder = _text_encoder(source)
         tokenizer = AutoTokenizer.from_pretrained(source, subfolder="tokenizer", **offline())
         vae = AutoencoderKL.from_pretrained(source, subfolder="vae", **offline()) if latent else None

@@ -45,7 +45,7 @@ def default_path() -> Path:
 
 
 def alphas_cumprod(schedule: dict) -> torch.Tensor:
-    from diffusers import DDPMScheduler
+    from diffusers import DDPMScheduler  # pyright: ignore[reportPrivateImportUsage]
 
     return DDPMScheduler(**schedule).alphas_cumprod
 
@@ -55,7 +55,7 @@ class EmbeddedPrior(DiffusionPrior):
     prediction_type = "epsilon"
 
     def __init__(self, unet_config: dict | None = None, schedule: dict | None = None, text_tower=None):
-        from diffusers import UNet2DConditionModel
+        from diffusers import UNet2DConditionModel  # pyright: ignore[reportPrivateImportUsage]
 
         self.unet_config = dict(unet_config or DEFAULT_UNET)
         self.schedule = dict(schedule or DEFAULT_SCHEDULE)
@@ -98,8 +98,15 @@ class EmbeddedPrior(DiffusionPrior):
     def save(self, path: Path, info: dict | None = None) -> None:
         """Atomically write the UNet weights with the architecture, schedule and training summary as metadata."""
         # float16 on disk (half the size; the model runs in float32 after loading)
-        state = {k: (v.half() if v.is_floating_point() else v).detach().contiguous().cpu() for k, v in self.unet.state_dict().items()}
-        metadata = {"unet": json.dumps(self.unet_config), "schedule": json.dumps(self.schedule), "info": json.dumps(info or self.info)}
+        state = {
+            k: (v.half() if v.is_floating_point() else v).detach().contiguous().cpu()
+            for k, v in self.unet.state_dict().items()
+        }
+        metadata = {
+            "unet": json.dumps(self.unet_config),
+            "schedule": json.dumps(self.schedule),
+            "info": json.dumps(info or self.info),
+        }
         write_tensors(path, state, metadata)
 
     @classmethod

@@ -28,7 +28,7 @@ class TextCondition:
     @staticmethod
     def cat(parts: list["TextCondition"]) -> "TextCondition":
         masks = [p.mask for p in parts]
-        mask = None if any(m is None for m in masks) else torch.cat(masks)
+        mask = None if any(m is None for m in masks) else torch.cat([m for m in masks if m is not None])
         return TextCondition(torch.cat([p.states for p in parts]), mask)
 
     def select(self, index: torch.Tensor | list[int]) -> "TextCondition":
@@ -42,6 +42,8 @@ class DiffusionPrior(nn.Module):
     """Base class: subclasses set ``name``, ``resolution`` (the image side the model expects), ``prediction_type``
     (``epsilon`` or ``v_prediction``) and the ``alphas_cumprod`` buffer, and implement ``text_condition``,
     ``_denoiser``, ``encode_images`` and ``decode``."""
+
+    alphas_cumprod: torch.Tensor
 
     name: str = "prior"
     resolution: int
@@ -98,7 +100,9 @@ def pixels_to_model(images: torch.Tensor, resolution: int) -> torch.Tensor:
     """(N, H, W, 3) in [0, 1] -> (N, 3, R, R) in [-1, 1]; bilinear (antialiased when shrinking), differentiable."""
     x = images.permute(0, 3, 1, 2)
     if x.shape[-2:] != (resolution, resolution):
-        x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=x.shape[-1] > resolution)
+        x = F.interpolate(
+            x, size=(resolution, resolution), mode="bilinear", align_corners=False, antialias=x.shape[-1] > resolution
+        )
     return x * 2 - 1
 
 

@@ -61,7 +61,9 @@ class PromptProcessor:
     """The conditions of one prompt for a prior: one per view (or one without suffix) and the negative prompt
     (empty: the unconditional one), computed once."""
 
-    def __init__(self, prior: DiffusionPrior, prompt: str, negative: str = "", views: ViewPromptConfig = ViewPromptConfig()):
+    def __init__(
+        self, prior: DiffusionPrior, prompt: str, negative: str = "", views: ViewPromptConfig = ViewPromptConfig()
+    ):
         self.prompt = check_prompt(prompt)
         self.views = views
         names = VIEWS if views.enabled else (None,)
@@ -72,7 +74,10 @@ class PromptProcessor:
 
     def condition(self, azimuth: torch.Tensor, elevation: torch.Tensor) -> tuple[TextCondition, list[str]]:
         """Conditions for cameras at ``azimuth`` / ``elevation`` (degrees), and the texts used."""
-        names = [view_name(float(a), float(e), self.views) if self.views.enabled else None for a, e in zip(azimuth, elevation)]
+        names = [
+            view_name(float(a), float(e), self.views) if self.views.enabled else None
+            for a, e in zip(azimuth, elevation)
+        ]
         return TextCondition.cat([self._conditions[n] for n in names]), [self.texts[n] for n in names]
 
     def negative(self, count: int) -> TextCondition:

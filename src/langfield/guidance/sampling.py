@@ -10,7 +10,12 @@ from langfield.guidance.prior import DiffusionPrior, TextCondition
 
 @torch.no_grad()
 def sample_images(
-    prior: DiffusionPrior, prompts: list[str], steps: int = 50, guidance_scale: float = 3.0, negative: str = "", generator: torch.Generator | None = None
+    prior: DiffusionPrior,
+    prompts: list[str],
+    steps: int = 50,
+    guidance_scale: float = 3.0,
+    negative: str = "",
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """(N, H, W, 3) images in [0, 1], one per prompt."""
     n = len(prompts)

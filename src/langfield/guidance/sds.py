@@ -49,10 +49,17 @@ class SDSConfig:
         """The rules between options (each option's own range is declared on its field); run by ``validate``."""
         if not self.min_step < self.max_step:
             raise LangfieldError(
-                f"{flag('min_step')} / {flag('max_step')} must satisfy 0 <= min-step < max-step <= 1, got {self.min_step}..{self.max_step}"
+                f"{flag('min_step')} / {flag('max_step')} must satisfy 0 <= min-step < max-step <= 1, got "
+                f"{self.min_step}..{self.max_step}"
             )
-        if self.schedule == "random" and self.max_step_final is not None and not self.min_step < self.max_step_final <= 1.0:
-            raise LangfieldError(f"{flag('max_step_final')} must lie in (min-step, 1], got {self.max_step_final}")  # unused by "decreasing"
+        if (
+            self.schedule == "random"
+            and self.max_step_final is not None
+            and not self.min_step < self.max_step_final <= 1.0
+        ):
+            raise LangfieldError(
+                f"{flag('max_step_final')} must lie in (min-step, 1], got {self.max_step_final}"
+            )  # unused by "decreasing"
 
 
 def timestep_range(config: SDSConfig, progress: float, count: int) -> tuple[int, int]:
@@ -83,7 +90,12 @@ class ScoreDistillation:
         self.prior, self.config = prior, config
 
     def __call__(
-        self, images: torch.Tensor, condition: TextCondition, negative: TextCondition, progress: float, generator: torch.Generator | None = None
+        self,
+        images: torch.Tensor,
+        condition: TextCondition,
+        negative: TextCondition,
+        progress: float,
+        generator: torch.Generator | None = None,
     ) -> dict[str, torch.Tensor]:
         prior, cfg = self.prior, self.config
         x = prior.encode_images(images)
@@ -93,7 +105,9 @@ class ScoreDistillation:
         noise = torch.randn(x.shape, generator=generator).to(device=device, dtype=x.dtype)
         with torch.no_grad():
             noisy = prior.add_noise(x.detach(), noise, t)
-            both = prior.predict_noise(torch.cat([noisy, noisy]), torch.cat([t, t]), TextCondition.cat([condition, negative]))
+            both = prior.predict_noise(
+                torch.cat([noisy, noisy]), torch.cat([t, t]), TextCondition.cat([condition, negative])
+            )
             eps_text, eps_negative = both.chunk(2)
             guided = eps_negative + cfg.guidance_scale * (eps_text - eps_negative)
             grad = weight(cfg, prior.alphas_cumprod[t]).view(-1, 1, 1, 1) * (guided - noise)

@@ -11,7 +11,6 @@ from langfield.methods.lerf.config import LerfConfig
 from langfield.methods.nerf.config import NerfConfig
 from langfield.methods.vanilla_nerf.config import SimplifiedNerfConfig, VanillaNerfConfig
 
-
 METHODS: dict[str, MethodSpec] = {
     spec.name: spec
     for spec in (
@@ -28,7 +27,12 @@ METHODS: dict[str, MethodSpec] = {
             "langfield.methods.vanilla_nerf.model:VanillaNerfModel",
             "DietNeRF's simplified NeRF baseline (vanilla-nerf preset)",
         ),
-        MethodSpec("lerf", LerfConfig, "langfield.methods.lerf.model:LerfModel", "language-embedded radiance field: query a scene with text"),
+        MethodSpec(
+            "lerf",
+            LerfConfig,
+            "langfield.methods.lerf.model:LerfModel",
+            "language-embedded radiance field: query a scene with text",
+        ),
         MethodSpec(
             "dietnerf",
             DietNerfConfig,

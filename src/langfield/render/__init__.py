@@ -1,7 +1,7 @@
 """Samplers that return packed samples, and pure volume-rendering functions (nerfacc-style)."""
 
-from langfield.render.samples import RaySamples
 from langfield.render.samplers import march_uniform, ray_aabb, sample_pdf, stratified_bins
+from langfield.render.samples import RaySamples
 from langfield.render.volume import accumulate, distortion_loss, exclusive_cumsum, packed_weights, render_weights
 
 __all__ = [

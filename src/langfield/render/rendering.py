@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Any, Callable
 
 import torch
 
@@ -21,8 +21,10 @@ from langfield.render.samplers import march_uniform, ray_aabb
 from langfield.render.samples import RaySamples
 from langfield.render.volume import packed_weights
 
-DensityFn = Callable[[torch.Tensor, torch.Tensor], "tuple[torch.Tensor, Optional[torch.Tensor]]"]
-ColorFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, Optional[torch.Tensor]], torch.Tensor]
+#: (positions (S, 3), ray indices (S,)) -> (densities (S,), features for the colour function or None)
+DensityFn = Callable[[torch.Tensor, torch.Tensor], "tuple[torch.Tensor, Any]"]
+#: (positions (C, 3), directions (C, 3), ray indices (C,), the density function's features of those samples) -> (C, 3)
+ColorFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, Any], torch.Tensor]
 
 
 @dataclass
@@ -69,9 +71,15 @@ def render_samples(
     return Rendered(rgb, opacity, depth, weights, ids, samples.t_mid, samples.deltas, tau, colored, colors)
 
 
-def composite(rgb: torch.Tensor, opacity: torch.Tensor, depth: torch.Tensor, background: torch.Tensor) -> dict[str, torch.Tensor]:
+def composite(
+    rgb: torch.Tensor, opacity: torch.Tensor, depth: torch.Tensor, background: torch.Tensor
+) -> dict[str, Any]:
     """``rgb`` over ``background`` (R, 3) or (3,), and the expected depth."""
-    return {"rgb": rgb + (1.0 - opacity)[:, None] * background, "opacity": opacity, "depth": depth / opacity.clamp_min(1e-6)}
+    return {
+        "rgb": rgb + (1.0 - opacity)[:, None] * background,
+        "opacity": opacity,
+        "depth": depth / opacity.clamp_min(1e-6),
+    }
 
 
 def march_and_render(
@@ -88,7 +96,7 @@ def march_and_render(
     color_threshold: float = 0.0,
     segment: int | None = None,
     early_stop: float = 0.0,
-) -> dict:
+) -> dict[str, Any]:
     """Render rays through ``aabb`` in steps of ``step`` from ``near``, skipping cells where ``occupied`` is false.
     ``jitter`` (R,) in [0, 1): stratified offsets (training). ``segment``: march that many steps at a time and drop
     rays whose transmittance fell below ``early_stop`` (evaluation); None marches whole rays at once.
@@ -100,7 +108,9 @@ def march_and_render(
     t_near = t_near.clamp_min(near)
     total_steps = max(1, int(math.ceil(float((t_far - t_near).detach().max().clamp_min(0)) / step)))
     if segment is None or segment >= total_steps:
-        samples = march_uniform(origins, directions, t_near, t_far, step, 0, total_steps, occupied=occupied, offsets=jitter)
+        samples = march_uniform(
+            origins, directions, t_near, t_far, step, 0, total_steps, occupied=occupied, offsets=jitter
+        )
         if len(samples) == 0:  # every ray misses the occupied cells: the background, and nothing to learn from
             zeros = origins.new_zeros(rays)
             out = composite(origins.new_zeros(rays, 3), zeros, zeros, background)
@@ -109,8 +119,12 @@ def march_and_render(
             return out
         part = render_samples(samples, origins, directions, density_fn, color_fn, color_threshold)
         out = composite(part.rgb, part.opacity, part.depth, background)
-        colored = (part.colors, part.weights[part.colored], part.ray_indices[part.colored]) if len(part.colors) else None
-        out.update(weights=part.weights, ray_indices=part.ray_indices, t_mid=part.t_mid, deltas=part.deltas, colored=colored)
+        colored = (
+            (part.colors, part.weights[part.colored], part.ray_indices[part.colored]) if len(part.colors) else None
+        )
+        out.update(
+            weights=part.weights, ray_indices=part.ray_indices, t_mid=part.t_mid, deltas=part.deltas, colored=colored
+        )
         return out
     transmittance = torch.ones(rays, device=device)
     active = torch.arange(rays, device=device)
@@ -119,16 +133,28 @@ def march_and_render(
     colored = None
     for first in range(0, total_steps, segment):
         samples = march_uniform(
-            origins[active], directions[active], t_near[active], t_far[active], step, first, segment,
-            occupied=occupied, offsets=None if jitter is None else jitter[active],
+            origins[active],
+            directions[active],
+            t_near[active],
+            t_far[active],
+            step,
+            first,
+            segment,
+            occupied=occupied,
+            offsets=None if jitter is None else jitter[active],
         )
         if len(samples) == 0:
             if t_near[active].min() + (first + segment) * step >= t_far[active].max():
                 break
             continue
-        part = render_samples(samples, origins[active], directions[active], density_fn, color_fn, color_threshold,
-                              transmittance[active])
-        rgb, opacity, depth = rgb.index_add(0, active, part.rgb), opacity.index_add(0, active, part.opacity), depth.index_add(0, active, part.depth)
+        part = render_samples(
+            samples, origins[active], directions[active], density_fn, color_fn, color_threshold, transmittance[active]
+        )
+        rgb, opacity, depth = (
+            rgb.index_add(0, active, part.rgb),
+            opacity.index_add(0, active, part.opacity),
+            depth.index_add(0, active, part.depth),
+        )
         ids = active[part.ray_indices]
         if len(part.colors):
             colored = (part.colors, part.weights[part.colored], ids[part.colored])
@@ -139,6 +165,10 @@ def march_and_render(
             break
     out = composite(rgb, opacity, depth, background)
     empty = origins.new_zeros(0)
-    columns = [torch.cat(c) for c in zip(*kept)] if kept else [empty, torch.zeros(0, dtype=torch.long, device=device), empty, empty]
+    columns = (
+        [torch.cat(c) for c in zip(*kept)]
+        if kept
+        else [empty, torch.zeros(0, dtype=torch.long, device=device), empty, empty]
+    )
     out.update(weights=columns[0], ray_indices=columns[1], t_mid=columns[2], deltas=columns[3], colored=colored)
     return out

@@ -52,7 +52,9 @@ def march_uniform(
     return RaySamples(ray_idx, starts, starts + step, rays)
 
 
-def stratified_bins(near: torch.Tensor, far: torch.Tensor, count: int, generator: torch.Generator | None, jitter: bool) -> torch.Tensor:
+def stratified_bins(
+    near: torch.Tensor, far: torch.Tensor, count: int, generator: torch.Generator | None, jitter: bool
+) -> torch.Tensor:
     """Bin edges ``(R, count + 1)`` between ``near`` and ``far``, each bin jittered when ``jitter``."""
     u = torch.linspace(0.0, 1.0, count + 1, device=near.device)
     edges = near[:, None] + (far - near)[:, None] * u

@@ -8,7 +8,9 @@ import torch
 from torch.nn import functional as F
 
 
-def density_normals(density_fn: Callable[[torch.Tensor], torch.Tensor], positions: torch.Tensor, epsilon: float) -> torch.Tensor:
+def density_normals(
+    density_fn: Callable[[torch.Tensor], torch.Tensor], positions: torch.Tensor, epsilon: float
+) -> torch.Tensor:
     """Unit normals -∇σ/|∇σ| (pointing out of the object) by central differences of ``density_fn`` at
     ``positions`` (N, 3), step ``epsilon``; differentiable with respect to the field."""
     offsets = torch.eye(3, device=positions.device, dtype=positions.dtype) * epsilon
@@ -18,7 +20,9 @@ def density_normals(density_fn: Callable[[torch.Tensor], torch.Tensor], position
     return -F.normalize(gradient, dim=-1, eps=1e-12)
 
 
-def lambertian(albedo: torch.Tensor, normals: torch.Tensor, light_directions: torch.Tensor, ambient: float, diffuse: float) -> torch.Tensor:
+def lambertian(
+    albedo: torch.Tensor, normals: torch.Tensor, light_directions: torch.Tensor, ambient: float, diffuse: float
+) -> torch.Tensor:
     """``albedo * (ambient + diffuse * max(0, n·l))`` for unit normals and unit directions towards the light."""
     cosine = (normals * light_directions).sum(dim=-1, keepdim=True).clamp_min(0.0)
     return albedo * (ambient + diffuse * cosine)

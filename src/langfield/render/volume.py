@@ -69,7 +69,9 @@ def render_weights(sigmas: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
     return torch.exp(-exclusive) * (1.0 - torch.exp(-tau))
 
 
-def accumulate(values: torch.Tensor | None, weights: torch.Tensor, ray_indices: torch.Tensor, num_rays: int) -> torch.Tensor:
+def accumulate(
+    values: torch.Tensor | None, weights: torch.Tensor, ray_indices: torch.Tensor, num_rays: int
+) -> torch.Tensor:
     """Per-ray weighted sum of per-sample ``values`` (S, C) or, with ``values=None``, of the weights (opacity)."""
     if values is None:
         return weights.new_zeros(num_rays).index_add(0, ray_indices, weights)

@@ -32,7 +32,9 @@ def load_checkpoint(path: Path, method: str | None = None, map_location: str | t
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise LangfieldError(f"{path}: not a langfield checkpoint")
     if payload.get("version") != VERSION:
-        raise LangfieldError(f"{path}: checkpoint version {payload.get('version')} is not supported (expected {VERSION})")
+        raise LangfieldError(
+            f"{path}: checkpoint version {payload.get('version')} is not supported (expected {VERSION})"
+        )
     if method is not None and payload.get("method") != method:
         raise LangfieldError(f"{path}: checkpoint of method '{payload.get('method')}', not '{method}'")
     return payload

@@ -82,7 +82,9 @@ class CheckpointedSteps:
 
 
 @contextmanager
-def checkpointed_steps(save: Callable[[], None], every_seconds: float, on_interrupt: Callable[[], None]) -> Iterator[CheckpointedSteps]:
+def checkpointed_steps(
+    save: Callable[[], None], every_seconds: float, on_interrupt: Callable[[], None]
+) -> Iterator[CheckpointedSteps]:
     """A training loop's checkpoints: ``save`` every ``every_seconds`` (at a step boundary), at the end, and on
     Ctrl-C / SIGTERM (at the end of the step it came in, then ``on_interrupt`` reports it and the interrupt goes
     on; a second signal stops without saving)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -23,11 +23,14 @@ from langfield.train.interrupt import saves_on, step_boundaries
 from langfield.ui import progress_bar
 
 
-def all_finite(tensors: list[torch.Tensor | None]) -> bool:
+def all_finite(tensors: Sequence[torch.Tensor | None]) -> bool:
     """Whether every value of ``tensors`` is finite: one fused norm per tensor (a NaN or inf makes its norm
     non-finite) and one synchronisation, cheaper than an element-wise test."""
     values = [t.detach() for t in tensors if t is not None and (t.is_floating_point() or t.is_complex())]
-    return not values or bool(torch.isfinite(torch.stack(torch._foreach_norm(values))).all())
+    if not values:
+        return True
+    norms = torch._foreach_norm(values)  # pyright: ignore[reportPrivateImportUsage]
+    return bool(torch.isfinite(torch.stack(norms)).all())
 
 
 def _tensors(tree: Any) -> list[torch.Tensor]:
@@ -41,7 +44,7 @@ def _tensors(tree: Any) -> list[torch.Tensor]:
 
 
 def _rng_state(generator: torch.Generator) -> dict:
-    state = {"generator": generator.get_state(), "torch": torch.get_rng_state()}
+    state: dict[str, Any] = {"generator": generator.get_state(), "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -201,7 +204,9 @@ class TrainingLoop:
                         optimizer = task.optimizer
                         optimizer.zero_grad(set_to_none=True)
                         finite = bool(torch.isfinite(loss))
-                        if finite and loss.requires_grad:  # e.g. rays that all miss the occupied cells: nothing to learn
+                        if (
+                            finite and loss.requires_grad
+                        ):  # e.g. rays that all miss the occupied cells: nothing to learn
                             loss.backward()
                             parameters = [p for g in optimizer.param_groups for p in g["params"]]
                             finite = all_finite([p.grad for p in parameters])
@@ -218,8 +223,10 @@ class TrainingLoop:
                             task.skipped(step, loss)
                             if bad_steps >= s.max_bad_steps:
                                 raise LangfieldError(
-                                    f"{bad_steps} steps in a row had a non-finite loss or gradient (last at step {step}, "
-                                    f"loss {float(loss.detach())}); the last good checkpoint is kept (lower the learning "
+                                    f"{bad_steps} steps in a row had a non-finite loss or gradient (last at step "
+                                    f"{step}, "
+                                    f"loss {float(loss.detach())}); the last good checkpoint is kept (lower the "
+                                    "learning "
                                     "rates or check the data)"
                                 )
                         step += 1  # a skipped step still counts, so schedules and milestones move on as usual

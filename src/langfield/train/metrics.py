@@ -34,8 +34,13 @@ def ssim(prediction: torch.Tensor, target: torch.Tensor, window: int = 11, sigma
     return float(value.mean())
 
 
-def kernel_distance(real: torch.Tensor, fake: torch.Tensor, subsets: int = 10, subset_size: int = 100,
-                    generator: torch.Generator | None = None) -> tuple[float, float]:
+def kernel_distance(
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    subsets: int = 10,
+    subset_size: int = 100,
+    generator: torch.Generator | None = None,
+) -> tuple[float, float]:
     """KID (Bińkowski et al. 2018) between two sets of features (N, D), (M, D): the unbiased estimate of the squared
     MMD with the cubic polynomial kernel k(x, y) = (x·y / D + 1)³, averaged over random subsets. Returns (mean,
     standard deviation over subsets); 0 in expectation when both sets come from one distribution."""

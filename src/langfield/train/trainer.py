@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import torch
 
@@ -16,7 +16,15 @@ from langfield.atomic import fresh_folder, remove_stale_temporaries, write_json,
 from langfield.checks import validate
 from langfield.configio import from_dict, to_dict
 from langfield.core import MethodSpec, Model, RayBatch, SceneInfo, resolve_device
-from langfield.core.runfiles import CHECKPOINT_FILE, CONFIG_FILE, LOG_FILE, RUN_FILES, RUN_MARKER, SUMMARY_FILE, read_run_file
+from langfield.core.runfiles import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    LOG_FILE,
+    RUN_FILES,
+    RUN_MARKER,
+    SUMMARY_FILE,
+    read_run_file,
+)
 from langfield.data import load_dataset
 from langfield.errors import LangfieldError
 from langfield.train.checkpoint import load_checkpoint
@@ -93,7 +101,7 @@ class FieldTask(Task):
         self.generator = generator
         self.batches: RayBatches | None = None
         self.eval_view: int | None = None
-        self.log = None
+        self.log: TextIO | None = None
         self.outputs: dict | None = None
         self.last_psnr = self.last_loss = float("nan")
         self.samples_total = 0
@@ -159,7 +167,7 @@ class FieldTask(Task):
 
     def skipped(self, step: int, loss: torch.Tensor) -> None:
         entry = {"step": step, "skipped": "non-finite loss or gradient", "loss": str(float(loss.detach()))}
-        self.log.write(json.dumps(entry) + "\n")
+        self._write(entry)
 
     def end_step(self, step: int, elapsed: float, losses: dict[str, torch.Tensor] | None) -> float:
         tcfg, outputs = self.tcfg, self.outputs
@@ -177,17 +185,17 @@ class FieldTask(Task):
                 entry.update({k: float(v.detach()) for k, v in {**self.last_extra, **losses}.items()})
                 if outputs is not None:
                     entry["samples_per_ray"] = outputs["weights"].numel() / tcfg.batch_rays
-                self.log.write(json.dumps(entry) + "\n")
+                self._write(entry)
         if self.eval_view is not None and step % tcfg.eval_every == 0:
-            self.evaluate(step, elapsed)
+            self.evaluate(self.eval_view, step, elapsed)
         return self.last_psnr if self.batches is not None else self.last_loss
 
-    def evaluate(self, step: int, elapsed: float) -> None:
-        model, dataset, view = self.model, self.dataset, self.eval_view
+    def evaluate(self, view: int, step: int, elapsed: float) -> None:
+        model, dataset = self.model, self.dataset
         model.select_view(dataset, view)
         image = model.render_camera(dataset.cameras, view)["rgb"].cpu()
         value = psnr(image, dataset.rgb(view))
-        self.log.write(json.dumps({"step": step, "elapsed": round(elapsed, 3), "eval_view": view, "eval_psnr": value}) + "\n")
+        self._write({"step": step, "elapsed": round(elapsed, 3), "eval_view": view, "eval_psnr": value})
         console.print(f"step {step}: held-out view {view} PSNR {value:.2f} dB")
         model.train()
 
@@ -196,6 +204,10 @@ class FieldTask(Task):
             console.print(f"interrupted at step {step}; checkpoint saved; continue with --resume")
         else:  # a second signal cut a step in half: the last checkpoint is kept as it is
             console.print(f"stopped during step {step + 1}; the last checkpoint is kept; continue with --resume")
+
+    def _write(self, entry: dict) -> None:
+        if self.log is not None:
+            self.log.write(json.dumps(entry) + "\n")
 
     def close(self) -> None:
         if self.log is not None:
@@ -255,7 +267,9 @@ class Trainer:
             payload = load_checkpoint(checkpoint, method=self.spec.name)
             for key in ("step", "elapsed", "model", "optimizer", "scene", "rng"):
                 if key not in payload:
-                    raise LangfieldError(f"{checkpoint}: damaged checkpoint (no '{key}'); start afresh with --overwrite")
+                    raise LangfieldError(
+                        f"{checkpoint}: damaged checkpoint (no '{key}'); start afresh with --overwrite"
+                    )
             remove_stale_temporaries(self.output)  # left by a writer that was killed
             truncate_log(self.output / LOG_FILE, int(payload["step"]))
             # the model is rebuilt exactly as saved; options of the command line apply to the loop
@@ -306,8 +320,16 @@ class Trainer:
             dataset = load_dataset(self.config.data)
             console.print(dataset.summary())
         settings = LoopSettings(
-            self.spec.name, tcfg.max_steps, tcfg.max_seconds, tcfg.seed, tcfg.threads, self.output / CHECKPOINT_FILE,
-            tcfg.checkpoint_every, tcfg.checkpoint_seconds, tcfg.max_bad_steps, tcfg.progress,
+            self.spec.name,
+            tcfg.max_steps,
+            tcfg.max_seconds,
+            tcfg.seed,
+            tcfg.threads,
+            self.output / CHECKPOINT_FILE,
+            tcfg.checkpoint_every,
+            tcfg.checkpoint_seconds,
+            tcfg.max_bad_steps,
+            tcfg.progress,
         )
         loop = TrainingLoop(settings)  # seeds: before the model is built
         model = self._build_model(payload, dataset, device)
@@ -321,6 +343,7 @@ class Trainer:
         summary, done = task.summary(result)
         write_json(self.output / SUMMARY_FILE, summary)
         console.print(
-            f"trained {self.spec.name} for {result.step} steps in {result.elapsed:.1f} s ({done}); run saved to {self.output}"
+            f"trained {self.spec.name} for {result.step} steps in {result.elapsed:.1f} s ({done}); run saved to "
+            f"{self.output}"
         )
         return self.output

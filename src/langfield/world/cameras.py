@@ -21,7 +21,13 @@ def hemisphere_poses(views: int, radius: float, rng: np.random.Generator, elevat
     for i in range(views):
         azimuth = offset + i * golden
         el = math.radians(rng.uniform(*elevation))
-        eyes.append([radius * math.cos(el) * math.cos(azimuth), radius * math.cos(el) * math.sin(azimuth), radius * math.sin(el)])
+        eyes.append(
+            [
+                radius * math.cos(el) * math.cos(azimuth),
+                radius * math.cos(el) * math.sin(azimuth),
+                radius * math.sin(el),
+            ]
+        )
     eye = torch.tensor(eyes, dtype=torch.float32)
     target = torch.tensor(TARGET).expand_as(eye)
     return look_at(eye, target, torch.tensor([0.0, 0.0, 1.0]))

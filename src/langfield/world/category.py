@@ -35,7 +35,11 @@ def _chair(p: Shape) -> tuple[PartSpec, ...]:
     return (
         PartSpec("box", (0, 0, h), (w, d, 0.03)),
         PartSpec("box", (0, d - 0.03, h + 0.03 + back), (w, 0.03, back)),
-        *(PartSpec("cylinder", (sx * (w - r - 0.01), sy * (d - r - 0.01), leg), (r, leg, 0)) for sx in (-1, 1) for sy in (-1, 1)),
+        *(
+            PartSpec("cylinder", (sx * (w - r - 0.01), sy * (d - r - 0.01), leg), (r, leg, 0))
+            for sx in (-1, 1)
+            for sy in (-1, 1)
+        ),
     )
 
 
@@ -44,7 +48,11 @@ def _table(p: Shape) -> tuple[PartSpec, ...]:
     leg = (h - 0.03) / 2
     return (
         PartSpec("box", (0, 0, h), (w, d, 0.03)),
-        *(PartSpec("cylinder", (sx * (w - r - 0.02), sy * (d - r - 0.02), leg), (r, leg, 0)) for sx in (-1, 1) for sy in (-1, 1)),
+        *(
+            PartSpec("cylinder", (sx * (w - r - 0.02), sy * (d - r - 0.02), leg), (r, leg, 0))
+            for sx in (-1, 1)
+            for sy in (-1, 1)
+        ),
     )
 
 
@@ -76,10 +84,20 @@ class Category:
 CATEGORIES: dict[str, Category] = {
     "chair": Category(
         "chair",
-        {"seat_width": (0.14, 0.28), "seat_depth": (0.14, 0.24), "seat_height": (0.15, 0.35), "back_height": (0.08, 0.22), "leg_radius": (0.015, 0.045)},
+        {
+            "seat_width": (0.14, 0.28),
+            "seat_depth": (0.14, 0.24),
+            "seat_height": (0.15, 0.35),
+            "back_height": (0.08, 0.22),
+            "leg_radius": (0.015, 0.045),
+        },
         _chair,
     ),
-    "table": Category("table", {"top_width": (0.2, 0.4), "top_depth": (0.12, 0.28), "height": (0.15, 0.4), "leg_radius": (0.015, 0.04)}, _table),
+    "table": Category(
+        "table",
+        {"top_width": (0.2, 0.4), "top_depth": (0.12, 0.28), "height": (0.15, 0.4), "leg_radius": (0.015, 0.04)},
+        _table,
+    ),
     "mug": Category("mug", {"radius": (0.09, 0.18), "height": (0.16, 0.44), "handle_size": (0.05, 0.11)}, _mug),
 }
 #: one fixed light for a whole category dataset: appearance codes explain colour, not lighting
@@ -104,7 +122,13 @@ class CategoryObject:
     def world_object(self) -> WorldObject:
         category = get_category(self.category)
         category.check(self.shape)
-        return WorldObject(1, Attributes(self.category, self.color, self.material, "medium"), (0.0, 0.0), 0.0, category.build(self.shape))
+        return WorldObject(
+            1,
+            Attributes(self.category, self.color, self.material, "medium"),
+            (0.0, 0.0),
+            0.0,
+            category.build(self.shape),
+        )
 
     def as_dict(self) -> dict:
         return {"category": self.category, "shape": self.shape, "color": self.color, "material": self.material}
@@ -118,7 +142,14 @@ def sample_objects(category: str, count: int, seed: int) -> list[CategoryObject]
     out = []
     for i in range(count):
         rng = np.random.default_rng([seed, i])
-        out.append(CategoryObject(category, cat.sample(rng), list(COLORS)[rng.integers(len(COLORS))], list(MATERIALS)[rng.integers(len(MATERIALS))]))
+        out.append(
+            CategoryObject(
+                category,
+                cat.sample(rng),
+                list(COLORS)[rng.integers(len(COLORS))],
+                list(MATERIALS)[rng.integers(len(MATERIALS))],
+            )
+        )
     return out
 
 
@@ -129,8 +160,16 @@ def render_object(obj: CategoryObject, cameras, background=(1.0, 1.0, 1.0)) -> d
     image = torch.arange(len(cameras)).repeat_interleave(pixels)
     origins, directions = cameras.pixel_rays(image, torch.arange(pixels).repeat(len(cameras)))
     zeros = torch.zeros_like(image)  # one light and background for every view
-    out = render_rays(parts, origins, directions, zeros, torch.tensor([LIGHTING.direction]), torch.tensor([LIGHTING.intensity]),
-                      torch.tensor([LIGHTING.ambient]), torch.tensor([background]))
+    out = render_rays(
+        parts,
+        origins,
+        directions,
+        zeros,
+        torch.tensor([LIGHTING.direction]),
+        torch.tensor([LIGHTING.intensity]),
+        torch.tensor([LIGHTING.ambient]),
+        torch.tensor([background]),
+    )
     shape = (len(cameras), cameras.height, cameras.width)
     return {"rgb": out["rgb"].reshape(*shape, 3), "alpha": out["alpha"].reshape(shape)}
 
@@ -142,8 +181,17 @@ def object_cameras(views: int, resolution: int, rng: np.random.Generator):
     return pinhole(c2w, resolution, CAMERA_ANGLE_X)
 
 
-def write_category_dataset(out: Path, category: str, objects: int, views: int, resolution: int, seed: int = 0,
-                           holdout_every: int = 8, supersample: int = 2, progress: bool = True) -> list[CategoryObject]:
+def write_category_dataset(
+    out: Path,
+    category: str,
+    objects: int,
+    views: int,
+    resolution: int,
+    seed: int = 0,
+    holdout_every: int = 8,
+    supersample: int = 2,
+    progress: bool = True,
+) -> list[CategoryObject]:
     """Every object from ``views`` cameras of its own (Blender format, one ``object_index`` per frame; each
     object's views with index ``i % holdout_every == 0`` go to the test split) and ``objects.json``."""
     from langfield.ui import task_bar
@@ -156,14 +204,18 @@ def write_category_dataset(out: Path, category: str, objects: int, views: int, r
         for index, obj in enumerate(items):
             cameras = object_cameras(views, resolution * supersample, np.random.default_rng([seed, index, 1]))
             rendered = render_object(obj, cameras)
-            filtered = supersampled([{"rgb": rendered["rgb"][v], "alpha": rendered["alpha"][v]} for v in range(views)], supersample)
+            filtered = supersampled(
+                [{"rgb": rendered["rgb"][v], "alpha": rendered["alpha"][v]} for v in range(views)], supersample
+            )
             for v, view in enumerate(filtered):
                 split = "test" if holdout_every > 0 and v % holdout_every == 0 else "train"
                 name = f"o{index:04d}_v{v:03d}"
                 (out / split).mkdir(parents=True, exist_ok=True)
                 save_rgba(out / split / f"{name}.png", view)
                 pose = torch.cat([cameras.c2w[v], torch.tensor([[0.0, 0.0, 0.0, 1.0]])]).tolist()
-                frames[split].append({"file_path": f"./{split}/{name}", "transform_matrix": pose, "object_index": index})
+                frames[split].append(
+                    {"file_path": f"./{split}/{name}", "transform_matrix": pose, "object_index": index}
+                )
             advance()
     for split, listed in frames.items():
         write_json(out / f"transforms_{split}.json", {"camera_angle_x": CAMERA_ANGLE_X, "frames": listed}, indent=1)
@@ -175,10 +227,19 @@ def write_category_dataset(out: Path, category: str, objects: int, views: int, r
         "resolution": resolution,
         "seed": seed,
         "parameters": {k: list(v) for k, v in cat.parameters.items()},
-        "lighting": {"direction": list(LIGHTING.direction), "intensity": LIGHTING.intensity, "ambient": LIGHTING.ambient},
+        "lighting": {
+            "direction": list(LIGHTING.direction),
+            "intensity": LIGHTING.intensity,
+            "ambient": LIGHTING.ambient,
+        },
         "objects": [
-            {"index": i, **o.as_dict(), "height": height(cat.build(o.shape)), "footprint": footprint(cat.build(o.shape)),
-             "captions": captions(Attributes(category, o.color, o.material, "medium"), "train")}
+            {
+                "index": i,
+                **o.as_dict(),
+                "height": height(cat.build(o.shape)),
+                "footprint": footprint(cat.build(o.shape)),
+                "captions": captions(Attributes(category, o.color, o.material, "medium"), "train"),
+            }
             for i, o in enumerate(items)
         ],
     }

@@ -30,7 +30,11 @@ def supersampled(views: list[dict[str, torch.Tensor]], factor: int) -> list[dict
         h, w = view["alpha"].shape[0] // factor, view["alpha"].shape[1] // factor
         alpha = view["alpha"].reshape(h, factor, w, factor).mean(dim=(1, 3))
         premultiplied = (view["rgb"] * view["alpha"][..., None]).reshape(h, factor, w, factor, 3).mean(dim=(1, 3))
-        rgb = torch.where(alpha[..., None] > 0, premultiplied / alpha[..., None].clamp_min(1e-6), view["rgb"][factor // 2 :: factor, factor // 2 :: factor])
+        rgb = torch.where(
+            alpha[..., None] > 0,
+            premultiplied / alpha[..., None].clamp_min(1e-6),
+            view["rgb"][factor // 2 :: factor, factor // 2 :: factor],
+        )
         centre = {k: view[k][factor // 2 :: factor, factor // 2 :: factor] for k in ("ids", "depth") if k in view}
         out.append({"rgb": rgb, "alpha": alpha, **centre})
     return out
@@ -47,7 +51,16 @@ def render_views(scene: Scene, cameras, chunk: int = 1 << 16) -> list[dict[str, 
     for i in range(len(cameras)):
         o, d = cameras.image_rays(i)
         pieces = [
-            render_rays(parts, o[s : s + chunk], d[s : s + chunk], torch.zeros(len(o[s : s + chunk]), dtype=torch.long), light, intensity, ambient, background)
+            render_rays(
+                parts,
+                o[s : s + chunk],
+                d[s : s + chunk],
+                torch.zeros(len(o[s : s + chunk]), dtype=torch.long),
+                light,
+                intensity,
+                ambient,
+                background,
+            )
             for s in range(0, len(o), chunk)
         ]
         out = {k: torch.cat([p[k] for p in pieces]) for k in pieces[0]}
@@ -101,21 +114,29 @@ def write_scene_dataset(
         save_rgba(out / split / f"{name}.png", view)
         write_image(out / "masks" / split / f"{name}.png", Image.fromarray(view["ids"].numpy().astype(np.uint8), "L"))
         pose = torch.cat([c2w[i], torch.tensor([[0.0, 0.0, 0.0, 1.0]])]).tolist()
-        splits[split].append({"file_path": f"./{split}/{name}", "mask_path": f"./masks/{split}/{name}.png", "transform_matrix": pose})
+        splits[split].append(
+            {"file_path": f"./{split}/{name}", "mask_path": f"./masks/{split}/{name}.png", "transform_matrix": pose}
+        )
         if split == "train":
             for obj_id in view["ids"].unique().tolist():
                 if obj_id in visible:
                     visible[obj_id] += 1
     hidden = [k for k, v in visible.items() if v == 0]
     if hidden:
-        raise LangfieldError(f"objects {hidden} are not visible in any training view; use more --views or another --seed")
+        raise LangfieldError(
+            f"objects {hidden} are not visible in any training view; use more --views or another --seed"
+        )
     for split, frames in splits.items():
         write_json(out / f"transforms_{split}.json", {"camera_angle_x": CAMERA_ANGLE_X, "frames": frames}, indent=1)
     description = {
         "seed": seed,
         "table_id": TABLE_ID,
         "background": list(scene.background),
-        "lighting": {"direction": list(scene.lighting.direction), "intensity": scene.lighting.intensity, "ambient": scene.lighting.ambient},
+        "lighting": {
+            "direction": list(scene.lighting.direction),
+            "intensity": scene.lighting.intensity,
+            "ambient": scene.lighting.ambient,
+        },
         "objects": [
             {
                 "id": o.id,

@@ -47,6 +47,7 @@ class LabelledImage:
     view: tuple[float, float] | None = None
 
     def label(self, file: str) -> dict:
+        assert self.attributes is not None, "labelled images show an object"
         entry = {
             "file": file,
             "attributes": self.attributes.as_dict(),
@@ -66,7 +67,13 @@ def _check(count: int, resolution: int) -> None:
 
 
 def object_images(
-    seed: int, count: int, resolution: int = 64, kinds=None, colors=None, batch: int = 256, elevation: tuple[float, float] = (5.0, 55.0)
+    seed: int,
+    count: int,
+    resolution: int = 64,
+    kinds=None,
+    colors=None,
+    batch: int = 256,
+    elevation: tuple[float, float] = (5.0, 55.0),
 ) -> Iterator[LabelledImage]:
     """``count`` single-object images, in index order; camera elevation uniform in ``elevation`` (degrees)."""
     _check(count, resolution)
@@ -92,7 +99,13 @@ def object_images(
                 top = height(obj.parts) * obj.scale
                 distance = zoom * 0.75 * max(top, 0.5 * obj.scale) / math.tan(OBJECT_FOV / 2) + 0.3
                 target = torch.tensor([0.0, 0.0, 0.5 * top])
-                eyes.append(target + distance * torch.tensor([math.cos(tilt) * math.cos(azimuth), math.cos(tilt) * math.sin(azimuth), math.sin(tilt)]))
+                eyes.append(
+                    target
+                    + distance
+                    * torch.tensor(
+                        [math.cos(tilt) * math.cos(azimuth), math.cos(tilt) * math.sin(azimuth), math.sin(tilt)]
+                    )
+                )
                 targets.append(target)
             c2w = look_at(torch.stack(eyes), torch.stack(targets), torch.tensor([0.0, 0.0, 1.0]))
             cameras = pinhole(c2w, resolution, OBJECT_FOV)
@@ -100,7 +113,10 @@ def object_images(
             image_index = torch.arange(len(group)).repeat_interleave(pixels)
             o, d = cameras.pixel_rays(image_index, torch.arange(pixels).repeat(len(group)))
             rendered = render_rays(
-                parts, o, d, image_index,
+                parts,
+                o,
+                d,
+                image_index,
                 torch.tensor([s[2].direction for s in group]),
                 torch.tensor([s[2].intensity for s in group]),
                 torch.tensor([s[2].ambient for s in group]),
@@ -122,7 +138,13 @@ def crop_images(seed: int, count: int, resolution: int = 64, kinds=None, colors=
     for i in range(count):
         rng = np.random.default_rng([seed, i, 7])
         scene_seed = int(rng.integers(2**31))
-        scene = random_scene(scene_seed, int(rng.integers(2, 6)), kinds=kinds, colors=colors, background=str(rng.choice(["white", "grey"])))
+        scene = random_scene(
+            scene_seed,
+            int(rng.integers(2, 6)),
+            kinds=kinds,
+            colors=colors,
+            background=str(rng.choice(["white", "grey"])),
+        )
         render_size = 2 * resolution
         cameras = pinhole(hemisphere_poses(1, CAMERA_RADIUS, rng), render_size)
         view = render_views(scene, cameras)[0]
@@ -145,19 +167,29 @@ def crop_images(seed: int, count: int, resolution: int = 64, kinds=None, colors=
         counts = {o.id: int((crop_ids == o.id).sum()) for o in scene.objects}
         dominant = max(scene.objects, key=lambda o: counts[o.id])
         crop = view["rgb"][y0 : y0 + side, x0 : x0 + side]
-        image = Image.fromarray((crop.numpy() * 255 + 0.5).astype(np.uint8)).resize((resolution, resolution), Image.BOX)
+        image = Image.fromarray((crop.numpy() * 255 + 0.5).astype(np.uint8)).resize(
+            (resolution, resolution), Image.Resampling.BOX
+        )
         rgb = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0)
         yield LabelledImage(i, rgb, dominant.attributes, [o.attributes for o in scene.objects])
 
 
 def _scene_view(seed: int, i: int, render_size: int, kinds, colors, salt: int):
     rng = np.random.default_rng([seed, i, salt])
-    scene = random_scene(int(rng.integers(2**31)), int(rng.integers(2, 6)), kinds=kinds, colors=colors, background=str(rng.choice(["white", "grey"])))
+    scene = random_scene(
+        int(rng.integers(2**31)),
+        int(rng.integers(2, 6)),
+        kinds=kinds,
+        colors=colors,
+        background=str(rng.choice(["white", "grey"])),
+    )
     cameras = pinhole(hemisphere_poses(1, CAMERA_RADIUS, rng), render_size)
     return rng, scene, render_views(scene, cameras)[0]
 
 
-def background_crops(seed: int, count: int, resolution: int = 64, kinds=None, colors=None, max_object: float = 0.05) -> Iterator[LabelledImage]:
+def background_crops(
+    seed: int, count: int, resolution: int = 64, kinds=None, colors=None, max_object: float = 0.05
+) -> Iterator[LabelledImage]:
     """``count`` crops of random scenes in which objects cover at most ``max_object`` of the pixels (the least
     covered of 16 random windows when none qualifies)."""
     _check(count, resolution)
@@ -175,13 +207,23 @@ def background_crops(seed: int, count: int, resolution: int = 64, kinds=None, co
                 best = (covered, y0, x0, side)
             if covered <= max_object:
                 break
+        assert best is not None
         _, y0, x0, side = best
         crop = view["rgb"][y0 : y0 + side, x0 : x0 + side]
-        image = Image.fromarray((crop.numpy() * 255 + 0.5).astype(np.uint8)).resize((resolution, resolution), Image.BOX)
-        yield LabelledImage(i, torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0), None, [o.attributes for o in scene.objects])
+        image = Image.fromarray((crop.numpy() * 255 + 0.5).astype(np.uint8)).resize(
+            (resolution, resolution), Image.Resampling.BOX
+        )
+        yield LabelledImage(
+            i,
+            torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0),
+            None,
+            [o.attributes for o in scene.objects],
+        )
 
 
-def write_images(out: Path, seed: int, count: int, resolution: int, kind: str = "object", kinds=None, colors=None, progress=None) -> Path:
+def write_images(
+    out: Path, seed: int, count: int, resolution: int, kind: str = "object", kinds=None, colors=None, progress=None
+) -> Path:
     """Write ``images/NNNNNN.png`` and ``labels.jsonl`` (one JSON object per image) under ``out``."""
     if kind not in ("object", "crop"):
         raise LangfieldError(f"unknown image kind '{kind}' (object or crop)")

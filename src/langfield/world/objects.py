@@ -15,7 +15,11 @@ class PartSpec:
 
 
 def _legs(dx: float, dy: float, radius: float, half_height: float) -> list[PartSpec]:
-    return [PartSpec("cylinder", (sx * dx, sy * dy, half_height), (radius, half_height, 0)) for sx in (-1, 1) for sy in (-1, 1)]
+    return [
+        PartSpec("cylinder", (sx * dx, sy * dy, half_height), (radius, half_height, 0))
+        for sx in (-1, 1)
+        for sy in (-1, 1)
+    ]
 
 
 PARTS: dict[str, list[PartSpec]] = {
@@ -43,7 +47,8 @@ PARTS: dict[str, list[PartSpec]] = {
 
 
 def footprint(parts: Sequence[PartSpec]) -> float:
-    """Radius of the footprint on the ground of an object made of ``parts`` at size 1 (for non-overlapping placement)."""
+    """Radius of the footprint on the ground of an object made of ``parts`` at size 1 (for placement without
+    overlaps)."""
     radius = 0.0
     for part in parts:
         if part.primitive == "box":

@@ -113,7 +113,7 @@ def torus(o: torch.Tensor, d: torch.Tensor, dims: torch.Tensor, steps: int = 48)
     scale = d.norm(dim=-1)
     bound = torch.cat([(big + small)[:, None], torch.zeros_like(dims[:, :2])], -1)
     t_bound, _ = sphere(o, dn, bound)
-    inside = (o.norm(dim=-1) < big + small)
+    inside = o.norm(dim=-1) < big + small
     t = torch.where(inside, torch.zeros_like(t_bound), t_bound)
     active = torch.isfinite(t)
     t = torch.nan_to_num(t, posinf=0.0)

@@ -40,7 +40,9 @@ def object_parts(objects: list[WorldObject], device="cpu") -> list[PartBatch]:
     proportions), one object per image of the batch."""
     specs = [o.parts for o in objects]
     structure = [(p.primitive, p.upright) for p in specs[0]]
-    assert all([(p.primitive, p.upright) for p in spec] == structure for spec in specs), "a batch holds objects of one structure"
+    assert all([(p.primitive, p.upright) for p in spec] == structure for spec in specs), (
+        "a batch holds objects of one structure"
+    )
     scale = torch.tensor([o.scale for o in objects], device=device)
     yaw = torch.tensor([o.yaw for o in objects], device=device)
     position = torch.tensor([[*o.position, 0.0] for o in objects], device=device)
@@ -51,7 +53,9 @@ def object_parts(objects: list[WorldObject], device="cpu") -> list[PartBatch]:
     parts = []
     for k, (primitive, upright) in enumerate(structure):
         offset = torch.tensor([spec[k].offset for spec in specs], device=device) * scale[:, None]
-        rotated = torch.stack([cos * offset[:, 0] - sin * offset[:, 1], sin * offset[:, 0] + cos * offset[:, 1], offset[:, 2]], -1)
+        rotated = torch.stack(
+            [cos * offset[:, 0] - sin * offset[:, 1], sin * offset[:, 0] + cos * offset[:, 1], offset[:, 2]], -1
+        )
         dims = torch.tensor([spec[k].dims for spec in specs], device=device) * scale[:, None]
         parts.append(PartBatch(primitive, position + rotated, yaw, dims, upright, albedo, specular, ids))
     return parts
@@ -90,7 +94,9 @@ def _intersect(part: PartBatch, origins: torch.Tensor, directions: torch.Tensor,
             local = torch.stack([local[:, 0], -local[:, 2], local[:, 1]], -1)
         return local
 
-    t, normal = INTERSECT[part.primitive](to_local(origins - part.center[index]), to_local(directions), part.dims[index])
+    t, normal = INTERSECT[part.primitive](
+        to_local(origins - part.center[index]), to_local(directions), part.dims[index]
+    )
     if part.upright:
         normal = torch.stack([normal[:, 0], normal[:, 2], -normal[:, 1]], -1)
     x, y, z = normal.unbind(-1)
@@ -140,14 +146,14 @@ def render_rays(
         part_ids = torch.stack([p.ids[img if p.ids.shape[0] > 1 else torch.zeros_like(img)] for p in parts])
         rows = torch.arange(len(h), device=origins.device)
         albedo, specular, ids[h] = albedo[k, rows], specular[k, rows], part_ids[k, rows]
-        l = lit[h]
-        diffuse = (n * l).sum(-1).clamp_min(0)
+        light = lit[h]
+        diffuse = (n * light).sum(-1).clamp_min(0)
         visible = torch.ones_like(diffuse)
         if shadows:
             points = origins[h] + d * t[h, None] + n * 1e-3
-            occluded, _, _ = cast(parts, points, l, img)
+            occluded, _, _ = cast(parts, points, light, img)
             visible = (~torch.isfinite(occluded)).float()
-        half = l - d
+        half = light - d
         half = half / half.norm(dim=-1, keepdim=True).clamp_min(1e-9)
         spec = (n * half).sum(-1).clamp_min(0) ** specular[:, 1] * specular[:, 0]
         power = intensity[img] * visible

@@ -84,7 +84,13 @@ def random_lighting(rng: np.random.Generator) -> Lighting:
 
 
 def random_scene(
-    seed: int, objects: int, kinds=None, colors=None, background: str = "white", table: bool = True, distinct: bool = True
+    seed: int,
+    objects: int,
+    kinds=None,
+    colors=None,
+    background: str = "white",
+    table: bool = True,
+    distinct: bool = True,
 ) -> Scene:
     """``objects`` objects placed without overlap on the table (a single object stands at the centre).
 

@@ -90,10 +90,12 @@ def _fill(template: str, colour: str, kind: str, material: str, size: str) -> st
 def captions(attributes: Attributes, split: str = "train", limit: int = 12) -> list[str]:
     """Deterministic captions of an object from the wordings of ``split`` (``train`` or ``eval``)."""
     index = 0 if split == "train" else 1
-    colours = COLORS[attributes.color][1 + index]
+    colour_words = COLORS[attributes.color]
+    colours = colour_words[2] if index else colour_words[1]
     kinds = KINDS[attributes.kind][index]
     materials = MATERIALS[attributes.material][index]
-    sizes = SIZES[attributes.size][1 + index] or ("",)
+    size_words = SIZES[attributes.size]
+    sizes = (size_words[2] if index else size_words[1]) or ("",)
     templates = TRAIN_TEMPLATES if split == "train" else EVAL_TEMPLATES
     out: list[str] = []
     for template, colour, kind, material, size in itertools.product(templates, colours, kinds, materials, sizes):

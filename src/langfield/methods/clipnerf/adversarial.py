@@ -20,8 +20,13 @@ class PatchDiscriminator(nn.Module):
         def down(cin: int, cout: int) -> list[nn.Module]:
             return [nn.Conv2d(cin, cout, 4, 2, 1), nn.LeakyReLU(0.2)]
 
-        self.body = nn.Sequential(nn.Conv2d(3, width, 3, 1, 1), nn.LeakyReLU(0.2), *down(width, 2 * width), *down(2 * width, 4 * width),
-                                  *down(4 * width, 4 * width))
+        self.body = nn.Sequential(
+            nn.Conv2d(3, width, 3, 1, 1),
+            nn.LeakyReLU(0.2),
+            *down(width, 2 * width),
+            *down(2 * width, 4 * width),
+            *down(4 * width, 4 * width),
+        )
         self.head = nn.Linear(4 * width, 1)
 
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
@@ -29,8 +34,9 @@ class PatchDiscriminator(nn.Module):
         return self.head(x.mean(dim=(2, 3)))[:, 0]
 
 
-def sample_patches(count: int, patch: int, width: int, height: int, min_scale: float, generator: torch.Generator | None = None
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_patches(
+    count: int, patch: int, width: int, height: int, min_scale: float, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """GRAF's patch sampling: ``count`` grids of K×K pixel coordinates (u, v), each (count, K, K), spanning a random
     fraction ``scale`` ∈ [min_scale, 1] of the image at a random position inside it (scale 1: the whole image)."""
     u = torch.rand(3, count, generator=generator)
@@ -48,11 +54,15 @@ def real_patches(images: torch.Tensor, which: torch.Tensor, u: torch.Tensor, v: 
     (count,) → (count, K, K, 3)."""
     h, w = images.shape[1:3]
     grid = torch.stack([2 * u / w - 1, 2 * v / h - 1], dim=-1).to(images)  # align_corners=False: pixel centres at +0.5
-    sampled = F.grid_sample(images[which].permute(0, 3, 1, 2), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    sampled = F.grid_sample(
+        images[which].permute(0, 3, 1, 2), grid, mode="bilinear", padding_mode="border", align_corners=False
+    )
     return sampled.permute(0, 2, 3, 1)
 
 
-def discriminator_loss(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor, r1_weight: float) -> dict[str, torch.Tensor]:
+def discriminator_loss(
+    discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor, r1_weight: float
+) -> dict[str, torch.Tensor]:
     """Non-saturating loss of the discriminator with the R1 penalty (γ/2 · |∇D(real)|²)."""
     real = real.detach().requires_grad_(r1_weight > 0)
     d_real, d_fake = discriminator(real), discriminator(fake.detach())
@@ -62,4 +72,10 @@ def discriminator_loss(discriminator: nn.Module, real: torch.Tensor, fake: torch
         (gradient,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
         r1 = gradient.pow(2).flatten(1).sum(1).mean()
     total = loss + 0.5 * r1_weight * r1
-    return {"total": total, "discriminator": loss, "r1": r1, "real_score": d_real.mean().detach(), "fake_score": d_fake.mean().detach()}
+    return {
+        "total": total,
+        "discriminator": loss,
+        "r1": r1,
+        "real_score": d_real.mean().detach(),
+        "fake_score": d_fake.mean().detach(),
+    }

@@ -14,12 +14,19 @@ def prepare_category(config) -> None:
     if config.category is None:
         return
     folder = config.output / FOLDER
-    wanted = {"category": config.category, "object_count": config.objects, "views": config.views, "resolution": config.resolution}
+    wanted = {
+        "category": config.category,
+        "object_count": config.objects,
+        "views": config.views,
+        "resolution": config.resolution,
+    }
     try:
         existing = json.loads((folder / "objects.json").read_text())
         same = all(existing.get(k) == v for k, v in wanted.items())
     except (OSError, ValueError):
         same = False
     if not same:
-        write_category_dataset(folder, config.category, config.objects, config.views, config.resolution, progress=config.trainer.progress)
+        write_category_dataset(
+            folder, config.category, config.objects, config.views, config.resolution, progress=config.trainer.progress
+        )
     config.data.data = folder

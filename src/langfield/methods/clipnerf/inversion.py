@@ -65,10 +65,14 @@ def prepare_image(image: torch.Tensor, resolution: int) -> torch.Tensor:
         raise LangfieldError(f"the image to invert must be (H, W, 3) or (H, W, 4), got {tuple(image.shape)}")
     if image.shape[-1] == 4:  # straight alpha on white, as the category datasets are composited
         image = image[..., :3] * image[..., 3:] + (1 - image[..., 3:])
-    return F.interpolate(image.permute(2, 0, 1)[None].float(), size=(resolution, resolution), mode="area")[0].permute(1, 2, 0)
+    return F.interpolate(image.permute(2, 0, 1)[None].float(), size=(resolution, resolution), mode="area")[0].permute(
+        1, 2, 0
+    )
 
 
-def invert(model, image: torch.Tensor, config: InversionConfig | None = None, generator: torch.Generator | None = None) -> Inversion:
+def invert(
+    model, image: torch.Tensor, config: InversionConfig | None = None, generator: torch.Generator | None = None
+) -> Inversion:
     """Codes and pose of ``image`` (H, W, 3 or 4, values in [0, 1]) for a trained ``ClipNerfModel``."""
     cfg = config or InversionConfig()
     device = model.box.device
@@ -102,20 +106,34 @@ def invert(model, image: torch.Tensor, config: InversionConfig | None = None, ge
         losses: dict[str, list[float]] = {"search": [], "pose": [], "shape": [], "appearance": []}
         best = None
         for k in range(cfg.starts):  # pose search from several azimuths: the photometric error has many minima
-            angles = torch.tensor([360.0 * k / cfg.starts, start_elevation]).deg2rad().requires_grad_(True)  # the pose lives on the CPU
+            angles = (
+                torch.tensor([360.0 * k / cfg.starts, start_elevation]).deg2rad().requires_grad_(True)
+            )  # the pose lives on the CPU
             radius = torch.tensor(float(start_radius), requires_grad=True)
             log: list[float] = []
-            optimise([angles, radius], cfg.lr_pose, cfg.search_steps,
-                     lambda _: error(angles[0].rad2deg(), angles[1].rad2deg(), radius, mean_shape, mean_appearance), log)
+            optimise(
+                [angles, radius],
+                cfg.lr_pose,
+                cfg.search_steps,
+                lambda _: error(angles[0].rad2deg(), angles[1].rad2deg(), radius, mean_shape, mean_appearance),
+                log,
+            )
             if best is None or log[-1] < best[0]:
                 best = (log[-1], angles.detach().clone(), radius.detach().clone(), log)
+        assert best is not None  # at least one start
         _, angles, radius, losses["search"] = best
         angles.requires_grad_(True)
         radius.requires_grad_(True)
         shape = mean_shape.clone().requires_grad_(True)
         appearance = mean_appearance.clone().requires_grad_(True)
         pose = lambda: (angles[0].rad2deg(), angles[1].rad2deg(), radius)  # noqa: E731
-        optimise([angles, radius], cfg.lr_pose, cfg.pose_steps, lambda _: error(*pose(), mean_shape, mean_appearance), losses["pose"])
+        optimise(
+            [angles, radius],
+            cfg.lr_pose,
+            cfg.pose_steps,
+            lambda _: error(*pose(), mean_shape, mean_appearance),
+            losses["pose"],
+        )
         noise_generator = generator or torch.Generator().manual_seed(0)
 
         def noisy_shape(step: int) -> torch.Tensor:
@@ -124,9 +142,24 @@ def invert(model, image: torch.Tensor, config: InversionConfig | None = None, ge
             return error(*pose(), shape + noise, appearance)
 
         optimise([shape], cfg.lr_codes, cfg.shape_steps, noisy_shape, losses["shape"])
-        optimise([appearance], cfg.lr_codes, cfg.appearance_steps, lambda _: error(*pose(), shape, appearance), losses["appearance"])
+        optimise(
+            [appearance],
+            cfg.lr_codes,
+            cfg.appearance_steps,
+            lambda _: error(*pose(), shape, appearance),
+            losses["appearance"],
+        )
         with torch.no_grad():
             final = float(error(*pose(), shape, appearance))
             azimuth, elevation = angles.rad2deg().tolist()
-        return Inversion(shape.detach(), appearance.detach(), azimuth, elevation, float(radius.detach()), losses, final, fov,
-                         tuple(center.tolist()))
+        return Inversion(
+            shape.detach(),
+            appearance.detach(),
+            azimuth,
+            elevation,
+            float(radius.detach()),
+            losses,
+            final,
+            fov,
+            tuple(center.tolist()),
+        )

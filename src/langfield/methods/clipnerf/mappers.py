@@ -80,17 +80,24 @@ class Mapper(nn.Module):
 
 
 class ClipMappers(nn.Module):
+    shape_mean: torch.Tensor
+    shape_std: torch.Tensor
+    appearance_mean: torch.Tensor
+    appearance_std: torch.Tensor
+
     def __init__(self, embed_dim: int, shape_dim: int, appearance_dim: int, width: int = 256, depth: int = 3):
         super().__init__()
         self.shape = Mapper(embed_dim, shape_dim, width, depth)
         self.appearance = Mapper(embed_dim, appearance_dim, width, depth)
-        # the training codes' mean and spread (per dimension): offsets are scaled by the spread, realism is measured in it
+        # the training codes' mean and spread (per dimension): offsets are scaled by the spread, realism measured in it
         for name, dim in (("shape", shape_dim), ("appearance", appearance_dim)):
             self.register_buffer(f"{name}_mean", torch.zeros(dim))
             self.register_buffer(f"{name}_std", torch.ones(dim))
         self.info: dict = {}
 
-    def set_code_statistics(self, shape: tuple[torch.Tensor, torch.Tensor], appearance: tuple[torch.Tensor, torch.Tensor]) -> None:
+    def set_code_statistics(
+        self, shape: tuple[torch.Tensor, torch.Tensor], appearance: tuple[torch.Tensor, torch.Tensor]
+    ) -> None:
         for name, (mean, std) in (("shape", shape), ("appearance", appearance)):
             getattr(self, f"{name}_mean").copy_(mean)
             getattr(self, f"{name}_std").copy_(std.clamp_min(1e-6))
@@ -105,22 +112,40 @@ class ClipMappers(nn.Module):
         a = (appearance - self.appearance_mean) / self.appearance_std
         return 0.5 * (s.pow(2).mean() + a.pow(2).mean())
 
-    def edit(self, embedding: torch.Tensor, shape: torch.Tensor, appearance: torch.Tensor, part: Part = "both",
-             strength: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    def edit(
+        self,
+        embedding: torch.Tensor,
+        shape: torch.Tensor,
+        appearance: torch.Tensor,
+        part: Part = "both",
+        strength: float = 1.0,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Edited codes: the offsets of ``part``, times ``strength``, added to the source codes."""
         if part not in ("both", "shape", "appearance"):
             raise LangfieldError(f"--part must be both, shape or appearance, got {part!r}")
         with torch.no_grad():
             ds, da = (strength * d for d in self(embedding.reshape(1, -1).to(self.shape_mean)))
-        return (shape + ds[0] if part != "appearance" else shape), (appearance + da[0] if part != "shape" else appearance)
+        return (shape + ds[0] if part != "appearance" else shape), (
+            appearance + da[0] if part != "shape" else appearance
+        )
 
     # -- files -----------------------------------------------------------------------------------------------------
     def state(self, encoder: str, config: MapperConfig, info: dict) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
         """(tensors, string metadata): the mappers and what they were trained with."""
-        shapes = {"embed_dim": self.shape.body[0].in_features, "shape_dim": self.shape.out.out_features,
-                  "appearance_dim": self.appearance.out.out_features, "width": config.width, "depth": config.depth}
+        shapes = {
+            "embed_dim": self.shape.body[0].in_features,
+            "shape_dim": self.shape.out.out_features,
+            "appearance_dim": self.appearance.out.out_features,
+            "width": config.width,
+            "depth": config.depth,
+        }
         config_dict = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
-        metadata = {"encoder": encoder, "architecture": json.dumps(shapes), "config": json.dumps(config_dict), "info": json.dumps(info)}
+        metadata = {
+            "encoder": encoder,
+            "architecture": json.dumps(shapes),
+            "config": json.dumps(config_dict),
+            "info": json.dumps(info),
+        }
         return {k: v.detach().cpu().clone() for k, v in self.state_dict().items()}, metadata
 
     def save(self, path: Path, encoder: str, config: MapperConfig, info: dict) -> None:
@@ -128,14 +153,20 @@ class ClipMappers(nn.Module):
         write_tensors(path, *self.state(encoder, config, info))
 
     @staticmethod
-    def from_state(tensors: dict[str, torch.Tensor], metadata: dict[str, str], source: str) -> tuple["ClipMappers", str]:
+    def from_state(
+        tensors: dict[str, torch.Tensor], metadata: dict[str, str], source: str
+    ) -> tuple["ClipMappers", str]:
         """(mappers, the encoder they were trained with) from :meth:`state`'s output."""
         try:
             arch = json.loads(metadata["architecture"])
-            mappers = ClipMappers(arch["embed_dim"], arch["shape_dim"], arch["appearance_dim"], arch["width"], arch["depth"])
+            mappers = ClipMappers(
+                arch["embed_dim"], arch["shape_dim"], arch["appearance_dim"], arch["width"], arch["depth"]
+            )
             mappers.load_state_dict(tensors)
         except (ValueError, KeyError, RuntimeError) as error:
-            raise LangfieldError(f"{source}: not a clipnerf mappers file ({str(error).splitlines()[0][:120]})") from None
+            raise LangfieldError(
+                f"{source}: not a clipnerf mappers file ({str(error).splitlines()[0][:120]})"
+            ) from None
         mappers.info = json.loads(metadata.get("info", "{}"))
         return mappers.eval(), metadata["encoder"]
 
@@ -159,8 +190,17 @@ def render_views(model, cameras, shape: torch.Tensor, appearance: torch.Tensor) 
     return {"rgb": out["rgb"].view(count, h, w, 3), "opacity": out["opacity"].view(count, h, w)}
 
 
-def mapper_losses(model, encoder, mappers: ClipMappers, shape: torch.Tensor, appearance: torch.Tensor, target: torch.Tensor,
-                  cameras, shape_mask: torch.Tensor | None = None, appearance_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+def mapper_losses(
+    model,
+    encoder,
+    mappers: ClipMappers,
+    shape: torch.Tensor,
+    appearance: torch.Tensor,
+    target: torch.Tensor,
+    cameras,
+    shape_mask: torch.Tensor | None = None,
+    appearance_mask: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
     """The losses of one batch: source codes (B, D), unit target embeddings (B, E), one camera per source, and which
     sources' targets may move the shape / the appearance (default: all). A source whose target may move the shape is
     rendered with its shape edited; one whose target may move the appearance, with its appearance edited. Returns
@@ -178,7 +218,9 @@ def mapper_losses(model, encoder, mappers: ClipMappers, shape: torch.Tensor, app
     images = render_views(model, cameras[chosen.cpu()], edited_shape, edited_appearance)["rgb"]
     clip = (1 - (encoder.encode_image(images) * target[chosen]).sum(-1)).mean()
     keep_shape, keep_appearance = (~shape_mask).float(), (~appearance_mask).float()
-    identity = (((ds / mappers.shape_std) ** 2).mean(-1) * keep_shape).sum() / count + (((da / mappers.appearance_std) ** 2).mean(-1) * keep_appearance).sum() / count
+    identity = (((ds / mappers.shape_std) ** 2).mean(-1) * keep_shape).sum() / count + (
+        ((da / mappers.appearance_std) ** 2).mean(-1) * keep_appearance
+    ).sum() / count
     realism = mappers.realism(shape + ds * shape_mask[:, None], appearance + da * appearance_mask[:, None])
     return {"clip": clip, "realism": realism, "identity": identity}
 
@@ -193,7 +235,9 @@ class MapperTask(Task):
         self.text = encoder.encode_text([p.text for p in prompts]).to(device)
         self.may_shape = torch.tensor([p.shape for p in prompts])
         self.may_appearance = torch.tensor([p.appearance for p in prompts])
-        self.mappers = ClipMappers(self.text.shape[1], model.shape_codes.shape[1], model.appearance_codes.shape[1], config.width, config.depth).to(device)
+        self.mappers = ClipMappers(
+            self.text.shape[1], model.shape_codes.shape[1], model.appearance_codes.shape[1], config.width, config.depth
+        ).to(device)
         self.mappers.set_code_statistics(*model.code_statistics())
         self.optimizer = torch.optim.Adam(self.mappers.parameters(), lr=config.lr)
         self.history: list[dict] = []
@@ -209,12 +253,20 @@ class MapperTask(Task):
             n = int(exemplars.sum())
             other_shape, other_appearance = model.sample_codes(n, generator)
             with torch.no_grad():
-                images = render_views(model, self.views.sample(n, config.resolution, generator), other_shape, other_appearance)["rgb"]
+                images = render_views(
+                    model, self.views.sample(n, config.resolution, generator), other_shape, other_appearance
+                )["rgb"]
                 target[exemplars.to(device)] = encoder.encode_image(images)
             shape_mask[exemplars] = appearance_mask[exemplars] = True
         cameras = self.views.sample(config.batch, config.resolution, generator)
-        losses = mapper_losses(model, encoder, self.mappers, shape, appearance, target, cameras, shape_mask, appearance_mask)
-        total = config.clip_weight * losses["clip"] + config.realism_weight * losses["realism"] + config.identity_weight * losses["identity"]
+        losses = mapper_losses(
+            model, encoder, self.mappers, shape, appearance, target, cameras, shape_mask, appearance_mask
+        )
+        total = (
+            config.clip_weight * losses["clip"]
+            + config.realism_weight * losses["realism"]
+            + config.identity_weight * losses["identity"]
+        )
         return {**losses, "total": total}
 
     def end_step(self, step: int, elapsed: float, losses: dict[str, torch.Tensor] | None) -> float:
@@ -223,18 +275,22 @@ class MapperTask(Task):
         return self.history[-1]["clip"] if self.history else float("nan")
 
 
-def train_mappers(model, encoder, prompts: list[Prompt], config: MapperConfig, progress: bool = True) -> tuple[ClipMappers, dict]:
+def train_mappers(
+    model, encoder, prompts: list[Prompt], config: MapperConfig, progress: bool = True
+) -> tuple[ClipMappers, dict]:
     """Train the two mappers of a clipnerf ``model`` (frozen) against ``encoder`` (frozen) on ``prompts``."""
     if not prompts:
         raise LangfieldError("the mappers need at least one prompt")
-    loop = TrainingLoop(LoopSettings("mappers", config.steps, seed=config.seed, progress=progress, metric=("clip loss", "")))
+    loop = TrainingLoop(
+        LoopSettings("mappers", config.steps, seed=config.seed, progress=progress, metric=("clip loss", ""))
+    )
     task = MapperTask(model, encoder, prompts, config)
     with model.frozen():
         result = loop.run(task)
     history = task.history
     if not history:
         raise LangfieldError("every mapper step had a non-finite loss; lower --lr")
-    window = history[-min(50, len(history)):]
+    window = history[-min(50, len(history)) :]
     info = {
         "steps": config.steps,
         "seconds": round(result.elapsed, 1),
@@ -247,8 +303,15 @@ def train_mappers(model, encoder, prompts: list[Prompt], config: MapperConfig, p
     return task.mappers.eval(), info
 
 
-def edit_report(model, encoder, before: tuple[torch.Tensor, torch.Tensor], after: tuple[torch.Tensor, torch.Tensor], target: torch.Tensor,
-                views: int = 8, resolution: int = 64) -> tuple[dict, torch.Tensor, torch.Tensor]:
+def edit_report(
+    model,
+    encoder,
+    before: tuple[torch.Tensor, torch.Tensor],
+    after: tuple[torch.Tensor, torch.Tensor],
+    target: torch.Tensor,
+    views: int = 8,
+    resolution: int = 64,
+) -> tuple[dict, torch.Tensor, torch.Tensor]:
     """What an edit did, from ``views`` renders around the object (even azimuths, the training cameras' middle
     elevation) before and after (``before``/``after``: (shape, appearance) codes): the mean cosine similarity of the
     renders to the unit embedding ``target``, the silhouette IoU (opacity > 0.5) and the mean colour of the object's
@@ -258,7 +321,9 @@ def edit_report(model, encoder, before: tuple[torch.Tensor, torch.Tensor], after
     for shape, appearance in (before, after):
         with torch.no_grad():
             out = render_views(model, cameras, shape.expand(views, -1), appearance.expand(views, -1))
-            similarity.append(float((encoder.encode_image(out["rgb"]) @ target.reshape(-1).to(out["rgb"].device)).mean()))
+            similarity.append(
+                float((encoder.encode_image(out["rgb"]) @ target.reshape(-1).to(out["rgb"].device)).mean())
+            )
         mask = out["opacity"] > 0.5
         images.append(out["rgb"])
         masks.append(mask)

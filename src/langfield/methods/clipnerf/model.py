@@ -40,6 +40,11 @@ class ClipNerfModel(Model):
 
     shape_codes: torch.Tensor
     appearance_codes: torch.Tensor
+    box: torch.Tensor
+    active_object: torch.Tensor
+    active_shape: torch.Tensor
+    active_appearance: torch.Tensor
+    config: ClipNerfModelConfig
 
     def __init__(self, config: ClipNerfModelConfig, scene: SceneInfo):
         super().__init__(scene)
@@ -67,7 +72,9 @@ class ClipNerfModel(Model):
     def select(self, index: int) -> None:
         """Render training object ``index`` from now on."""
         if not 0 <= index < self.objects:
-            raise LangfieldError(f"object {index} does not exist (the run has {self.objects} objects, 0..{self.objects - 1})")
+            raise LangfieldError(
+                f"object {index} does not exist (the run has {self.objects} objects, 0..{self.objects - 1})"
+            )
         self.active_object.fill_(index)
 
     def use_codes(self, shape: torch.Tensor, appearance: torch.Tensor) -> None:
@@ -121,8 +128,12 @@ class ClipNerfModel(Model):
         def union(positions: torch.Tensor) -> torch.Tensor:
             n = positions.shape[0]
             index = torch.zeros(n, dtype=torch.long, device=positions.device)
-            return torch.stack([self.field.density(positions, self.shape_codes[k : k + 1], self.appearance_codes[k : k + 1], index)
-                                for k in chosen.tolist()]).amax(dim=0)
+            return torch.stack(
+                [
+                    self.field.density(positions, self.shape_codes[k : k + 1], self.appearance_codes[k : k + 1], index)
+                    for k in chosen.tolist()
+                ]
+            ).amax(dim=0)
 
         return self.occupancy.update(union, self.step, self.config.occupancy_threshold, generator=generator)
 
@@ -147,21 +158,37 @@ class ClipNerfModel(Model):
         index = torch.zeros(positions.shape[0], dtype=torch.long, device=positions.device)
         return self.field(positions, directions, shape[None], appearance[None], index)[1]
 
-    def render(self, origins: torch.Tensor, directions: torch.Tensor, shape: torch.Tensor, appearance: torch.Tensor,
-               background: torch.Tensor | None = None) -> dict:
+    def render(
+        self,
+        origins: torch.Tensor,
+        directions: torch.Tensor,
+        shape: torch.Tensor,
+        appearance: torch.Tensor,
+        background: torch.Tensor | None = None,
+    ) -> dict:
         """Render rays (R, 3) with per-ray codes (R, Ds) and (R, Da)."""
         field = self.field
 
         def density(positions: torch.Tensor, rays: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             return field.geometry(positions, shape, appearance, index=rays)
 
-        def color(positions: torch.Tensor, view: torch.Tensor, rays: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+        def color(
+            positions: torch.Tensor, view: torch.Tensor, rays: torch.Tensor, features: torch.Tensor
+        ) -> torch.Tensor:
             return field.color(features, view, appearance, index=rays)
 
         jitter = torch.rand(origins.shape[0], device=origins.device) if self.training else None
         out = march_and_render(
-            origins, directions, self.box, self.scene.near, self.step, density, color,
-            self.background if background is None else background, occupied=self.occupancy.query, jitter=jitter,
+            origins,
+            directions,
+            self.box,
+            self.scene.near,
+            self.step,
+            density,
+            color,
+            self.background if background is None else background,
+            occupied=self.occupancy.query,
+            jitter=jitter,
             color_threshold=self.config.color_threshold,
         )
         del out["colored"], out["deltas"]
@@ -172,10 +199,14 @@ class AutoDecoderModel(ClipNerfModel):
     """A learned code per training object (DeepSDF's auto-decoder), trained with the field on ray batches of the
     objects' posed views."""
 
+    view_objects: torch.Tensor
+
     def __init__(self, config: ClipNerfModelConfig, scene: SceneInfo):
         if scene.view_objects is None:
-            raise LangfieldError("clipnerf trains on a category dataset whose frames name their object ('object_index'): "
-                                 "make one with `langfield world category chair --out DIR` (or train with --model.regime adversarial)")
+            raise LangfieldError(
+                "clipnerf trains on a category dataset whose frames name their object ('object_index'): "
+                "make one with `langfield world category chair --out DIR` (or train with --model.regime adversarial)"
+            )
         super().__init__(config, scene)
         objects = int(scene.view_objects.max()) + 1
         self.shape_codes = nn.Parameter(torch.randn(objects, config.field.shape_dim) * config.code_std)
@@ -193,7 +224,9 @@ class AutoDecoderModel(ClipNerfModel):
 
     def select_view(self, dataset, index: int) -> None:
         if dataset.objects is None:
-            raise LangfieldError(f"{dataset.source}: its frames do not name their object ('object_index'): not a category dataset")
+            raise LangfieldError(
+                f"{dataset.source}: its frames do not name their object ('object_index'): not a category dataset"
+            )
         self.select(int(dataset.objects[index]))
 
     def param_groups(self) -> list[dict]:
@@ -202,7 +235,9 @@ class AutoDecoderModel(ClipNerfModel):
 
     def render_batch(self, batch: RayBatch) -> dict:
         objects = self.view_objects[batch.views]
-        outputs = self.render(batch.origins, batch.directions, self.shape_codes[objects], self.appearance_codes[objects], batch.background)
+        outputs = self.render(
+            batch.origins, batch.directions, self.shape_codes[objects], self.appearance_codes[objects], batch.background
+        )
         outputs["objects"] = objects
         return outputs
 
@@ -236,18 +271,25 @@ class AdversarialModel(ClipNerfModel):
         """The prior the codes are drawn from: ((0, code_std) of shape, (0, code_std) of appearance) per dimension."""
         std = self.config.adversarial.code_std
         shape, appearance = self.shape_codes[0], self.appearance_codes[0]
-        return (torch.zeros_like(shape), torch.full_like(shape, std)), (torch.zeros_like(appearance), torch.full_like(appearance, std))
+        return (torch.zeros_like(shape), torch.full_like(shape, std)), (
+            torch.zeros_like(appearance),
+            torch.full_like(appearance, std),
+        )
 
     def select_view(self, dataset, index: int) -> None:
-        raise LangfieldError("an adversarially trained clipnerf run has no codes for the dataset's objects, so its views cannot be "
-                             "compared one by one; score it with benchmarks/clipnerf_kid.py")
+        raise LangfieldError(
+            "an adversarially trained clipnerf run has no codes for the dataset's objects, so its views cannot be "
+            "compared one by one; score it with benchmarks/clipnerf_kid.py"
+        )
 
     def param_groups(self) -> list[dict]:
         return self._field_groups()
 
     def prepare(self, dataset, progress: bool = True) -> None:
         if dataset.width != dataset.height:
-            raise LangfieldError(f"{dataset.source}: the adversarial regime needs square images, got {dataset.width}x{dataset.height}")
+            raise LangfieldError(
+                f"{dataset.source}: the adversarial regime needs square images, got {dataset.width}x{dataset.height}"
+            )
         images = dataset.images[dataset.train_indices].float()  # premultiplied RGBA
         self._real = (images[..., :3] + (1 - images[..., 3:]) * dataset.background).to(self.box.device)
 
@@ -256,15 +298,26 @@ class AdversarialModel(ClipNerfModel):
 
     def _patches(self, count: int, generator: torch.Generator):
         cameras = self.scene.cameras
-        return sample_patches(count, self.config.adversarial.patch, cameras.width, cameras.height, self.config.adversarial.min_scale, generator)
+        return sample_patches(
+            count,
+            self.config.adversarial.patch,
+            cameras.width,
+            cameras.height,
+            self.config.adversarial.min_scale,
+            generator,
+        )
 
     def step_losses(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         adv = self.config.adversarial
         device = self.box.device
-        cameras = self._views.sample(adv.images, self.scene.cameras.width, generator)  # square, like the real images (prepare)
+        cameras = self._views.sample(
+            adv.images, self.scene.cameras.width, generator
+        )  # square, like the real images (prepare)
         u, v = self._patches(adv.images, generator)
         views = torch.arange(adv.images).repeat_interleave(adv.patch**2)
-        origins, directions = cameras.to(device).generate_rays(views.to(device), u.reshape(-1).to(device), v.reshape(-1).to(device))
+        origins, directions = cameras.to(device).generate_rays(
+            views.to(device), u.reshape(-1).to(device), v.reshape(-1).to(device)
+        )
         shape, appearance = self.sample_codes(adv.images, generator)
         out = self.render(origins, directions, shape[views], appearance[views])
         fake = out["rgb"].view(adv.images, adv.patch, adv.patch, 3)

@@ -26,7 +26,9 @@ class ObjectViews:
         c2w = cameras.c2w.double().cpu()
         origins, forward = c2w[:, :, 3], -c2w[:, :, 2]
         forward = forward / forward.norm(dim=-1, keepdim=True)
-        projector = torch.eye(3, dtype=torch.float64) - forward[:, :, None] * forward[:, None, :]  # onto each axis' normal plane
+        projector = (
+            torch.eye(3, dtype=torch.float64) - forward[:, :, None] * forward[:, None, :]
+        )  # onto each axis' normal plane
         if len(cameras) > 1 and float(torch.linalg.matrix_rank(projector.sum(0))) == 3:
             center = torch.linalg.solve(projector.sum(0), (projector @ origins[:, :, None]).sum(0))[:, 0]
         else:
@@ -35,7 +37,9 @@ class ObjectViews:
         distance = offsets.norm(dim=-1)
         elevation = torch.rad2deg(torch.asin((offsets[:, 2] / distance).clamp(-1, 1)))
         fov = math.degrees(2 * math.atan(cameras.width / (2 * float(cameras.fx[0]))))
-        return ObjectViews(tuple(center.tolist()), float(distance.mean()), fov, (float(elevation.min()), float(elevation.max())))
+        return ObjectViews(
+            tuple(center.tolist()), float(distance.mean()), fov, (float(elevation.min()), float(elevation.max()))
+        )
 
     @property
     def middle_elevation(self) -> float:
@@ -48,15 +52,26 @@ class ObjectViews:
     def ring(self, count: int, resolution: int, elevation: float | None = None) -> Cameras:
         """``count`` cameras evenly spaced in azimuth at one elevation (default: the middle of the training range)."""
         azimuth = torch.arange(count) * (360.0 / count)
-        return self.cameras(azimuth, torch.tensor(self.middle_elevation if elevation is None else elevation), resolution)
+        return self.cameras(
+            azimuth, torch.tensor(self.middle_elevation if elevation is None else elevation), resolution
+        )
 
-    def turntable(self, model, frames: int, resolution: int, radius: float | None = None, fov: float | None = None) -> list:
+    def turntable(
+        self, model, frames: int, resolution: int, radius: float | None = None, fov: float | None = None
+    ) -> list:
         """``frames`` uint8 renders of ``model`` around the object at the middle elevation (default distance and
         field of view: these views')."""
         from langfield.export.turntable import turntable
 
-        return turntable(model, frames, self.middle_elevation, self.radius if radius is None else radius, self.fov if fov is None else fov,
-                         resolution, center=torch.tensor(self.center))
+        return turntable(
+            model,
+            frames,
+            self.middle_elevation,
+            self.radius if radius is None else radius,
+            self.fov if fov is None else fov,
+            resolution,
+            center=torch.tensor(self.center),
+        )
 
     def sample(self, count: int, resolution: int, generator: torch.Generator | None = None) -> Cameras:
         """Random cameras: azimuth uniform, elevation uniform over the area of the training cameras' band."""

@@ -67,5 +67,7 @@ class DietNerfConfig:
 
     output: Path = Path("runs/dietnerf")
     data: Annotated[DataConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=DataConfig)
-    trainer: Annotated[TrainerConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=lambda: TrainerConfig(batch_rays=1024))
+    trainer: Annotated[TrainerConfig, tyro.conf.OmitArgPrefixes] = field(
+        default_factory=lambda: TrainerConfig(batch_rays=1024)
+    )
     model: DietNerfModelConfig = field(default_factory=DietNerfModelConfig)

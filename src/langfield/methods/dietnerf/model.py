@@ -14,13 +14,15 @@ from torch.utils.checkpoint import checkpoint
 
 from langfield.cameras import Cameras, sample_orbit_poses, scene_up
 from langfield.cameras.paths import check_orbit_ranges, with_intrinsics
-from langfield.errors import LangfieldError
 from langfield.core import SceneInfo
+from langfield.errors import LangfieldError
 from langfield.methods.dietnerf.config import DietNerfModelConfig
 from langfield.methods.nerf.model import NerfModel
 
 
 class DietNerfModel(NerfModel):
+    config: DietNerfModelConfig
+
     def __init__(self, config: DietNerfModelConfig, scene: SceneInfo):
         super().__init__(config, scene)
         self._encoder = {}  # loaded on first use; a plain dict so the frozen encoder is not checkpointed
@@ -40,7 +42,7 @@ class DietNerfModel(NerfModel):
             distances = (scene.cameras.origins.float() - center).norm(dim=-1)
             radius = (float(distances.min()), float(distances.max()))
         else:
-            radius = tuple(float(r) for r in cfg.radius_range)
+            radius = (float(cfg.radius_range[0]), float(cfg.radius_range[1]))
         try:  # a bad option fails here, before any training
             check_orbit_ranges(radius, cfg.elevation_range, cfg.azimuth_range)
         except ValueError as exc:
@@ -84,10 +86,12 @@ class DietNerfModel(NerfModel):
         if origins.shape[0] <= chunk:
             rgb = render(origins, directions)
         else:
-            rgb = torch.cat([
-                checkpoint(render, origins[s : s + chunk], directions[s : s + chunk], use_reentrant=False)
-                for s in range(0, origins.shape[0], chunk)
-            ])
+            rgb = torch.cat(
+                [
+                    checkpoint(render, origins[s : s + chunk], directions[s : s + chunk], use_reentrant=False)
+                    for s in range(0, origins.shape[0], chunk)
+                ]
+            )
         return rgb.reshape(cameras.height, cameras.width, 3)
 
     def semantic_loss(self, generator: torch.Generator) -> torch.Tensor:

@@ -100,7 +100,7 @@ class DreamFusionModelConfig:
     tv_weight: Annotated[float, NON_NEGATIVE] = 200.0
     """Total variation of the density grid (smooths the noise score distillation leaves in a dense grid)."""
 
-    # --- learning rates ------------------------------------------------------------------------------------------------
+    # --- learning rates -----------------------------------------------------------------------------------------------
     lr_density: Annotated[float, NON_NEGATIVE] = 0.1
     lr_features: Annotated[float, NON_NEGATIVE] = 0.05
     lr_mlp: Annotated[float, NON_NEGATIVE] = 1e-3
@@ -111,9 +111,14 @@ class DreamFusionModelConfig:
         from langfield.errors import LangfieldError
 
         if self.radius_range[0] <= self.bound:
-            raise LangfieldError(f"{flag('radius_range')} must keep cameras outside the object's box (radius > {self.bound}), got {self.radius_range}")
+            raise LangfieldError(
+                f"{flag('radius_range')} must keep cameras outside the object's box (radius > {self.bound}), got "
+                f"{self.radius_range}"
+            )
         if self.textureless_probability + self.albedo_probability > 1:
-            raise LangfieldError(f"{flag('textureless_probability')} and {flag('albedo_probability')} must sum to at most 1")
+            raise LangfieldError(
+                f"{flag('textureless_probability')} and {flag('albedo_probability')} must sum to at most 1"
+            )
 
 
 @dataclass

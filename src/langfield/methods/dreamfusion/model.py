@@ -14,9 +14,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from langfield.cameras import orbit_cameras
+from langfield.core import Model, SceneInfo
 from langfield.fields import DenseGrid, OccupancyGrid
 from langfield.fields.background import BackgroundMLP
-from langfield.core import Model, SceneInfo
 from langfield.methods.dreamfusion.config import DreamFusionModelConfig
 from langfield.render import accumulate
 from langfield.render.rendering import march_and_render
@@ -55,13 +55,19 @@ def initial_scene(config: DreamFusionModelConfig) -> SceneInfo:
     aabb = torch.tensor([[-b, -b, -b], [b, b, b]], dtype=torch.float32)
     mid = lambda r: 0.5 * (r[0] + r[1])  # noqa: E731
     cameras = orbit_cameras(
-        torch.arange(8) * 45.0, torch.tensor(mid(config.elevation_range)), mid(config.radius_range), mid(config.fov_range), 64
+        torch.arange(8) * 45.0,
+        torch.tensor(mid(config.elevation_range)),
+        mid(config.radius_range),
+        mid(config.fov_range),
+        64,
     )
     far = config.radius_range[1] + b * math.sqrt(3)
     return SceneInfo(aabb, 0.05, far, torch.tensor(config.background_color, dtype=torch.float32), cameras)
 
 
 class DreamFusionModel(Model):
+    config: DreamFusionModelConfig
+
     def __init__(self, config: DreamFusionModelConfig, scene: SceneInfo):
         super().__init__(scene)
         self.config = config
@@ -69,7 +75,9 @@ class DreamFusionModel(Model):
         shape = (config.resolution,) * 3
         self.density_grid = DenseGrid(1, shape, aabb)
         self.feature_grid = DenseGrid(config.feature_dim, shape, aabb, init_std=0.1)
-        self.albedo_mlp = nn.Sequential(nn.Linear(config.feature_dim, config.hidden_dim), nn.ReLU(inplace=True), nn.Linear(config.hidden_dim, 3))
+        self.albedo_mlp = nn.Sequential(
+            nn.Linear(config.feature_dim, config.hidden_dim), nn.ReLU(inplace=True), nn.Linear(config.hidden_dim, 3)
+        )
         self.background_mlp = BackgroundMLP() if config.background == "mlp" else None
         self.occupancy = OccupancyGrid(aabb, config.occupancy_resolution)
         self.voxel = float((aabb[1] - aabb[0]).max()) / (config.resolution - 1)
@@ -150,8 +158,17 @@ class DreamFusionModel(Model):
 
         jitter = torch.rand(rays, device=device) if self.training else None
         out = march_and_render(
-            origins, directions, self.density_grid.aabb, self.scene.near, self.step, density, color, background,
-            occupied=self.occupancy.query, jitter=jitter, color_threshold=cfg.color_threshold,
+            origins,
+            directions,
+            self.density_grid.aabb,
+            self.scene.near,
+            self.step,
+            density,
+            color,
+            background,
+            occupied=self.occupancy.query,
+            jitter=jitter,
+            color_threshold=cfg.color_threshold,
         )
         out["orientation"], out["normal"] = out["opacity"].new_zeros(()), torch.zeros(rays, 3, device=device)
         colored = out.pop("colored")
@@ -190,6 +207,8 @@ class DreamFusionModel(Model):
         cfg, progress = self.config, self._progress
         if self.guidance is None:
             self.prepare(None)
+        guidance = self.guidance
+        assert guidance is not None
         device, count, res = self.background.device, cfg.batch_size, cfg.render_resolution
         views = self.sample_views(count, generator)
         cameras = orbit_cameras(views["azimuth"], views["elevation"], views["radius"], views["fov"], res).to(device)
@@ -197,7 +216,11 @@ class DreamFusionModel(Model):
         index = torch.arange(count, device=device).repeat_interleave(pixels)
         origins, directions = cameras.pixel_rays(index, torch.arange(pixels, device=device).repeat(count))
         # a point light near the camera's side of the object, so that the visible side is lit
-        towards = F.normalize(cameras.origins.cpu() + cfg.light_jitter * torch.randn(count, 3, generator=generator) * views["radius"][:, None], dim=-1)
+        towards = F.normalize(
+            cameras.origins.cpu()
+            + cfg.light_jitter * torch.randn(count, 3, generator=generator) * views["radius"][:, None],
+            dim=-1,
+        )
         distance = views["radius"] * _uniform(cfg.light_distance_range, torch.rand(count, generator=generator))
         lights = (towards * distance[:, None]).to(device)[index]
         if cfg.background == "random":
@@ -208,8 +231,8 @@ class DreamFusionModel(Model):
         orientation_weight = _ramp(cfg.orientation_weight, progress)
         out = self.render_rays(origins, directions, background, shading, lights, normals=orientation_weight > 0)
         images = out["rgb"].view(count, res, res, 3)
-        condition, _ = self.guidance.prompts.condition(views["azimuth"], views["elevation"])
-        sds = self.guidance.sds(images, condition, self.guidance.prompts.negative(count), progress, generator)
+        condition, _ = guidance.prompts.condition(views["azimuth"], views["elevation"])
+        sds = guidance.sds(images, condition, guidance.prompts.negative(count), progress, generator)
         opacity = out["opacity"].clamp(1e-5, 1 - 1e-5)
         losses = {
             "sds": sds["loss"],
@@ -218,7 +241,11 @@ class DreamFusionModel(Model):
             "entropy": -(opacity * opacity.log() + (1 - opacity) * (1 - opacity).log()).mean(),
         }
         total = losses["sds"] + orientation_weight * losses["orientation"]
-        total = total + _ramp(cfg.opacity_weight, progress) * losses["opacity"] + _ramp(cfg.entropy_weight, progress) * losses["entropy"]
+        total = (
+            total
+            + _ramp(cfg.opacity_weight, progress) * losses["opacity"]
+            + _ramp(cfg.entropy_weight, progress) * losses["entropy"]
+        )
         if cfg.tv_weight > 0:
             losses["tv"] = self.density_grid.total_variation()
             total = total + cfg.tv_weight * losses["tv"]

@@ -47,7 +47,13 @@ class LerfModelConfig(NerfModelConfig):
     lr_language_mlp: Annotated[float, NON_NEGATIVE] = 3e-3
     canonical_phrases: Tuple[str, ...] = CANONICAL_PHRASES
     """Negatives of the relevancy score (LERF's canonical phrases)."""
-    query_fractions: Annotated[Tuple[float, ...], between(0, 1, lo_open=True, nonempty=True)] = (0.1, 0.15, 0.2, 0.25, 0.3)
+    query_fractions: Annotated[Tuple[float, ...], between(0, 1, lo_open=True, nonempty=True)] = (
+        0.1,
+        0.15,
+        0.2,
+        0.25,
+        0.3,
+    )
     """Crop scales (fractions of the image height) tried by a query; the one whose map peaks highest is kept
     (automatic scale selection). The 5 % crops are too small for the encoder to recognise an object and the largest
     mix several objects: on the development scene (seed 0) 10 %-30 % localised best (BENCHMARKS.md)."""
@@ -63,5 +69,7 @@ class LerfConfig:
 
     output: Path = Path("runs/lerf")
     data: Annotated[DataConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=DataConfig)
-    trainer: Annotated[TrainerConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=lambda: TrainerConfig(batch_rays=1024))
+    trainer: Annotated[TrainerConfig, tyro.conf.OmitArgPrefixes] = field(
+        default_factory=lambda: TrainerConfig(batch_rays=1024)
+    )
     model: LerfModelConfig = field(default_factory=LerfModelConfig)

@@ -38,9 +38,14 @@ def write_answer(answer: ViewAnswer, out: Path, view: int, canonical: tuple[str,
         save_npy(out / f"{name}.npy", answer.relevancy[q].numpy())
         x, y = answer.best_pixel[q].tolist()
         record = {
-            "text": text, "view": view, "best_pixel": [x, y], "best_point": [round(v, 5) for v in answer.best_point[q].tolist()],
-            "relevancy": round(float(answer.relevancy[q, y, x]), 5), "scale_fraction": round(float(answer.fractions[q]), 4),
-            "canonical": list(canonical), "image": str(out / f"{name}.png"),
+            "text": text,
+            "view": view,
+            "best_pixel": [x, y],
+            "best_point": [round(v, 5) for v in answer.best_point[q].tolist()],
+            "relevancy": round(float(answer.relevancy[q, y, x]), 5),
+            "scale_fraction": round(float(answer.fractions[q]), 4),
+            "canonical": list(canonical),
+            "image": str(out / f"{name}.png"),
         }
         write_json(out / f"{name}.json", record)
         records.append(record)
@@ -55,13 +60,16 @@ def grid(answer: ViewAnswer, scale: int = 2, truth: torch.Tensor | None = None) 
 
     h, w = answer.rgb.shape[:2]
     tiles = [("render" if truth is None else "ground truth", answer.rgb if truth is None else truth, None)]
-    tiles += [(text, overlay(answer.rgb, answer.relevancy[q]), answer.best_pixel[q].tolist()) for q, text in enumerate(answer.texts)]
+    tiles += [
+        (text, overlay(answer.rgb, answer.relevancy[q]), answer.best_pixel[q].tolist())
+        for q, text in enumerate(answer.texts)
+    ]
     label = 14
     tile_w, tile_h = w * scale, h * scale
     canvas = Image.new("RGB", (tile_w * len(tiles), tile_h + label), "white")
     draw = ImageDraw.Draw(canvas)
     for i, (text, image, best) in enumerate(tiles):
-        tile = Image.fromarray(to_uint8(image)).resize((tile_w, tile_h), Image.NEAREST)
+        tile = Image.fromarray(to_uint8(image)).resize((tile_w, tile_h), Image.Resampling.NEAREST)
         canvas.paste(tile, (i * tile_w, label))
         caption = text if len(text) <= tile_w // 6 else text[: tile_w // 6 - 1] + "…"
         draw.text((i * tile_w + 2, 1), caption, fill="black")

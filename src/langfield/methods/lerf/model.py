@@ -20,9 +20,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from langfield.core import RayBatch, SceneInfo
 from langfield.errors import LangfieldError
 from langfield.fields.grid import DenseGrid
-from langfield.core import RayBatch, SceneInfo
 from langfield.methods.lerf.config import LerfModelConfig
 from langfield.methods.nerf.model import NerfModel
 
@@ -40,7 +40,11 @@ def _mlp(inputs: int, hidden: int, outputs: int, layers: int = 2) -> nn.Sequenti
 
 
 class LerfModel(NerfModel):
-    def __init__(self, config: LerfModelConfig, scene: SceneInfo, embed_dim: int | None = None, dense_dim: int | None = None):
+    config: LerfModelConfig
+
+    def __init__(
+        self, config: LerfModelConfig, scene: SceneInfo, embed_dim: int | None = None, dense_dim: int | None = None
+    ):
         super().__init__(config, scene)
         self._encoders: dict = {}  # loaded on first use; a plain dict so they are not submodules (not checkpointed)
         if embed_dim is None or dense_dim is None:
@@ -80,7 +84,10 @@ class LerfModel(NerfModel):
         cfg = self.config
         return super().param_groups() + [
             {"params": [self.language_grid.values], "lr": cfg.lr_language_grid},
-            {"params": list(self.language_head.parameters()) + list(self.dense_head.parameters()), "lr": cfg.lr_language_mlp},
+            {
+                "params": list(self.language_head.parameters()) + list(self.dense_head.parameters()),
+                "lr": cfg.lr_language_mlp,
+            },
         ]
 
     def prepare(self, dataset, progress: bool = True) -> None:
@@ -93,7 +100,9 @@ class LerfModel(NerfModel):
         cache = None if cfg.cache_dir == "none" else Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
         settings = PyramidSettings(tuple(sorted(cfg.crop_fractions)), cfg.crop_stride)
         device = self.background.device
-        pyramid, dense, _ = load_or_build(images, self.encoder.to("cpu"), self.dense_encoder.to("cpu"), settings, cache, progress)
+        pyramid, dense, _ = load_or_build(
+            images, self.encoder.to("cpu"), self.dense_encoder.to("cpu"), settings, cache, progress
+        )
         self.supervision = (pyramid.to(device), dense.to(device))
 
     def language_features(self, outputs: dict, origins: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
@@ -130,7 +139,9 @@ class LerfModel(NerfModel):
         cameras = self.scene.cameras
         lo, hi = min(cfg.crop_fractions), max(cfg.crop_fractions)
         fractions = lo + (hi - lo) * torch.rand(batch.views.shape[0], device=batch.views.device)
-        scale = self.world_scale(fractions, outputs["depth"].detach(), cameras.fy.to(fractions.device)[batch.views], cameras.height)
+        scale = self.world_scale(
+            fractions, outputs["depth"].detach(), cameras.fy.to(fractions.device)[batch.views], cameras.height
+        )
         features = outputs["language"]
         embedding = self.decode(features, scale)
         target = pyramid.target(batch.views, batch.pixels, fractions)

@@ -114,13 +114,25 @@ class CropPyramid:
         f = fractions.clamp(float(self.fractions[0]), float(self.fractions[-1]))
         upper = torch.searchsorted(self.fractions, f).clamp(1, len(self.levels) - 1)
         lower = upper - 1
-        w = ((f - self.fractions[lower]) / (self.fractions[upper] - self.fractions[lower]).clamp_min(1e-9)).unsqueeze(-1)
+        w = ((f - self.fractions[lower]) / (self.fractions[upper] - self.fractions[lower]).clamp_min(1e-9)).unsqueeze(
+            -1
+        )
         return (1 - w) * self._sample(lower, views, x, y) + w * self._sample(upper, views, x, y)
 
     def state(self) -> dict:
         return {
-            "width": self.width, "height": self.height,
-            "levels": [{"fraction": l.fraction, "side": l.side, "start": l.start, "step": l.step, "embeddings": l.embeddings.cpu()} for l in self.levels],
+            "width": self.width,
+            "height": self.height,
+            "levels": [
+                {
+                    "fraction": level.fraction,
+                    "side": level.side,
+                    "start": level.start,
+                    "step": level.step,
+                    "embeddings": level.embeddings.cpu(),
+                }
+                for level in self.levels
+            ],
         }
 
     @staticmethod
@@ -150,7 +162,14 @@ def encode_crops(images: torch.Tensor, encoder: Encoder, side: float, stride: fl
     # resample each image once so that a crop of `side` pixels becomes `size` pixels (antialiased when shrinking)
     scale = size / side
     nchw = images.permute(0, 3, 1, 2).float()
-    scaled = F.interpolate(nchw, scale_factor=scale, mode="bilinear", align_corners=False, antialias=scale < 1, recompute_scale_factor=False)
+    scaled = F.interpolate(
+        nchw,
+        scale_factor=scale,
+        mode="bilinear",
+        align_corners=False,
+        antialias=scale < 1,
+        recompute_scale_factor=False,
+    )
     sh, sw = scaled.shape[-2:]
     offsets = (torch.arange(size) + 0.5) - size / 2  # pixel centres of a crop, relative to its centre
     out = torch.empty(n, gy * gx, encoder.embed_dim, dtype=torch.float16)
@@ -160,7 +179,13 @@ def encode_crops(images: torch.Tensor, encoder: Encoder, side: float, stride: fl
         xs = (c[:, 0, None] + offsets[None]) / sw * 2 - 1
         ys = (c[:, 1, None] + offsets[None]) / sh * 2 - 1
         grid = torch.stack([xs[:, None, :].expand(-1, size, -1), ys[:, :, None].expand(-1, -1, size)], dim=-1)
-        crops = F.grid_sample(scaled[i : i + 1].expand(len(c), -1, -1, -1), grid.to(scaled), mode="bilinear", padding_mode="border", align_corners=False)
+        crops = F.grid_sample(
+            scaled[i : i + 1].expand(len(c), -1, -1, -1),
+            grid.to(scaled),
+            mode="bilinear",
+            padding_mode="border",
+            align_corners=False,
+        )
         with torch.no_grad():
             out[i, j : j + batch] = encoder.encode_image(crops.permute(0, 2, 3, 1)).to(torch.float16).cpu()
         advance(len(c))
@@ -173,7 +198,9 @@ class PyramidSettings:
     stride: float
 
 
-def build_pyramid(images: torch.Tensor, encoder: Encoder, settings: PyramidSettings, progress: bool = True) -> CropPyramid:
+def build_pyramid(
+    images: torch.Tensor, encoder: Encoder, settings: PyramidSettings, progress: bool = True
+) -> CropPyramid:
     from langfield.ui import task_bar
 
     n, height, width, _ = images.shape
@@ -189,10 +216,17 @@ def build_pyramid(images: torch.Tensor, encoder: Encoder, settings: PyramidSetti
 def dense_targets(images: torch.Tensor, encoder: Encoder, batch: int = 32) -> torch.Tensor:
     """(N, h, w, C) float16 dense features of whole images."""
     with torch.no_grad():
-        return torch.cat([encoder.dense_features(images[i : i + batch]).to(torch.float16).cpu() for i in range(0, len(images), batch)])
+        return torch.cat(
+            [
+                encoder.dense_features(images[i : i + batch]).to(torch.float16).cpu()
+                for i in range(0, len(images), batch)
+            ]
+        )
 
 
-def sample_dense(features: torch.Tensor, views: torch.Tensor, pixels: torch.Tensor, width: int, height: int) -> torch.Tensor:
+def sample_dense(
+    features: torch.Tensor, views: torch.Tensor, pixels: torch.Tensor, width: int, height: int
+) -> torch.Tensor:
     """(R, C): dense features bilinearly interpolated at pixel centres (features span the whole image)."""
     n, h, w, c = features.shape
     x = ((pixels % width).float() + 0.5) / width * w - 0.5
@@ -203,11 +237,27 @@ def sample_dense(features: torch.Tensor, views: torch.Tensor, pixels: torch.Tens
 
 def cache_key(images: torch.Tensor, encoder: Encoder, dense_encoder: Encoder, settings: PyramidSettings) -> str:
     digest = hashlib.sha256(images.to(torch.float16).cpu().contiguous().view(torch.uint8).numpy().tobytes())
-    digest.update(json.dumps({"encoder": fingerprint(encoder), "dense": fingerprint(dense_encoder), "fractions": settings.fractions, "stride": settings.stride}).encode())
+    digest.update(
+        json.dumps(
+            {
+                "encoder": fingerprint(encoder),
+                "dense": fingerprint(dense_encoder),
+                "fractions": settings.fractions,
+                "stride": settings.stride,
+            }
+        ).encode()
+    )
     return digest.hexdigest()[:24]
 
 
-def load_or_build(images: torch.Tensor, encoder: Encoder, dense_encoder: Encoder, settings: PyramidSettings, cache_dir: Path | None, progress: bool = True) -> tuple[CropPyramid, torch.Tensor, Path | None]:
+def load_or_build(
+    images: torch.Tensor,
+    encoder: Encoder,
+    dense_encoder: Encoder,
+    settings: PyramidSettings,
+    cache_dir: Path | None,
+    progress: bool = True,
+) -> tuple[CropPyramid, torch.Tensor, Path | None]:
     """The pyramid and dense features of ``images``, from the cache when its key matches."""
     from langfield.ui import console
 

@@ -32,7 +32,13 @@ def relevancy(embeddings: torch.Tensor, queries: torch.Tensor, canonical: torch.
     """(Q, P) relevancy of P unit embeddings (P, D) for Q query embeddings against C canonical embeddings."""
     positive = embeddings @ queries.T  # (P, Q)
     negative = embeddings @ canonical.T  # (P, C)
-    pairs = torch.stack([positive[:, :, None].expand(-1, -1, negative.shape[1]), negative[:, None, :].expand(-1, positive.shape[1], -1)], dim=-1)
+    pairs = torch.stack(
+        [
+            positive[:, :, None].expand(-1, -1, negative.shape[1]),
+            negative[:, None, :].expand(-1, positive.shape[1], -1),
+        ],
+        dim=-1,
+    )
     return torch.softmax(TEMPERATURE * pairs, dim=-1)[..., 0].min(dim=-1).values.T
 
 
@@ -66,7 +72,13 @@ class LanguageQuery:
     """Queries on a trained model; ``canonical``, ``fractions`` (query scales) and ``smoothing`` default to the
     run's configuration."""
 
-    def __init__(self, model, canonical: tuple[str, ...] | None = None, fractions: tuple[float, ...] | None = None, smoothing: float | None = None):
+    def __init__(
+        self,
+        model,
+        canonical: tuple[str, ...] | None = None,
+        fractions: tuple[float, ...] | None = None,
+        smoothing: float | None = None,
+    ):
         from langfield.methods.lerf.model import LerfModel
 
         if not isinstance(model, LerfModel):
@@ -103,27 +115,35 @@ class LanguageQuery:
         depth = out["depth"].reshape(-1)
         fy = float(cameras.fy[index])
         surface = out["opacity"].reshape(-1) >= model.config.query_min_opacity
-        best_maps, best_max, best_fraction = None, None, None
+        candidates, peaks = [], []
         with torch.no_grad():
             for fraction in self.fractions:
                 scale = model.world_scale(torch.full_like(depth, fraction), depth, torch.tensor(fy), h)
                 maps = relevancy(model.decode(features, scale), queries, canonical)  # (Q, P)
                 maps = smooth(maps.reshape(-1, h, w), self.smoothing * h).reshape(len(texts), -1) * surface
-                peak = maps.max(dim=1).values
-                if best_maps is None:
-                    best_maps, best_max, best_fraction = maps.clone(), peak, torch.full_like(peak, fraction)
-                else:
-                    better = peak > best_max
-                    best_maps[better] = maps[better]
-                    best_max = torch.where(better, peak, best_max)
-                    best_fraction = torch.where(better, torch.full_like(peak, fraction), best_fraction)
+                candidates.append(maps)
+                peaks.append(maps.max(dim=1).values)
+        # per query, the scale whose map peaks highest (the first of equal peaks)
+        chosen = torch.stack(peaks).argmax(dim=0)  # (Q,)
+        best_maps = torch.stack(candidates)[chosen, torch.arange(len(texts), device=chosen.device)]
+        best_fraction = torch.tensor(self.fractions, dtype=best_maps.dtype, device=chosen.device)[chosen]
         flat = best_maps.argmax(dim=1)
         points = out["origins"] + out["directions"] * out["depth"][..., None]
         best_pixel = torch.stack([flat % w, torch.div(flat, w, rounding_mode="floor")], dim=-1)
-        return ViewAnswer(texts, best_maps.reshape(-1, h, w).cpu(), best_fraction.cpu(), best_pixel.cpu(),
-                          points.reshape(-1, 3)[flat].cpu(), out["rgb"].cpu(), points.cpu(), out["opacity"].cpu())
+        return ViewAnswer(
+            texts,
+            best_maps.reshape(-1, h, w).cpu(),
+            best_fraction.cpu(),
+            best_pixel.cpu(),
+            points.reshape(-1, 3)[flat].cpu(),
+            out["rgb"].cpu(),
+            points.cpu(),
+            out["opacity"].cpu(),
+        )
 
-    def points(self, texts: list[str], views: list[int] | None = None, min_opacity: float = 0.5) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def points(
+        self, texts: list[str], views: list[int] | None = None, min_opacity: float = 0.5
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """3D relevancy: surface points (expected depth) of several views with their colour and relevancy.
         Returns positions (P, 3), colours (P, 3) and relevancy (Q, P)."""
         cameras = self.model.scene.cameras

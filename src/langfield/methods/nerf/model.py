@@ -7,9 +7,9 @@ import math
 
 import torch
 
+from langfield.core import Model, RayBatch, SceneInfo
 from langfield.fields import GridField, OccupancyGrid
 from langfield.fields.grid_field import density_shift
-from langfield.core import Model, RayBatch, SceneInfo
 from langfield.methods.nerf.config import NerfModelConfig
 from langfield.render import distortion_loss
 from langfield.render.rendering import march_and_render
@@ -17,14 +17,20 @@ from langfield.resources import require_memory
 
 
 class NerfModel(Model):
+    growths: torch.Tensor
+    config: NerfModelConfig
+
     def __init__(self, config: NerfModelConfig, scene: SceneInfo):
         super().__init__(scene)
         self.config = config
         self.random_background = config.random_background
         # the final grids with their gradients and Adam's two moments (4 copies), plus the occupancy grid
         final = max(config.resolution, config.initial_resolution) ** 3 * (1 + config.feature_dim) * 4 * 4
-        require_memory(final + config.occupancy_resolution**3 * 8, f"--model.resolution {config.resolution} (its grids)",
-                       "lower --model.resolution")
+        require_memory(
+            final + config.occupancy_resolution**3 * 8,
+            f"--model.resolution {config.resolution} (its grids)",
+            "lower --model.resolution",
+        )
         aabb = scene.aabb.float()
         #: voxel size of the final grid, fixed by `resolution` over the original box
         self.final_voxel = float((aabb[1] - aabb[0]).max()) / (config.resolution - 1)
@@ -58,7 +64,7 @@ class NerfModel(Model):
     def step(self) -> float:
         return self.config.step_ratio * self.voxel
 
-    def _grid_shape(self, aabb: torch.Tensor, voxel: float) -> tuple[int, int, int]:
+    def _grid_shape(self, aabb: torch.Tensor, voxel: float) -> tuple[int, ...]:
         extent = (aabb[1] - aabb[0]).tolist()
         return tuple(max(2, int(math.ceil(e / voxel)) + 1) for e in extent)
 
@@ -103,7 +109,9 @@ class NerfModel(Model):
         ]
 
     def update_occupancy(self, generator: torch.Generator | None = None) -> float:
-        return self.occupancy.update(self.field.density, self.step, self.config.occupancy_threshold, generator=generator)
+        return self.occupancy.update(
+            self.field.density, self.step, self.config.occupancy_threshold, generator=generator
+        )
 
     def before_step(self, step: int, progress: float, generator: torch.Generator) -> bool:
         cfg = self.config
@@ -129,7 +137,11 @@ class NerfModel(Model):
             # distances in units of the scene box diagonal, so the weight does not depend on the scene's scale
             scale = float((self.scene.aabb[1] - self.scene.aabb[0]).norm())
             distortion = distortion_loss(
-                outputs["weights"], outputs["t_mid"] / scale, outputs["deltas"] / scale, outputs["ray_indices"], target.shape[0]
+                outputs["weights"],
+                outputs["t_mid"] / scale,
+                outputs["deltas"] / scale,
+                outputs["ray_indices"],
+                target.shape[0],
             ).mean()
             losses["distortion"] = distortion
             losses["total"] = losses["total"] + self.config.distortion_weight * distortion
@@ -153,15 +165,26 @@ class NerfModel(Model):
         def density(positions: torch.Tensor, rays: torch.Tensor) -> tuple[torch.Tensor, None]:
             return field.density(positions), None
 
-        def color(positions: torch.Tensor, directions: torch.Tensor, rays: torch.Tensor, features: None) -> torch.Tensor:
+        def color(
+            positions: torch.Tensor, directions: torch.Tensor, rays: torch.Tensor, features: None
+        ) -> torch.Tensor:
             return field.color(positions, directions)
 
         jitter = torch.rand(origins.shape[0], device=origins.device) if self.training else None
         # training marches whole rays at once; evaluation marches segments and drops opaque rays
         out = march_and_render(
-            origins, directions, self.aabb, self.scene.near, self.step, density, color,
-            self.background if background is None else background, occupied=self.occupancy.query, jitter=jitter,
-            color_threshold=cfg.color_threshold, segment=None if self.training else 64,
+            origins,
+            directions,
+            self.aabb,
+            self.scene.near,
+            self.step,
+            density,
+            color,
+            self.background if background is None else background,
+            occupied=self.occupancy.query,
+            jitter=jitter,
+            color_threshold=cfg.color_threshold,
+            segment=None if self.training else 64,
             early_stop=cfg.early_stop_transmittance,
         )
         out["sample_colors"] = out.pop("colored")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import torch
 
-from langfield.fields import MLPField
 from langfield.core import Model, RayBatch, SceneInfo
+from langfield.fields import MLPField
 from langfield.methods.vanilla_nerf.config import VanillaNerfModelConfig
 from langfield.render import RaySamples, sample_pdf, stratified_bins
 from langfield.render.rendering import composite, render_samples
@@ -23,7 +23,11 @@ class VanillaNerfModel(Model):
 
         def make() -> MLPField:
             return MLPField(
-                config.depth, config.width, config.skip, config.position_frequencies, config.view_frequencies,
+                config.depth,
+                config.width,
+                config.skip,
+                config.position_frequencies,
+                config.view_frequencies,
                 config.view_dependent,
             )
 
@@ -40,12 +44,19 @@ class VanillaNerfModel(Model):
         def density(positions: torch.Tensor, ray_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             return field(positions, directions[ray_ids])  # (sigma, rgb) of every sample at once
 
-        def color(positions: torch.Tensor, view: torch.Tensor, ray_ids: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+        def color(
+            positions: torch.Tensor, view: torch.Tensor, ray_ids: torch.Tensor, rgb: torch.Tensor
+        ) -> torch.Tensor:
             return rgb
 
         part = render_samples(samples, origins, directions, density, color, color_threshold=-1.0)
         out = composite(part.rgb, part.opacity, part.depth, bg)
-        out.update(weights=part.weights, ray_indices=part.ray_indices, t_mid=part.t_mid, dense_weights=part.weights.view(rays, n))
+        out.update(
+            weights=part.weights,
+            ray_indices=part.ray_indices,
+            t_mid=part.t_mid,
+            dense_weights=part.weights.view(rays, n),
+        )
         return out
 
     def forward(self, origins: torch.Tensor, directions: torch.Tensor, background: torch.Tensor | None = None) -> dict:
