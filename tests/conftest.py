@@ -6,8 +6,16 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("COLUMNS", "200")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one torch thread per test worker (and per command a test runs): the workers share the machine's cores
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+
+import torch  # noqa: E402
 
 from helpers import write_blender  # noqa: E402
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

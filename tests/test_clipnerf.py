@@ -207,7 +207,7 @@ def test_mappers_and_edit_commands(mug_run, mugs, tmp_path):
         for name in ("before.mp4", "after.mp4", "before_after.png", "codes.safetensors")
     )
     exemplar = sorted((mugs / "train").glob("o0002_*.png"))[0]
-    result = langfield("edit", run, "--exemplar", exemplar, "--out", tmp_path / "x", "--frames", "0")
+    result = langfield("edit", run, "--exemplar", exemplar, "--out", tmp_path / "x", *fast)
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "x" / "edit.json").read_text())["exemplar"] == str(exemplar)
 
@@ -230,7 +230,7 @@ def test_mappers_and_edit_commands(mug_run, mugs, tmp_path):
     assert (
         packed.model.render_camera(cameras, 0)["rgb"] - loaded.model.render_camera(cameras, 0)["rgb"]
     ).abs().max() < 0.02  # float16 weights
-    result = langfield("edit", tmp_path / "packed.safetensors", "a red mug", "--out", tmp_path / "p", "--frames", "0")
+    result = langfield("edit", tmp_path / "packed.safetensors", "a red mug", "--out", tmp_path / "p", *fast)
     assert result.returncode == 0, result.stderr
 
     assert_clean_error(langfield("edit", run, "a mug", "--exemplar", exemplar), "either a PROMPT or --exemplar")

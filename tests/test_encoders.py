@@ -125,6 +125,7 @@ def test_training_script_writes_loadable_weights_and_resumes_after_an_interrupt(
             batch=16,
             widths=(8, 16, 16, 32),
             embed_dim=32,
+            caption_limit=2,  # the loop's mechanics, not the captions, are under test here
             progress=False,
             **changes,
         )
@@ -134,6 +135,7 @@ def test_training_script_writes_loadable_weights_and_resumes_after_an_interrupt(
     assert isinstance(model, MiniClip) and model.architecture == MiniArchitecture(32, 64, (8, 16, 16, 32))
     assert model.info["steps"] == 4 and np.isfinite(model.info["final_loss"])
     assert (tmp_path / "cache" / "object-seed1-n48-r64.pt").is_file()  # the rendered images are cached
+    assert len(list((tmp_path / "cache").glob("caption-features-*.pt"))) == 1  # and the captions' features
     with monkeypatch.context() as patch:
         interrupt_on_call(patch, training, "contrastive_loss", 3)  # in the middle of the 3rd step
         with pytest.raises(KeyboardInterrupt):

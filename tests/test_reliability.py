@@ -255,6 +255,18 @@ CASES = [
         "--model.elevation-range must be in increasing order",
     ),
     (["train", "dietnerf", "--model.semantic-every", "0"], "--model.semantic-every must be at least 1"),
+    # rules between options, checked where parsed too
+    (["train", "dietnerf", "--model.up", "0", "0", "0"], "--model.up must be a non-zero vector"),
+    (["train", "clipnerf", "--model.box", "1", "0", "0", "0", "1", "1"], "--model.box must be x0 y0 z0 x1 y1 z1"),
+    (["train", "dreamfusion", "--model.radius-range", "0.5", "2"], "--model.radius-range must keep cameras outside"),
+    (
+        ["train", "dreamfusion", "--model.textureless-probability", "0.6", "--model.albedo-probability", "0.6"],
+        "--model.textureless-probability and --model.albedo-probability must sum to at most 1",
+    ),
+    (
+        ["train", "dreamfusion", "--model.sds.min-step", "0.9", "--model.sds.max-step", "0.5"],
+        "--model.sds.min-step / --model.sds.max-step must satisfy",
+    ),
     (["train", "dreamfusion", "--model.fov-range", "30", "200"], "--model.fov-range must be in (0, 180)"),
     (["train", "dreamfusion", "--model.render-resolution", "4"], "--model.render-resolution must be at least 8"),
     (["train", "dreamfusion", "--model.sds.min-step", "2"], "--model.sds.min-step must be in [0, 1]"),

@@ -15,6 +15,7 @@ of all training captions are computed once; only the projections, the image towe
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 import time
@@ -58,6 +59,8 @@ class MiniTrainConfig:
     weight_decay: float = 1e-4
     embed_dim: int = 256
     widths: tuple[int, ...] = (32, 64, 128, 256)
+    caption_limit: int = 1000
+    """Training wordings per attribute combination (1000: all 4,800 distinct captions; fewer for quick trials)."""
     seed: int = 0
     threads: int = 0
     """torch threads (0: leave torch's default)."""
@@ -88,17 +91,34 @@ def render_data(
     return images, labels
 
 
-def caption_table() -> tuple[list[str], torch.Tensor]:
-    """Every distinct training caption and the (combos, captions) positive mask."""
+def caption_table(limit: int = 1000) -> tuple[list[str], torch.Tensor]:
+    """Every distinct training caption (at most ``limit`` wordings per attribute combination; 1000: all of them)
+    and the (combos, captions) positive mask."""
     texts: dict[str, int] = {}
     pairs = []
     for j, attributes in enumerate(COMBOS):
-        for text in captions(attributes, "train", limit=1000):
+        for text in captions(attributes, "train", limit=limit):
             pairs.append((j, texts.setdefault(text, len(texts))))
     mask = torch.zeros(len(COMBOS), len(texts), dtype=torch.bool)
     for j, t in pairs:
         mask[j, t] = True
     return list(texts), mask
+
+
+def caption_features(model: MiniClip, texts: list[str], cache: Path) -> torch.Tensor:
+    """The locked text tower's features of ``texts`` (N, D), computed once and cached beside the rendered images
+    (keyed by the captions and the text tower's weights: a re-run, or a resumed run, skips the 4,800 sentences)."""
+    digest = hashlib.sha256("\n".join(texts).encode())
+    for name, tensor in sorted(model.text_tower.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().sum().numpy().tobytes())
+    file = Path(cache) / f"caption-features-{digest.hexdigest()[:16]}.pt"
+    data = load_cache(file)
+    if data is not None and data["features"].shape[0] == len(texts):
+        return data["features"]
+    features = torch.cat([model.text_features(texts[i : i + 512]) for i in range(0, len(texts), 512)])
+    save_cache(file, {"features": features})
+    return features
 
 
 def augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -246,8 +266,8 @@ def train_mini(config: MiniTrainConfig) -> MiniClip:
     data_seconds = time.time() - started
 
     model = MiniClip(MiniArchitecture(config.embed_dim, config.resolution, tuple(config.widths)))
-    texts, positive = caption_table()
-    text_features = torch.cat([model.text_features(texts[i : i + 512]) for i in range(0, len(texts), 512)])
+    texts, positive = caption_table(config.caption_limit)
+    text_features = caption_features(model, texts, config.cache)
     task = MiniTask(model, config, images, labels, text_features, positive)
     result = loop.run(task, state)
     model.eval()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Optional, Tuple
+from typing import Annotated, Callable, Optional, Tuple
 
 import tyro
 
@@ -59,6 +59,13 @@ class DietNerfModelConfig(NerfModelConfig):
     """Point random poses look at (default: the centre of the scene box)."""
     up: Annotated[Optional[Tuple[float, float, float]], finite()] = None
     """World up axis of random poses (default: the mean up vector of the training cameras)."""
+
+    def check_relations(self, flag: Callable[[str], str]) -> None:
+        """The rules between options (each option's own range is declared on its field); run by ``validate``."""
+        from langfield.errors import LangfieldError
+
+        if self.up is not None and not any(self.up):
+            raise LangfieldError(f"{flag('up')} must be a non-zero vector, got {self.up}")
 
 
 @dataclass

@@ -36,17 +36,17 @@ class DietNerfModel(NerfModel):
         cfg = self.config
         center = scene.aabb.float().mean(dim=0) if cfg.center is None else torch.tensor(cfg.center, dtype=torch.float32)
         up = scene_up(scene.cameras).float() if cfg.up is None else torch.tensor(cfg.up, dtype=torch.float32)
-        if not float(up.norm()) > 0:
-            raise LangfieldError(f"--model.up must be a non-zero vector, got {cfg.up}")
-        if cfg.radius_range is None:
+        if not float(up.norm()) > 0:  # --model.up is checked where parsed; this is the cameras' own up
+            raise LangfieldError("dietnerf random poses: the training cameras give no up direction; pass --model.up")
+        if cfg.radius_range is None:  # the options were checked where parsed; a range taken from the cameras here
             distances = (scene.cameras.origins.float() - center).norm(dim=-1)
             radius = (float(distances.min()), float(distances.max()))
+            try:
+                check_orbit_ranges(radius, cfg.elevation_range, cfg.azimuth_range)
+            except ValueError as exc:
+                raise LangfieldError(f"dietnerf random poses: {exc}; pass --model.radius-range") from None
         else:
             radius = (float(cfg.radius_range[0]), float(cfg.radius_range[1]))
-        try:  # a bad option fails here, before any training
-            check_orbit_ranges(radius, cfg.elevation_range, cfg.azimuth_range)
-        except ValueError as exc:
-            raise LangfieldError(f"dietnerf random poses: {exc}") from None
         return center, up / up.norm(), radius
 
     @property
