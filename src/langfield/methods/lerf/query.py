@@ -115,18 +115,24 @@ class LanguageQuery:
         depth = out["depth"].reshape(-1)
         fy = float(cameras.fy[index])
         surface = out["opacity"].reshape(-1) >= model.config.query_min_opacity
-        candidates, peaks = [], []
+
+        def scale_maps(fraction: float) -> torch.Tensor:
+            scale = model.world_scale(torch.full_like(depth, fraction), depth, torch.tensor(fy), h)
+            maps = relevancy(model.decode(features, scale), queries, canonical)  # (Q, P)
+            return smooth(maps.reshape(-1, h, w), self.smoothing * h).reshape(len(texts), -1) * surface
+
+        # per query, the scale whose map peaks highest (the first of equal peaks); one scale's maps kept at a time
         with torch.no_grad():
-            for fraction in self.fractions:
-                scale = model.world_scale(torch.full_like(depth, fraction), depth, torch.tensor(fy), h)
-                maps = relevancy(model.decode(features, scale), queries, canonical)  # (Q, P)
-                maps = smooth(maps.reshape(-1, h, w), self.smoothing * h).reshape(len(texts), -1) * surface
-                candidates.append(maps)
-                peaks.append(maps.max(dim=1).values)
-        # per query, the scale whose map peaks highest (the first of equal peaks)
-        chosen = torch.stack(peaks).argmax(dim=0)  # (Q,)
-        best_maps = torch.stack(candidates)[chosen, torch.arange(len(texts), device=chosen.device)]
-        best_fraction = torch.tensor(self.fractions, dtype=best_maps.dtype, device=chosen.device)[chosen]
+            best_maps = scale_maps(self.fractions[0])
+            best_max = best_maps.max(dim=1).values
+            best_fraction = torch.full_like(best_max, self.fractions[0])
+            for fraction in self.fractions[1:]:
+                maps = scale_maps(fraction)
+                peak = maps.max(dim=1).values
+                better = peak > best_max
+                best_maps[better] = maps[better]
+                best_max = torch.where(better, peak, best_max)
+                best_fraction = torch.where(better, torch.full_like(peak, fraction), best_fraction)
         flat = best_maps.argmax(dim=1)
         points = out["origins"] + out["directions"] * out["depth"][..., None]
         best_pixel = torch.stack([flat % w, torch.div(flat, w, rounding_mode="floor")], dim=-1)
