@@ -54,13 +54,13 @@ def render_samples(
 ) -> Rendered:
     """Volume-render packed ``samples`` of rays (R, 3). ``transmittance`` (R,) continues rays rendered in segments;
     samples whose weight is at most ``color_threshold`` get no colour (a negative threshold colours every sample)."""
-    rays = origins.shape[0]
-    positions = samples.positions(origins, directions)
-    sigmas, features = density_fn(positions, samples.ray_indices)
-    weights, _, tau = packed_weights(sigmas, samples.deltas, samples.ray_indices, rays, transmittance)
-    ids = samples.ray_indices
+    rays, ids = origins.shape[0], samples.ray_indices
+    t_mid, deltas = samples.t_mid, samples.deltas  # computed once (properties of the samples)
+    positions = origins[ids] + directions[ids] * t_mid[:, None]
+    sigmas, features = density_fn(positions, ids)
+    weights, _, tau = packed_weights(sigmas, deltas, ids, rays, transmittance)
     opacity = origins.new_zeros(rays).index_add(0, ids, weights)
-    depth = origins.new_zeros(rays).index_add(0, ids, weights * samples.t_mid)
+    depth = origins.new_zeros(rays).index_add(0, ids, weights * t_mid)
     rgb = origins.new_zeros(rays, 3)
     colored = weights > color_threshold
     colors = origins.new_zeros(0, 3)
@@ -68,7 +68,7 @@ def render_samples(
         v = ids[colored]
         colors = color_fn(positions[colored], directions[v], v, None if features is None else features[colored])
         rgb = rgb.index_add(0, v, colors * weights[colored, None])
-    return Rendered(rgb, opacity, depth, weights, ids, samples.t_mid, samples.deltas, tau, colored, colors)
+    return Rendered(rgb, opacity, depth, weights, ids, t_mid, deltas, tau, colored, colors)
 
 
 def composite(
@@ -99,7 +99,8 @@ def march_and_render(
 ) -> dict[str, Any]:
     """Render rays through ``aabb`` in steps of ``step`` from ``near``, skipping cells where ``occupied`` is false.
     ``jitter`` (R,) in [0, 1): stratified offsets (training). ``segment``: march that many steps at a time and drop
-    rays whose transmittance fell below ``early_stop`` (evaluation); None marches whole rays at once.
+    rays whose transmittance fell below ``early_stop`` (evaluation); None marches whole rays at once (one segment:
+    the same arithmetic, as continuing from transmittance 1 and adding to zeros are exact).
 
     Returns ``rgb``, ``opacity``, ``depth`` (R, ...), the packed ``weights``, ``ray_indices``, ``t_mid``, ``deltas``
     and ``colored`` = (colours, weights, ray indices) of the samples whose colour was evaluated."""
@@ -107,25 +108,7 @@ def march_and_render(
     t_near, t_far = ray_aabb(origins, directions, aabb)
     t_near = t_near.clamp_min(near)
     total_steps = max(1, int(math.ceil(float((t_far - t_near).detach().max().clamp_min(0)) / step)))
-    if segment is None or segment >= total_steps:
-        samples = march_uniform(
-            origins, directions, t_near, t_far, step, 0, total_steps, occupied=occupied, offsets=jitter
-        )
-        if len(samples) == 0:  # every ray misses the occupied cells: the background, and nothing to learn from
-            zeros = origins.new_zeros(rays)
-            out = composite(origins.new_zeros(rays, 3), zeros, zeros, background)
-            empty = origins.new_zeros(0)
-            out.update(weights=empty, ray_indices=samples.ray_indices, t_mid=empty, deltas=empty, colored=None)
-            return out
-        part = render_samples(samples, origins, directions, density_fn, color_fn, color_threshold)
-        out = composite(part.rgb, part.opacity, part.depth, background)
-        colored = (
-            (part.colors, part.weights[part.colored], part.ray_indices[part.colored]) if len(part.colors) else None
-        )
-        out.update(
-            weights=part.weights, ray_indices=part.ray_indices, t_mid=part.t_mid, deltas=part.deltas, colored=colored
-        )
-        return out
+    segment = total_steps if segment is None else segment  # one segment: whole rays at once
     transmittance = torch.ones(rays, device=device)
     active = torch.arange(rays, device=device)
     rgb, opacity, depth = origins.new_zeros(rays, 3), origins.new_zeros(rays), origins.new_zeros(rays)
