@@ -8,7 +8,8 @@ from typing import Any
 
 from langfield.configio import from_dict
 from langfield.core import MethodSpec, Model, SceneInfo, resolve_device
-from langfield.core.runfiles import CHECKPOINT_FILE, read_run_file
+from langfield.core.model import load_weights
+from langfield.core.runfiles import CHECKPOINT_FILE, config_from_saved, read_run_file
 from langfield.errors import LangfieldError
 from langfield.methods.registry import get_method
 from langfield.packed import packed_file, read_packed
@@ -30,15 +31,7 @@ class Run:
 def read_run_config(path: Path) -> tuple[MethodSpec, Any]:
     method, saved = read_run_file(path)
     spec = get_method(method)
-    return spec, config_from_saved(spec, saved, Path(path))
-
-
-def config_from_saved(spec: MethodSpec, saved: dict, path: Path) -> Any:
-    """The config of ``spec`` from the tree saved in the run folder ``path``; a one-line error if it does not fit."""
-    try:
-        return from_dict(spec.config, saved)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise LangfieldError(f"{path / 'config.json'}: malformed run config ({exc})") from None
+    return spec, config_from_saved(spec.config, saved, Path(path))
 
 
 def check_run(path: Path) -> None:
@@ -67,12 +60,6 @@ def load_run(path: Path, device: str = "auto") -> Run:
         payload = load_checkpoint(source, method=spec.name)
     scene = SceneInfo.from_state(payload["scene"])
     model = spec.build_model(config.model, scene)
-    try:
-        model.load_state_dict(payload["model"])
-    except RuntimeError as exc:  # missing / unexpected / mis-shaped weights: another version of the method
-        detail = " ".join(str(exc).split("\n", 2)[1:2]).strip() or str(exc).splitlines()[0]
-        raise LangfieldError(
-            f"{source}: does not match this version of '{spec.name}' ({detail[:160]}); retrain the run"
-        ) from None
+    load_weights(model, payload["model"], source, spec.name, "retrain the run")
     model.to(resolve_device(device)).eval()
     return Run(Path(path), spec, config, model, scene, int(payload["step"]), attachments)

@@ -8,6 +8,7 @@ from torch import nn
 from langfield.cameras import Cameras
 from langfield.core.batch import RayBatch
 from langfield.core.scene import SceneInfo
+from langfield.errors import LangfieldError
 from langfield.resources import require_memory
 
 
@@ -105,3 +106,14 @@ class Model(nn.Module):
                 parts[key].append(out[key])
         self.train(was_training)
         return {key: torch.cat(value).reshape(h, w, -1).squeeze(-1) for key, value in parts.items()}
+
+
+def load_weights(model: Model, state: dict, source: object, method: str, remedy: str) -> None:
+    """``model.load_state_dict(state)``; weights that are missing, unexpected or mis-shaped (another version of the
+    method, a damaged file) are one line naming ``source`` and ending in ``remedy``."""
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError) as exc:
+        detail = " ".join(str(exc).split("\n", 2)[1:2]).strip() or str(exc).splitlines()[0]
+        message = f"{source}: does not match this version of '{method}' ({detail[:160]}); {remedy}"
+        raise LangfieldError(message) from None

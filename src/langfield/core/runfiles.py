@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from langfield.configio import from_dict
 from langfield.data.jsonio import read_json
 from langfield.errors import LangfieldError
 
@@ -34,3 +35,11 @@ def read_run_file(path: Path) -> tuple[str, dict[str, Any]]:
     ):
         raise LangfieldError(f"{config_path}: malformed run config (needs 'method' and 'config')")
     return saved["method"], saved["config"]
+
+
+def config_from_saved(config_class: type, saved: dict[str, Any], path: Path) -> Any:
+    """The config of ``config_class`` from the tree saved in the run folder ``path``; one line if it does not fit."""
+    try:
+        return from_dict(config_class, saved)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise LangfieldError(f"{Path(path) / CONFIG_FILE}: malformed run config ({exc})") from None

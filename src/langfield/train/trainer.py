@@ -14,8 +14,9 @@ import torch
 
 from langfield.atomic import fresh_folder, remove_stale_temporaries, write_json, write_text
 from langfield.checks import validate
-from langfield.configio import from_dict, to_dict
+from langfield.configio import to_dict
 from langfield.core import MethodSpec, Model, RayBatch, SceneInfo, resolve_device
+from langfield.core.model import load_weights
 from langfield.core.runfiles import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -23,6 +24,7 @@ from langfield.core.runfiles import (
     RUN_FILES,
     RUN_MARKER,
     SUMMARY_FILE,
+    config_from_saved,
     read_run_file,
 )
 from langfield.data import load_dataset
@@ -260,10 +262,7 @@ class Trainer:
             method, saved = read_run_file(self.output)
             if method != self.spec.name:
                 raise LangfieldError(f"{self.output}: holds a '{method}' run, not '{self.spec.name}'")
-            try:
-                saved_config = from_dict(self.spec.config, saved)
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                raise LangfieldError(f"{self.output / CONFIG_FILE}: malformed run config ({exc})") from None
+            saved_config = config_from_saved(self.spec.config, saved, self.output)
             payload = load_checkpoint(checkpoint, method=self.spec.name)
             for key in ("step", "elapsed", "model", "optimizer", "scene", "rng"):
                 if key not in payload:
@@ -295,14 +294,8 @@ class Trainer:
             scene = self.spec.initial_scene(self.config.model)
         model = self.spec.build_model(self.config.model, scene).to(device)
         if payload:
-            try:
-                model.load_state_dict(payload["model"])
-            except (RuntimeError, KeyError, TypeError) as exc:
-                detail = " ".join(str(exc).split("\n", 2)[1:2]).strip() or str(exc).splitlines()[0]
-                raise LangfieldError(
-                    f"{self.output / CHECKPOINT_FILE}: does not match this version of '{self.spec.name}' "
-                    f"({detail[:160]}); start afresh with --overwrite"
-                ) from None
+            checkpoint = self.output / CHECKPOINT_FILE
+            load_weights(model, payload["model"], checkpoint, self.spec.name, "start afresh with --overwrite")
             model.to(device)
         return model
 
