@@ -131,6 +131,34 @@ def test_language_losses_leave_density_and_colour_untouched(scene, tmp_path):
     assert all(p.grad is not None for p in model.language_head.parameters())
 
 
+def test_real_backbone_stride_8_map_as_dino_targets(scene, tmp_path):
+    from langfield.core import SceneInfo
+    from langfield.data import DataConfig, load_dataset
+    from langfield.methods.lerf.config import LerfModelConfig
+    from langfield.methods.lerf.model import LerfModel
+    from langfield.train.trainer import RayBatches
+
+    dataset = load_dataset(DataConfig(data=scene))
+    config = LerfModelConfig(
+        resolution=24,
+        initial_resolution=16,
+        language_resolution=16,
+        cache_dir=str(tmp_path),
+        crop_fractions=(0.5,),
+        crop_stride=1.0,
+        dense_encoder="efficientnet-lite0@64",
+    )
+    model = LerfModel(config, SceneInfo.from_dataset(dataset))
+    model.prepare(dataset, progress=False)
+    _, dense = model.supervision
+    assert dense.shape[1:] == (8, 8, 40)  # 64 px / stride 8, the 40 channels of EfficientNet-Lite0's stage 3
+    assert dense.float().std() > 0.01  # real features, not a constant
+    batch = RayBatches(dataset, torch.device("cpu"), torch.Generator().manual_seed(0)).sample(256, False)
+    losses = model.loss(model(batch.origins, batch.directions, batch.background), batch)
+    losses["dino"].backward()
+    assert torch.isfinite(losses["dino"]) and model.language_grid.values.grad.abs().sum() > 0
+
+
 def test_query_errors(tmp_path):
     nerf_run = tmp_path / "nerf"
     nerf_run.mkdir()

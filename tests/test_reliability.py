@@ -332,6 +332,16 @@ CASES = [
         ["clip", "classify", "{root}/photo.png", "--labels", "a;b", "--encoder", "nobody/no-such-clip"],
         "--allow-download",
     ),
+    (
+        ["clip", "classify", "{root}/photo.png", "--encoder", "efficientnet-lite9"],
+        "unknown backbone 'efficientnet-lite9'",
+    ),
+    (
+        ["clip", "classify", "{root}/photo.png", "--encoder", "efficientnet-lite0", "--labels", "a;b"],
+        "has no text tower",
+    ),
+    (["clip", "classify", "{root}/photo.png"], "--labels is empty or missing"),
+    (["clip", "eval", "--encoder", "efficientnet-lite0", "--objects", "2", "--crops", "0"], "has no text tower"),
 ]
 DATASET_CASES = [
     (_raw(b"\xff\xfe{not utf-8"), "not UTF-8"),

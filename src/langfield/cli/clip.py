@@ -21,10 +21,14 @@ class ClassifyArgs:
 
     images: tyro.conf.Positional[Tuple[Path, ...]]
     """Image files (PNG, JPEG, ...)."""
-    labels: str
-    """Candidate labels separated by ';', e.g. "a red cube;a blue sphere"."""
+    labels: str = ""
+    """Candidate labels separated by ';', e.g. "a red cube;a blue sphere" (none with an efficientnet-liteN encoder:
+    it names the image's top ImageNet classes)."""
     encoder: str = "langfield-mini"
-    """langfield-mini, a .safetensors file, or a Hugging Face CLIP folder / hub id."""
+    """langfield-mini, langfield-vision, efficientnet-lite0/1/2, a .safetensors file, or a Hugging Face CLIP folder /
+    hub id."""
+    top: Annotated[int, at_least(1)] = 5
+    """ImageNet classes shown per image by an efficientnet-liteN encoder."""
     json: bool = False
     """Print one JSON object per image (file, labels, probabilities) instead of a table."""
     device: str = "auto"
@@ -35,6 +39,7 @@ class EvalArgs:
     """Zero-shot accuracy on held-out procedural images (colour x kind), both wordings, and on scene crops."""
 
     encoder: str = "langfield-mini"
+    """A vision-language encoder: langfield-mini, langfield-vision, a .safetensors file, a CLIP folder."""
     objects: Annotated[int, at_least(1)] = 1000
     crops: Annotated[int, NON_NEGATIVE] = 300
     out: Optional[Path] = None
@@ -42,10 +47,13 @@ class EvalArgs:
     device: str = "auto"
 
 
+MAX_SIDE = 1024  # photos are read at most this large (an encoder looks at 64-260 pixels)
+
+
 def parse_labels(text: str) -> list[str]:
     labels = [label.strip() for label in text.split(";")]
     if not any(labels):
-        raise LangfieldError("--labels is empty: give labels separated by ';'")
+        raise LangfieldError("--labels is empty or missing: give labels separated by ';'")
     if not all(labels):
         raise LangfieldError(f"--labels has an empty label: {text!r}")
     if len(set(labels)) != len(labels):
@@ -61,11 +69,28 @@ def classify(args: ClassifyArgs) -> None:
     from langfield.export.images import read_image
     from langfield.ui import console, styled
 
-    labels = parse_labels(args.labels)
     if not args.images:
         raise LangfieldError("give at least one image file")
-    images = [read_image(path) for path in args.images]
+    image_only = args.encoder.strip().startswith("efficientnet-")
+    if image_only and args.labels:
+        raise LangfieldError(
+            f"--encoder {args.encoder} has no text tower: it names ImageNet classes; drop --labels "
+            "or use a vision-language encoder (langfield-vision)"
+        )
+    labels = [] if image_only else parse_labels(args.labels)
+    images = [read_image(path, max_side=MAX_SIDE) for path in args.images]  # photos of any size
     encoder = load_encoder(args.encoder, resolve_device(args.device))
+    if image_only:
+        from langfield.encoders.efficientnet import EfficientNetEncoder
+
+        assert isinstance(encoder, EfficientNetEncoder)
+        for path, image in zip(args.images, images):
+            best = encoder.top_classes(image.to(encoder.device), args.top)[0]
+            if args.json:
+                print(json.dumps({"file": str(path), "imagenet": [[name, round(p, 6)] for name, p in best]}))
+            else:
+                console.print(f"{path}: " + ", ".join(f"{name} {p:.3f}" for name, p in best))
+        return
     rows = []
     with torch.no_grad():
         for image in images:

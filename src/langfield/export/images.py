@@ -39,8 +39,10 @@ def save_npy(path: Path, array: np.ndarray) -> None:
         np.save(handle, array)
 
 
-def read_image(path: Path) -> torch.Tensor:
-    """An image file as float RGB (H, W, 3) in [0, 1], transparent pixels over white; one-line errors."""
+def read_image(path: Path, max_side: int | None = None) -> torch.Tensor:
+    """An image file as float RGB (H, W, 3) in [0, 1], transparent pixels over white (grayscale, palette and RGBA
+    converted); with ``max_side``, a larger image is shrunk (antialiased) so its longer side is at most that;
+    one-line errors."""
     from PIL import Image, UnidentifiedImageError
 
     from langfield.data.dataset import open_image
@@ -51,6 +53,8 @@ def read_image(path: Path) -> torch.Tensor:
     try:
         with open_image(path) as image:  # refuses decompression bombs before decoding
             image = image.convert("RGBA")
+            if max_side is not None and max(image.size) > max_side:
+                image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
             rgba = np.asarray(image, dtype=np.float32) / 255.0
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         reason = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
