@@ -26,6 +26,7 @@ import torch
 from torch.nn import functional as F
 
 from langfield.encoders.mini import MiniArchitecture, MiniClip
+from langfield.encoders.vision import VisionClip
 from langfield.tensorfile import load_cache, save_cache
 from langfield.train.loop import LoopSettings, Task, TrainingLoop
 from langfield.ui import console
@@ -105,7 +106,7 @@ def caption_table(limit: int = 1000) -> tuple[list[str], torch.Tensor]:
     return list(texts), mask
 
 
-def caption_features(model: MiniClip, texts: list[str], cache: Path) -> torch.Tensor:
+def caption_features(model: MiniClip | VisionClip, texts: list[str], cache: Path) -> torch.Tensor:
     """The locked text tower's features of ``texts`` (N, D), computed once and cached beside the rendered images
     (keyed by the captions and the text tower's weights: a re-run, or a resumed run, skips the 4,800 sentences)."""
     digest = hashlib.sha256("\n".join(texts).encode())

