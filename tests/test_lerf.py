@@ -102,7 +102,8 @@ def scene(tmp_path_factory):
     return out
 
 
-def test_language_losses_leave_density_and_colour_untouched(scene, tmp_path):
+def coarse_lerf(scene, cache_dir, **changes):
+    """A prepared small lerf model on ``scene`` with one coarse level of crops, and a batch of 256 training rays."""
     from langfield.core import SceneInfo
     from langfield.data import DataConfig, load_dataset
     from langfield.methods.lerf.config import LerfModelConfig
@@ -110,18 +111,24 @@ def test_language_losses_leave_density_and_colour_untouched(scene, tmp_path):
     from langfield.train.trainer import RayBatches
 
     dataset = load_dataset(DataConfig(data=scene))
-    # one coarse level of crops is supervision enough to see where the language losses' gradients go
     config = LerfModelConfig(
         resolution=24,
         initial_resolution=16,
         language_resolution=16,
-        cache_dir=str(tmp_path),
+        cache_dir=str(cache_dir),
         crop_fractions=(0.5,),
         crop_stride=1.0,
+        **changes,
     )
     model = LerfModel(config, SceneInfo.from_dataset(dataset))
     model.prepare(dataset, progress=False)
     batch = RayBatches(dataset, torch.device("cpu"), torch.Generator().manual_seed(0)).sample(256, False)
+    return model, batch
+
+
+def test_language_losses_leave_density_and_colour_untouched(scene, tmp_path):
+    # one coarse level of crops is supervision enough to see where the language losses' gradients go
+    model, batch = coarse_lerf(scene, tmp_path)
     outputs = model(batch.origins, batch.directions, batch.background)
     losses = model.loss(outputs, batch)
     (losses["clip"] + losses["dino"]).backward()
@@ -132,28 +139,10 @@ def test_language_losses_leave_density_and_colour_untouched(scene, tmp_path):
 
 
 def test_real_backbone_stride_8_map_as_dino_targets(scene, tmp_path):
-    from langfield.core import SceneInfo
-    from langfield.data import DataConfig, load_dataset
-    from langfield.methods.lerf.config import LerfModelConfig
-    from langfield.methods.lerf.model import LerfModel
-    from langfield.train.trainer import RayBatches
-
-    dataset = load_dataset(DataConfig(data=scene))
-    config = LerfModelConfig(
-        resolution=24,
-        initial_resolution=16,
-        language_resolution=16,
-        cache_dir=str(tmp_path),
-        crop_fractions=(0.5,),
-        crop_stride=1.0,
-        dense_encoder="efficientnet-lite0@64",
-    )
-    model = LerfModel(config, SceneInfo.from_dataset(dataset))
-    model.prepare(dataset, progress=False)
+    model, batch = coarse_lerf(scene, tmp_path, dense_encoder="efficientnet-lite0@64")
     _, dense = model.supervision
     assert dense.shape[1:] == (8, 8, 40)  # 64 px / stride 8, the 40 channels of EfficientNet-Lite0's stage 3
     assert dense.float().std() > 0.01  # real features, not a constant
-    batch = RayBatches(dataset, torch.device("cpu"), torch.Generator().manual_seed(0)).sample(256, False)
     losses = model.loss(model(batch.origins, batch.directions, batch.background), batch)
     losses["dino"].backward()
     assert torch.isfinite(losses["dino"]) and model.language_grid.values.grad.abs().sum() > 0

@@ -151,21 +151,27 @@ def contrastive_loss(
     return 0.5 * (image_to_text + text_to_image)
 
 
-class MiniTask(Task):
-    """The image tower and projections of langfield-mini, on the rendered images and the fixed caption features."""
+def caption_batch(
+    combos: torch.Tensor, positive: torch.Tensor, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One training caption drawn for each image that shows an object (``combos`` >= 0), and the (images, captions)
+    mask of every caption that fits each image: object-less images match none."""
+    real = combos >= 0
+    caption = torch.multinomial(positive[combos[real]].float(), 1, generator=generator).squeeze(1)
+    matches = torch.zeros(len(combos), len(caption), dtype=torch.bool)
+    matches[real] = positive[combos[real]][:, caption]
+    return caption, matches
 
-    def __init__(
-        self,
-        model: MiniClip,
-        config: MiniTrainConfig,
-        images: torch.Tensor,
-        labels: torch.Tensor,
-        text_features: torch.Tensor,
-        positive: torch.Tensor,
-    ):
+
+class CaptionTask(Task):
+    """What the embedded encoders' training tasks share: AdamW with warm-up and cosine decay over ``config.steps``,
+    the loss history, resume state and progress lines. A subclass gives the trained parameters, ``weights`` and
+    ``losses``."""
+
+    report_every = 200
+
+    def __init__(self, model, config, parameters: list[torch.nn.Parameter]):
         self.model, self.config = model, config
-        self.images, self.labels, self.text_features, self.positive = images, labels, text_features, positive
-        parameters = [p for n, p in model.named_parameters() if not n.startswith("text_tower.")]
         self.optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
         warmup = max(1, config.steps // 20)
         self.schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -174,12 +180,13 @@ class MiniTask(Task):
         )
         self.history: list[float] = []
 
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The trained tensors, at full precision (the frozen towers are not saved)."""
+        raise NotImplementedError
+
     def state(self) -> dict:
-        weights = {
-            k: v for k, v in self.model.state_dict().items() if not k.startswith("text_tower.")
-        }  # frozen: not saved
         return {
-            "model": weights,
+            "model": self.weights(),
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
             "losses": self.history,
@@ -191,23 +198,6 @@ class MiniTask(Task):
         self.schedule.load_state_dict(payload["schedule"])
         self.history = list(payload["losses"])
 
-    def start(self) -> None:
-        self.model.train()
-        self.model.text_tower.eval()
-
-    def losses(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        config, positive, model = self.config, self.positive, self.model
-        index = torch.randint(len(self.images), (config.batch,), generator=generator)
-        combos = self.labels[index]
-        real = combos >= 0  # object-less crops get no caption
-        caption = torch.multinomial(positive[combos[real]].float(), 1, generator=generator).squeeze(1)
-        matches = torch.zeros(len(index), len(caption), dtype=torch.bool)
-        matches[real] = positive[combos[real]][:, caption]
-        image = model.encode_image(augment(self.images[index], generator))
-        text = F.normalize(model.text_projection(self.text_features[caption]), dim=-1)
-        loss = contrastive_loss(image, text, matches, model.log_scale.exp().clamp(max=100.0))
-        return {"total": loss}
-
     def after_update(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
         self.schedule.step()
         return {}
@@ -217,8 +207,10 @@ class MiniTask(Task):
             self.history.append(losses["total"].item())
         recent = self.history[-50:]
         mean = sum(recent) / len(recent) if recent else float("nan")
-        if step % 200 == 1 or step == self.config.steps:
-            console.print(f"step {step}: loss {mean:.3f}, scale {self.model.logit_scale():.1f}")
+        if step % self.report_every == 1 or step == self.config.steps:
+            parts = ", ".join(f"{k} {v.item():.3f}" for k, v in (losses or {}).items() if k != "total")
+            detail = f" ({parts})" if parts else ""
+            console.print(f"step {step}: loss {mean:.3f}{detail}, scale {self.model.logit_scale():.1f}")
         return mean
 
     def interrupted(self, step: int, saved: bool) -> None:
@@ -226,6 +218,39 @@ class MiniTask(Task):
             console.print(
                 f"interrupted at step {step}: state saved to {self.config.checkpoint} (continue with --resume)"
             )
+
+
+class MiniTask(CaptionTask):
+    """The image tower and projections of langfield-mini, on the rendered images and the fixed caption features."""
+
+    def __init__(
+        self,
+        model: MiniClip,
+        config: MiniTrainConfig,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        text_features: torch.Tensor,
+        positive: torch.Tensor,
+    ):
+        parameters = [p for n, p in model.named_parameters() if not n.startswith("text_tower.")]
+        super().__init__(model, config, parameters)
+        self.images, self.labels, self.text_features, self.positive = images, labels, text_features, positive
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in self.model.state_dict().items() if not k.startswith("text_tower.")}
+
+    def start(self) -> None:
+        self.model.train()
+        self.model.text_tower.eval()
+
+    def losses(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        config, model = self.config, self.model
+        index = torch.randint(len(self.images), (config.batch,), generator=generator)
+        caption, matches = caption_batch(self.labels[index], self.positive, generator)
+        image = model.encode_image(augment(self.images[index], generator))
+        text = F.normalize(model.text_projection(self.text_features[caption]), dim=-1)
+        loss = contrastive_loss(image, text, matches, model.log_scale.exp().clamp(max=100.0))
+        return {"total": loss}
 
 
 def train_mini(config: MiniTrainConfig) -> MiniClip:

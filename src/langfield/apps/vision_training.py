@@ -20,7 +20,6 @@ Objective, per step:
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,15 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from langfield.apps.mini_training import augment, caption_features, caption_table, contrastive_loss, render_data
+from langfield.apps.mini_training import (
+    CaptionTask,
+    augment,
+    caption_batch,
+    caption_features,
+    caption_table,
+    contrastive_loss,
+    render_data,
+)
 from langfield.encoders.efficientnet import imagenet_classes
 from langfield.encoders.vision import (
     VisionArchitecture,
@@ -38,8 +45,8 @@ from langfield.encoders.vision import (
     pooled_features,
 )
 from langfield.tensorfile import load_cache, save_cache
-from langfield.train.loop import LoopSettings, Task, TrainingLoop
-from langfield.ui import console, task_bar
+from langfield.train.loop import LoopSettings, TrainingLoop
+from langfield.ui import task_bar
 
 
 @dataclass
@@ -125,38 +132,22 @@ def backbone_features(
     return data["features"], data["classes"], data["weights"]
 
 
-class VisionTask(Task):
+class VisionTask(CaptionTask):
     """The head, the text projection and the temperature, on cached backbone features."""
 
+    report_every = 500
+
     def __init__(self, model: VisionClip, config: VisionTrainConfig, data: dict):
-        self.model, self.config = model, config
+        parameters = [p for n, p in model.named_parameters() if not n.startswith(("text_tower.", "backbone."))]
+        super().__init__(model, config, parameters)
         self.features = data["features"]  # (views, N, F), the first `captioned` rows have labels
-        self.classes, self.weights = data["classes"], data["weights"]
+        self.top_classes, self.top_weights = data["classes"], data["weights"]
         self.labels, self.positive = data["labels"], data["positive"]
         self.caption_features, self.name_features = data["caption_features"], data["name_features"]
         self.captioned = len(self.labels)
-        parameters = [p for n, p in model.named_parameters() if not n.startswith(("text_tower.", "backbone."))]
-        self.optimizer = torch.optim.AdamW(parameters, lr=config.lr, weight_decay=config.weight_decay)
-        warmup = max(1, config.steps // 20)
-        self.schedule = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer,
-            lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / config.steps))),
-        )
-        self.history: list[float] = []
 
-    def state(self) -> dict:
-        return {
-            "model": self.model.trained_state(),
-            "optimizer": self.optimizer.state_dict(),
-            "schedule": self.schedule.state_dict(),
-            "losses": self.history,
-        }
-
-    def load_state(self, payload: dict) -> None:
-        self.model.load_state_dict({**self.model.state_dict(), **payload["model"]})
-        self.optimizer.load_state_dict(payload["optimizer"])
-        self.schedule.load_state_dict(payload["schedule"])
-        self.history = list(payload["losses"])
+    def weights(self) -> dict[str, torch.Tensor]:
+        return self.model.trained_state()
 
     def start(self) -> None:
         self.model.train()
@@ -170,11 +161,7 @@ class VisionTask(Task):
         scale = model.log_scale.exp().clamp(max=100.0)
         # captions
         views, index = self._rows(config.batch, self.captioned, generator)
-        combos = self.labels[index]
-        real = combos >= 0
-        caption = torch.multinomial(self.positive[combos[real]].float(), 1, generator=generator).squeeze(1)
-        matches = torch.zeros(len(index), len(caption), dtype=torch.bool)
-        matches[real] = self.positive[combos[real]][:, caption]
+        caption, matches = caption_batch(self.labels[index], self.positive, generator)
         image = F.normalize(model.head(self.features[views, index].float()), dim=-1)
         text = F.normalize(model.text_projection(self.caption_features[caption]), dim=-1)
         losses = {"captions": contrastive_loss(image, text, matches, scale)}
@@ -184,31 +171,11 @@ class VisionTask(Task):
             image = F.normalize(model.head(self.features[views, index].float()), dim=-1)
             names = F.normalize(model.text_projection(self.name_features), dim=-1)
             target = torch.zeros(len(index), names.shape[0])
-            target.scatter_(1, self.classes[views, index].long(), self.weights[views, index].float())
+            target.scatter_(1, self.top_classes[views, index].long(), self.top_weights[views, index].float())
             log_p = F.log_softmax(scale * image @ names.T, dim=-1)
             losses["conse"] = -(target * log_p).sum(1).mean()
         losses["total"] = losses["captions"] + config.conse_weight * losses.get("conse", torch.zeros(()))
         return losses
-
-    def after_update(self, step: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        self.schedule.step()
-        return {}
-
-    def end_step(self, step: int, elapsed: float, losses: dict[str, torch.Tensor] | None) -> float:
-        if losses is not None:
-            self.history.append(losses["total"].item())
-        recent = self.history[-50:]
-        mean = sum(recent) / len(recent) if recent else float("nan")
-        if losses is not None and (step % 500 == 1 or step == self.config.steps):
-            parts = ", ".join(f"{k} {v.item():.3f}" for k, v in losses.items() if k != "total")
-            console.print(f"step {step}: loss {mean:.3f} ({parts}), scale {self.model.logit_scale():.1f}")
-        return mean
-
-    def interrupted(self, step: int, saved: bool) -> None:
-        if saved:
-            console.print(
-                f"interrupted at step {step}: state saved to {self.config.checkpoint} (continue with --resume)"
-            )
 
 
 def train_vision(config: VisionTrainConfig) -> VisionClip:
