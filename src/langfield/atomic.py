@@ -103,13 +103,16 @@ def update_json(path: Path, values: dict) -> dict:
     return merged
 
 
-def write_image(path: Path, image: Any) -> None:
-    """A PIL image, in the format of ``path``'s suffix (PNG when unknown)."""
+def write_image(path: Path, image: Any, jpeg_quality: int = 95) -> None:
+    """A PIL image, in the format of ``path``'s suffix (PNG when unknown; JPEG at ``jpeg_quality``)."""
     from PIL import Image
 
     fmt = Image.registered_extensions().get(Path(path).suffix.lower(), "PNG")
     with atomic_write(path, "wb") as handle:
-        image.save(handle, format=fmt)
+        if fmt == "JPEG":
+            image.save(handle, format=fmt, quality=jpeg_quality)
+        else:
+            image.save(handle, format=fmt)
 
 
 def remove_stale_temporaries(folder: Path) -> list[Path]:

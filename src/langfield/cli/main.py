@@ -39,6 +39,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "langfield.cli.clip:clip",
         "zero-shot image classification with an encoder (`clip classify`), its benchmark (`clip eval`)",
     ),
+    "process": (
+        "langfield.cli.process:process",
+        "your photos or video -> a posed dataset (COLMAP via pycolmap): langfield process images DIR --out DATA",
+    ),
     "demo": ("langfield.cli.demo:demo", "the offline demo: train, evaluate, render and export in a few minutes"),
 }
 

@@ -1,8 +1,11 @@
 """The nerfstudio format: one ``transforms.json`` with ``fl_x, fl_y, cx, cy, w, h`` globally or per frame.
 
 Poses are centred on the mean camera position and scaled so the cameras lie in [-1, 1]^3 (nerfstudio's
-``auto_scale_poses``); the scene box is [-1, 1]^3 times ``scene_scale``. Splits come from the
-``train_filenames`` / ``val_filenames`` / ``test_filenames`` keys where present.
+``auto_scale_poses``). The scene box is the box around the sparse points of ``ply_file_path`` where the dataset has
+them (``langfield process`` writes ``sparse_pc.ply``; the scene is then scaled so that the box's longest side is 3,
+as the Blender box), else [-1, 1]^3; either is scaled by ``scene_scale`` about its centre. With ``--downscale
+2/4/8``, the ``images_N/`` copies are read where every frame has one. Splits come from the ``train_filenames`` /
+``val_filenames`` / ``test_filenames`` keys where present.
 """
 
 from __future__ import annotations
@@ -37,6 +40,43 @@ def _number(value, where: str, key: str) -> float:
     return result
 
 
+#: the sparse points' box: these percentiles per axis (outliers dropped); every side at least this fraction of the
+#: longest (a capture of a table top has its points nearly on a plane; what stands on it must fit), then widened
+#: by this fraction of the longest side, and never beyond this many camera-extent units from the centre (far
+#: background points of open scenes)
+POINT_PERCENTILES, POINT_MIN_SIDE, POINT_MARGIN, POINT_LIMIT = (0.5, 99.5), 0.5, 0.1, 3.0
+
+
+#: the longest side of a scene box set by sparse points (the Blender box, [-1.5, 1.5]^3)
+BOX_SIDE = 3.0
+
+
+def points_box(points: np.ndarray, where: str) -> np.ndarray:
+    """The (2, 3) scene box around normalised sparse points."""
+    points = points[np.isfinite(points).all(axis=1)]
+    if len(points) < 8:
+        raise LangfieldError(f"{where}: {len(points)} sparse points, too few to set the scene box")
+    lo, hi = np.percentile(points, POINT_PERCENTILES, axis=0)
+    longest = max(float((hi - lo).max()), 1e-6)
+    grow = np.maximum(POINT_MIN_SIDE * longest - (hi - lo), 0) / 2 + POINT_MARGIN * longest
+    return np.clip(np.stack([lo - grow, hi + grow]), -POINT_LIMIT, POINT_LIMIT)
+
+
+def downscaled_copies(folder: Path, paths: list[Path], factor: int) -> list[Path] | None:
+    """``images_N/NAME`` for every ``images/NAME`` frame (nerfstudio's downscaled copies), or None."""
+    if factor not in (2, 4, 8):
+        return None
+    copies = []
+    for path in paths:
+        if path.parent.name != "images":
+            return None
+        copy = path.parent.parent / f"images_{factor}" / path.name
+        if not copy.is_file():
+            return None
+        copies.append(copy)
+    return copies
+
+
 def parse_nerfstudio(config: DataConfig) -> Dataset:
     folder = Path(config.data)
     json_path = folder / "transforms.json"
@@ -65,7 +105,8 @@ def parse_nerfstudio(config: DataConfig) -> Dataset:
         intrinsics.append(values)
         object_index.append(frame_object(frame, where))
 
-    images, has_alpha = load_images(paths, config.downscale)
+    copies = downscaled_copies(folder, paths, config.downscale)
+    images, has_alpha = load_images(copies, 1) if copies else load_images(paths, config.downscale)
     n, h, w = images.shape[:3]
     fx, fy, cx, cy = [], [], [], []
     for values, path in zip(intrinsics, paths):
@@ -83,6 +124,21 @@ def parse_nerfstudio(config: DataConfig) -> Dataset:
     c2w[:, :, 3] -= centre
     scale = 1.0 / max(float(np.abs(c2w[:, :, 3]).max()), 1e-9)
     c2w[:, :, 3] *= scale
+    box = np.array([[-1.0] * 3, [1.0] * 3])
+    if "ply_file_path" in meta:
+        from langfield.data.ply import point_positions
+
+        ply_path = require(meta, "ply_file_path", str(json_path), str)
+        if not (folder / ply_path).is_file():
+            raise LangfieldError(f"{json_path}: ply_file_path {ply_path!r}: no such file in {folder}")
+        ply = frame_image(folder, ply_path, str(json_path), config.allow_outside)
+        box = points_box((point_positions(ply) - centre) * scale, str(ply))
+        # the scene's own size, whatever the capture's units: the box's longest side becomes that of the Blender
+        # box, the scale every method's defaults were chosen at
+        resize = BOX_SIDE / float((box[1] - box[0]).max())
+        box, c2w[:, :, 3] = box * resize, c2w[:, :, 3] * resize
+    middle = box.mean(axis=0)
+    aabb = torch.from_numpy((box - middle) * config.scene_scale + middle).float()
     cameras = Cameras(
         torch.from_numpy(c2w).float(),
         torch.tensor(fx, dtype=torch.float32),
@@ -108,7 +164,6 @@ def parse_nerfstudio(config: DataConfig) -> Dataset:
         test = [i for i, name in enumerate(names) if name in test_names]
     else:
         train, test = holdout_split(n, config.holdout_every)
-    aabb = torch.tensor([[-1.0] * 3, [1.0] * 3]) * config.scene_scale
     return Dataset(
         images=images,
         cameras=cameras,

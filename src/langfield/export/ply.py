@@ -7,6 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from langfield.atomic import atomic_write
+from langfield.data.ply import read_point_cloud
+
+__all__ = ["read_point_cloud", "write_point_cloud"]
 
 
 def write_point_cloud(
@@ -30,14 +33,3 @@ def write_point_cloud(
     with atomic_write(path, "wb") as handle:
         handle.write(("\n".join(header) + "\n").encode("ascii"))
         handle.write(data.tobytes())
-
-
-def read_point_cloud(path: Path) -> np.ndarray:
-    """Read back a PLY written by :func:`write_point_cloud` as a structured array."""
-    raw = Path(path).read_bytes()
-    end = raw.index(b"end_header\n") + len(b"end_header\n")
-    lines = raw[:end].decode("ascii").splitlines()
-    count = int(next(line for line in lines if line.startswith("element vertex")).split()[-1])
-    types = {"float": "<f4", "uchar": "u1"}
-    dtype = [(line.split()[2], types[line.split()[1]]) for line in lines if line.startswith("property")]
-    return np.frombuffer(raw[end:], dtype=dtype, count=count)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +11,9 @@ import torch
 from PIL import Image
 
 from langfield.atomic import write_image, write_json
+from langfield.cameras import look_at
 from langfield.errors import LangfieldError
-from langfield.world.cameras import CAMERA_ANGLE_X, hemisphere_poses, pinhole
+from langfield.world.cameras import CAMERA_ANGLE_X, TARGET, hemisphere_poses, pinhole
 from langfield.world.renderer import TABLE_ID, render_rays, scene_parts
 from langfield.world.scene import Scene, random_scene
 from langfield.world.vocabulary import captions
@@ -60,6 +62,7 @@ def render_views(scene: Scene, cameras, chunk: int = 1 << 16) -> list[dict[str, 
                 intensity,
                 ambient,
                 background,
+                textured=scene.textured,
             )
             for s in range(0, len(o), chunk)
         ]
@@ -152,3 +155,23 @@ def write_scene_dataset(
     }
     write_json(out / "objects.json", description, indent=1)
     return scene
+
+
+def orbit_poses(frames: int, radius: float = CAMERA_RADIUS, elevation_deg: float = 35.0, turns: float = 1.0):
+    """Camera-to-world matrices (F, 3, 4) of a circular orbit around the table at one elevation, as a hand-held
+    video walking once around it."""
+    azimuth = torch.arange(frames, dtype=torch.float64) / frames * 2 * math.pi * turns
+    el = math.radians(elevation_deg)
+    eye = torch.stack(
+        [radius * math.cos(el) * torch.cos(azimuth), radius * math.cos(el) * torch.sin(azimuth),
+         torch.full_like(azimuth, radius * math.sin(el))], dim=-1
+    ).float()  # fmt: skip
+    return look_at(eye, torch.tensor(TARGET).expand_as(eye), torch.tensor([0.0, 0.0, 1.0]))
+
+
+def orbit_frames(scene: Scene, c2w: torch.Tensor, resolution: int, supersample: int = 2):
+    """uint8 RGB frames (H, W, 3) of ``scene`` seen from ``c2w``, one at a time (a generator)."""
+    check_dataset_options(2, resolution, supersample)
+    for i in range(len(c2w)):
+        view = supersampled(render_views(scene, pinhole(c2w[i : i + 1], resolution * supersample)), supersample)[0]
+        yield (view["rgb"].clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)

@@ -19,6 +19,7 @@ from langfield.world.vocabulary import COLORS
 
 TABLE_ID = 255
 GLOSS = {"matte": (0.04, 8.0), "glossy": (0.6, 60.0)}
+TEXTURE_WAVES = 48
 
 
 @dataclass
@@ -117,6 +118,18 @@ def cast(parts: list[PartBatch], origins: torch.Tensor, directions: torch.Tensor
     return best, normal, which
 
 
+def surface_texture(points: torch.Tensor) -> torch.Tensor:
+    """A fixed texture in [0.5, 1] at world points (N, 3): a sum of plane waves of random directions, phases and
+    wavelengths from about 0.03 to 0.5 scene units, so that every surface carries detail at several scales."""
+    generator = torch.Generator().manual_seed(1234)
+    directions = torch.nn.functional.normalize(torch.randn(TEXTURE_WAVES, 3, generator=generator), dim=-1)
+    frequency = torch.exp(torch.empty(TEXTURE_WAVES).uniform_(math.log(12.0), math.log(200.0), generator=generator))
+    phase = torch.empty(TEXTURE_WAVES).uniform_(0, 2 * math.pi, generator=generator)
+    waves = directions.to(points) * frequency.to(points)[:, None]
+    value = torch.sin(points @ waves.T + phase.to(points)).sum(-1) / math.sqrt(TEXTURE_WAVES / 2)
+    return 0.75 + 0.25 * torch.tanh(1.5 * value)
+
+
 def render_rays(
     parts: list[PartBatch],
     origins: torch.Tensor,
@@ -127,8 +140,10 @@ def render_rays(
     ambient: torch.Tensor,
     background: torch.Tensor,
     shadows: bool = True,
+    textured: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """Shade flat rays (N, 3) of images ``image`` (N,); lighting and background are per image (B, ...)."""
+    """Shade flat rays (N, 3) of images ``image`` (N,); lighting and background are per image (B, ...); with
+    ``textured``, albedo is modulated by :func:`surface_texture`."""
     t, normal, which = cast(parts, origins, directions, image)
     hit = which >= 0
     lit = light[image]
@@ -146,6 +161,8 @@ def render_rays(
         part_ids = torch.stack([p.ids[img if p.ids.shape[0] > 1 else torch.zeros_like(img)] for p in parts])
         rows = torch.arange(len(h), device=origins.device)
         albedo, specular, ids[h] = albedo[k, rows], specular[k, rows], part_ids[k, rows]
+        if textured:
+            albedo = albedo * surface_texture(origins[h] + d * t[h, None])[:, None]
         light = lit[h]
         diffuse = (n * light).sum(-1).clamp_min(0)
         visible = torch.ones_like(diffuse)

@@ -54,6 +54,9 @@ class Scene:
     table: bool = True
     seed: int = 0
     meta: dict = field(default_factory=dict)
+    #: modulate every surface's colour by a fixed multi-scale pattern (photo-like texture that feature matching,
+    #: as in structure from motion, can lock on to; masks, depth and captions are unchanged)
+    textured: bool = False
 
 
 def check_names(kinds=None, colors=None) -> None:
