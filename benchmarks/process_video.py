@@ -11,32 +11,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-LANGFIELD = [sys.executable, "-m", "langfield.cli.main"]
-
-
-def run(args: list[str]) -> float:
-    start = time.perf_counter()
-    print("$ langfield", " ".join(args), flush=True)
-    subprocess.run(LANGFIELD + args, check=True)
-    return time.perf_counter() - start
+from process_lego import ROOT, run  # the same subprocess runner (this folder is on sys.path)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/out/process_video")
-    parser.add_argument("--video-frames", type=int, default=120)
-    parser.add_argument("--resolution", type=int, default=256)
-    parser.add_argument("--frames", type=int, default=60, help="frames kept by process video")
+    parser.add_argument("--video-frames", type=int, default=96)
+    parser.add_argument("--resolution", type=int, default=192)
+    parser.add_argument("--frames", type=int, default=48, help="frames kept by process video")
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--camera-model", default="PINHOLE", help="the renderer's camera has no distortion")
     args = parser.parse_args()
     from langfield.apps.pose_accuracy import pose_errors
 
@@ -47,11 +36,21 @@ def main() -> None:
     if not video.is_file():
         results["render_seconds"] = run(
             ["world", "video", "--out", str(video), "--seed", str(args.seed), "--frames", str(args.video_frames),
-             "--resolution", str(args.resolution), "--elevation", "35"]
+             "--resolution", str(args.resolution), "--elevation", "35", "--supersample", "1"]
         )  # fmt: skip
     if not (data / "transforms.json").is_file():
         results["process_wall_seconds"] = run(
-            ["process", "video", str(video), "--out", str(data), "--frames", str(args.frames)]
+            [
+                "process",
+                "video",
+                str(video),
+                "--out",
+                str(data),
+                "--frames",
+                str(args.frames),
+                "--sfm.camera-model",
+                args.camera_model,
+            ]
         )
     report = json.loads((data / "process_report.json").read_text())
     results["process_report"] = report
