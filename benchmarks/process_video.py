@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--camera-model", default="PINHOLE", help="the renderer's camera has no distortion")
+    parser.add_argument(
+        "--self-calibrate",
+        dest="known_focal",
+        action="store_false",
+        help="estimate the focal length (on this one-elevation orbit it comes out at half the truth)",
+    )
     args = parser.parse_args()
     from langfield.apps.pose_accuracy import pose_errors
 
@@ -38,20 +45,15 @@ def main() -> None:
             ["world", "video", "--out", str(video), "--seed", str(args.seed), "--frames", str(args.video_frames),
              "--resolution", str(args.resolution), "--elevation", "35", "--supersample", "1"]
         )  # fmt: skip
+    camera = json.loads(video.with_suffix(".cameras.json").read_text()) if video.is_file() else {}
+    focal = 0.5 * args.resolution / math.tan(0.5 * camera.get("camera_angle_x", 0.6911112070083618))
+    results["focal_length_given"] = focal if args.known_focal else None
     if not (data / "transforms.json").is_file():
-        results["process_wall_seconds"] = run(
-            [
-                "process",
-                "video",
-                str(video),
-                "--out",
-                str(data),
-                "--frames",
-                str(args.frames),
-                "--sfm.camera-model",
-                args.camera_model,
-            ]
-        )
+        command = ["process", "video", str(video), "--out", str(data), "--frames", str(args.frames)]
+        command += ["--sfm.camera-model", args.camera_model]
+        if args.known_focal:
+            command += ["--sfm.focal-length", f"{focal:.6f}"]
+        results["process_wall_seconds"] = run(command)
     report = json.loads((data / "process_report.json").read_text())
     results["process_report"] = report
     truth = json.loads(video.with_suffix(".cameras.json").read_text())["transform_matrix"]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from helpers import assert_clean_error, langfield
@@ -220,20 +222,33 @@ def test_video_to_trained_nerf(tmp_path):
     assert result.returncode == 0, result.stderr
     truth = json.loads(video.with_suffix(".cameras.json").read_text())
     assert len(truth["transform_matrix"]) == 40
-    result = langfield(
-        "process", "video", video, "--out", tmp_path / "data", "--frames", "20", "--sfm.camera-model", "PINHOLE"
-    )
+    focal = 0.5 * 128 / math.tan(0.5 * truth["camera_angle_x"])  # a one-elevation orbit cannot self-calibrate
+    result = langfield("process", "video", video, "--out", tmp_path / "data", "--frames", "20",
+                       "--sfm.camera-model", "PINHOLE", "--sfm.focal-length", f"{focal:.4f}")  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "data" / "process_report.json").read_text())
     assert report["video_frames"] == 40 and report["matcher"] == "sequential"
-    assert report["registered"] >= 15, report  # frames of 128x128 hold few features; lego registers 100 of 100
-    result = langfield("train", "nerf", "--data", tmp_path / "data", "--output", tmp_path / "run", "--max-steps", "200",
+    assert report["registered"] >= 18, report
+    frames = json.loads((tmp_path / "data" / "transforms.json").read_text())["frames"]
+    source = [report["frame_indices"][int(Path(f["file_path"]).stem.split("_")[1]) - 1] for f in frames]
+    errors = pose_errors(
+        np.stack([np.array(f["transform_matrix"]) for f in frames]),
+        np.stack([np.array(truth["transform_matrix"][i]) for i in source]),
+    )
+    assert errors["median_rotation_error_deg"] < 2.0 and errors["median_centre_error_fraction"] < 0.02, errors
+    result = langfield("train", "nerf", "--data", tmp_path / "data", "--output", tmp_path / "run", "--max-steps", "300",
                        "--downscale", "2", "--no-progress", "--model.resolution", "48")  # fmt: skip
     assert result.returncode == 0, result.stderr
     result = langfield("eval", tmp_path / "run")
     assert result.returncode == 0, result.stderr
     psnr = json.loads((tmp_path / "run" / "metrics.json").read_text())["psnr"]
-    assert psnr > 18.0, psnr
+    # a tiny budget: the field must beat the flat guess (the training images' mean colour) clearly
+    from langfield.train.metrics import psnr as psnr_of
+
+    dataset = load_dataset(DataConfig(data=tmp_path / "data", downscale=2))
+    mean = torch.stack([dataset.rgb(i) for i in dataset.train_indices]).mean(dim=(0, 1, 2))
+    flat = float(np.mean([psnr_of(mean.expand_as(dataset.rgb(i)), dataset.rgb(i)) for i in dataset.test_indices]))
+    assert psnr > flat + 1.0, (psnr, flat)
 
 
 def test_pycolmap_loads_without_breaking_png_writing():

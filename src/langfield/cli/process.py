@@ -27,6 +27,9 @@ class Sfm:
     """One camera for every image; --no-shared-intrinsics: per-image intrinsics, written per frame."""
     matching_size: Annotated[int, at_least(0)] = 1600
     """Longest side of the copies features are matched on (0: full size); the dataset keeps the full size."""
+    focal_length: Annotated[float, at_least(0)] = 0.0
+    """Focal length in pixels of the full-size photos or frames, when known (kept fixed); 0: estimated. A plain
+    orbit at one elevation can leave it undetermined (self-calibration fails; the poses come out wrong)."""
     seed: Annotated[int, SEED] = 0
 
 
@@ -72,6 +75,7 @@ def _options(sfm: Sfm, verbose: bool):
         camera_model=sfm.camera_model,
         shared_intrinsics=sfm.shared_intrinsics,
         matching_size=sfm.matching_size,
+        focal_length=sfm.focal_length,
         seed=sfm.seed,
         verbose=verbose,
     )

@@ -82,9 +82,11 @@ def extract_features(
     camera_model: str,
     shared_intrinsics: bool,
     advance: Callable[[int], object] = lambda n: None,
+    known: tuple[float, int, int] | None = None,
 ) -> None:
     """SIFT features of ``names`` (files in ``image_dir``) into ``database``, one camera for all images when
-    ``shared_intrinsics``."""
+    ``shared_intrinsics``; ``known``: (focal length in pixels, width, height) of the images as matched, the
+    principal point at the centre and no distortion to start from."""
     pycolmap = load_pycolmap()
 
     extraction = pycolmap.FeatureExtractionOptions()
@@ -92,6 +94,10 @@ def extract_features(
         chunk = names[start : start + EXTRACTION_CHUNK]
         reader = pycolmap.ImageReaderOptions()
         reader.camera_model = camera_model
+        if known is not None:
+            focal, width, height = known
+            params = [focal, focal, width / 2, height / 2] + ([0.0] * 4 if camera_model == "OPENCV" else [])
+            reader.camera_params = ",".join(f"{v:.6f}" for v in params)
         if shared_intrinsics and start > 0:
             reader.existing_camera_id = 1  # the camera the first chunk created
         pycolmap.extract_features(
@@ -134,9 +140,15 @@ def verified_pairs(database: Path, min_inliers: int = 15) -> int:
 
 
 def incremental_mapping(
-    database: Path, image_dir: Path, sparse_dir: Path, seed: int, advance: Callable[[], object] = lambda: None
+    database: Path,
+    image_dir: Path,
+    sparse_dir: Path,
+    seed: int,
+    advance: Callable[[], object] = lambda: None,
+    fixed_focal: bool = False,
 ) -> SparseModel | None:
-    """The largest model incremental mapping recovers (None when no model could be started)."""
+    """The largest model incremental mapping recovers (None when no model could be started); ``fixed_focal``
+    keeps the focal length the cameras were given."""
     pycolmap = load_pycolmap()
 
     pycolmap.set_random_seed(seed)
@@ -145,6 +157,9 @@ def incremental_mapping(
     # another pair instead of stopping; the largest model is kept
     options.multiple_models = True
     options.max_num_models = MAX_MODELS
+    if fixed_focal:
+        options.ba_refine_focal_length = False
+        options.mapper.abs_pose_refine_focal_length = False
     options.random_seed = seed
     sparse_dir.mkdir(parents=True, exist_ok=True)
 

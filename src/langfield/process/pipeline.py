@@ -56,6 +56,9 @@ class ProcessOptions:
     """One camera for every image (one phone or lens); off: intrinsics per image, written per frame."""
     matching_size: int = 1600
     """Longest side of the copies features are matched on (0: full size); the dataset keeps the full size."""
+    focal_length: float = 0.0
+    """The focal length in pixels of the full-size photos when known (kept fixed); 0: estimated. Self-calibration
+    can fail on a plain orbit at one elevation (a critical motion: the focal length comes out wrong)."""
     seed: int = 0
     """Seed of COLMAP's random sampling (RANSAC, initial pair)."""
     verbose: bool = False
@@ -186,7 +189,10 @@ def _reconstruct(photos: Photos, stage: Path, options: ProcessOptions, from_vide
     database = work / "database.db"
     with colmap_log(options.verbose):
         with watch.stage("features"), task_bar(f"features ({size[0]}x{size[1]})", len(names), options.progress) as bar:
-            extract_features(database, match_dir, names, options.camera_model, options.shared_intrinsics, bar)
+            known = None
+            if options.focal_length > 0:  # given at the photos' full size: scaled to the matching size
+                known = (options.focal_length * size[0] / photos.width, size[0], size[1])
+            extract_features(database, match_dir, names, options.camera_model, options.shared_intrinsics, bar, known)
         count = len(names)
         pairs = count * (count - 1) // 2 if matcher == "exhaustive" else None
         _say(options, f"matching: {matcher}" + (f", {pairs:,} pairs" if pairs else "") + " ...")
@@ -200,7 +206,9 @@ def _reconstruct(photos: Photos, stage: Path, options: ProcessOptions, from_vide
                 "overlap between the views?)"
             )
         with watch.stage("mapping"), task_bar("mapping (images registered)", count, options.progress) as bar:
-            model = incremental_mapping(database, match_dir, work / "sparse", options.seed, bar)
+            model = incremental_mapping(
+                database, match_dir, work / "sparse", options.seed, bar, fixed_focal=options.focal_length > 0
+            )
     if model is None:
         raise LangfieldError(
             f"no image could be registered (0 of {count}; {verified} pairs matched): COLMAP found no initial pair "
@@ -253,6 +261,12 @@ def _process_into(
     start = time.perf_counter() if start is None else start
     _say(options, f"{len(photos.paths)} images of {photos.width}x{photos.height} from {source}")
     model, size, matcher = _reconstruct(photos, stage, options, video_frames is not None, watch)
+    if len(model.images) < 0.8 * len(photos.paths) and options.focal_length <= 0:
+        _say(
+            options,
+            f"only {len(model.images)} of {len(photos.paths)} registered: if the views circle the scene at one "
+            "height, the focal length cannot be estimated; give it with --sfm.focal-length",
+        )
     with watch.stage("writing"):
         dropped = _write_dataset(photos, stage, model, options)
     watch.seconds["total"] = round(time.perf_counter() - start, 2)
