@@ -18,6 +18,12 @@ def sharpness(rgb: np.ndarray) -> float:
     return float(laplacian.var())
 
 
+def _reason(exc: BaseException) -> str:
+    """The line of an ffmpeg failure that says what went wrong (its last), shortened."""
+    text = str(exc).strip()
+    return text.splitlines()[-1][:160] if text else type(exc).__name__
+
+
 def _reader(path: Path):
     import imageio_ffmpeg
 
@@ -25,8 +31,7 @@ def _reader(path: Path):
     try:
         meta = next(reader)
     except (RuntimeError, OSError, StopIteration) as exc:
-        reason = str(exc).strip().splitlines()[-1][:160] if str(exc).strip() else type(exc).__name__
-        raise LangfieldError(f"{path}: cannot decode video ({reason})") from None
+        raise LangfieldError(f"{path}: cannot decode video ({_reason(exc)})") from None
     return reader, meta
 
 
@@ -36,8 +41,7 @@ def count_frames(path: Path) -> int:
     try:
         frames, _ = imageio_ffmpeg.count_frames_and_secs(str(path))
     except (RuntimeError, OSError, ValueError) as exc:
-        reason = str(exc).strip().splitlines()[-1][:160] if str(exc).strip() else type(exc).__name__
-        raise LangfieldError(f"{path}: cannot decode video ({reason})") from None
+        raise LangfieldError(f"{path}: cannot decode video ({_reason(exc)})") from None
     return int(frames or 0)
 
 
@@ -72,8 +76,7 @@ def sharpest_frames(
                 best[window] = (score, index, frame.copy())
             advance()
     except (RuntimeError, OSError) as exc:
-        reason = str(exc).strip().splitlines()[-1][:160] if str(exc).strip() else type(exc).__name__
-        raise LangfieldError(f"{path}: cannot decode video at frame {index + 1} ({reason})") from None
+        raise LangfieldError(f"{path}: cannot decode video at frame {index + 1} ({_reason(exc)})") from None
     finally:
         reader.close()
     kept = [b for b in best if b is not None]

@@ -127,27 +127,20 @@ def save_dataset_image(path: Path, rgba: np.ndarray) -> None:
     write_image(path, image)
 
 
-def write_dataset_images(
-    out: Path, names: list[str], images: list[np.ndarray | Path], advance=lambda n=1: None
-) -> list[str]:
-    """``images/NAME`` (copied byte for byte when given as a path) and its ``images_2/4/8`` copies. Returns the
-    file names written under ``images/``, in order (JPEG stays JPEG; anything else becomes PNG)."""
-    written = []
-    for name, image in zip(names, images):
-        suffix = Path(name).suffix.lower()
-        target = name if suffix in (".png", ".jpg", ".jpeg") else f"{Path(name).stem}.png"
-        (out / "images").mkdir(parents=True, exist_ok=True)
-        if isinstance(image, Path) and Path(target).suffix.lower() == suffix:
-            shutil.copyfile(image, out / "images" / target)
-            rgba = read_rgba(image)
-        else:
-            rgba = read_rgba(image) if isinstance(image, Path) else image
-            save_dataset_image(out / "images" / target, rgba)
-        for factor in DOWNSCALES:
-            if min(rgba.shape[:2]) // factor < 1:
-                continue
-            (out / f"images_{factor}").mkdir(parents=True, exist_ok=True)
-            save_dataset_image(out / f"images_{factor}" / target, box_downscale(rgba, factor))
-        written.append(target)
-        advance()
-    return written
+def write_dataset_image(out: Path, name: str, image: np.ndarray | Path) -> str:
+    """``out/images/NAME`` (copied byte for byte when given as a path in a kept format) and its ``images_2/4/8``
+    copies. Returns the file name written under ``images/`` (JPEG stays JPEG; anything else becomes PNG)."""
+    suffix = Path(name).suffix.lower()
+    target = name if suffix in (".png", ".jpg", ".jpeg") else f"{Path(name).stem}.png"
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    rgba = read_rgba(image) if isinstance(image, Path) else image
+    if isinstance(image, Path) and Path(target).suffix.lower() == suffix:
+        shutil.copyfile(image, out / "images" / target)
+    else:
+        save_dataset_image(out / "images" / target, rgba)
+    for factor in DOWNSCALES:
+        if min(rgba.shape[:2]) // factor < 1:
+            continue
+        (out / f"images_{factor}").mkdir(parents=True, exist_ok=True)
+        save_dataset_image(out / f"images_{factor}" / target, box_downscale(rgba, factor))
+    return target

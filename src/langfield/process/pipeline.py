@@ -34,7 +34,7 @@ from langfield.process.inputs import (
     matching_size,
     read_rgba,
     save_dataset_image,
-    write_dataset_images,
+    write_dataset_image,
     write_matching_copies,
 )
 from langfield.process.transforms import write_transforms
@@ -147,12 +147,10 @@ def _say(options: ProcessOptions, message: str) -> None:
         console.print(message)
 
 
-def _undistorted(rgba: np.ndarray, camera, undistort: bool):
-    """The image and its pinhole camera: as they are (PINHOLE), or undistorted by COLMAP (alpha too)."""
+def _undistorted(rgba: np.ndarray, camera):
+    """The image undistorted by COLMAP (alpha too) and its pinhole camera."""
     pycolmap = load_pycolmap()
 
-    if not undistort:
-        return rgba, camera
     settings = pycolmap.UndistortCameraOptions()
     rgb, pinhole = pycolmap.undistort_image(
         settings, pycolmap.Bitmap.from_array(np.ascontiguousarray(rgba[..., :3])), camera
@@ -229,23 +227,16 @@ def _write_dataset(photos: Photos, stage: Path, model: SparseModel, options: Pro
         for path in kept:
             registration = by_name[path.name]
             if undistort:
-                rgba, camera = _undistorted(read_rgba(path), full_cameras[registration.camera_id], True)
+                rgba, camera = _undistorted(read_rgba(path), full_cameras[registration.camera_id])
                 image: np.ndarray | Path = rgba
             else:
                 image, camera = path, full_cameras[registration.camera_id]
-            names += write_dataset_images(stage, [path.name], [image])
+            names.append(write_dataset_image(stage, path.name, image))
             cams.append(camera)
             poses.append(registration.cam_from_world)
             bar()
     write_transforms(stage, names, poses, cams, model.points, model.colors, options.shared_intrinsics)
     return [p.name for p in photos.paths if p.name not in by_name]
-
-
-def process_photos(
-    photos: Photos, out: Path, options: ProcessOptions, overwrite: bool, source: str, video_frames: int | None = None
-) -> ProcessReport:
-    with _staging(Path(out), overwrite) as stage:
-        return _process_into(photos, stage, options, source, video_frames)
 
 
 def _process_into(
@@ -296,7 +287,8 @@ def process_images(
     options = options or ProcessOptions()
     _check_out(Path(out), overwrite)
     photos = find_photos(Path(folder))
-    return process_photos(photos, Path(out), options, overwrite, str(folder))
+    with _staging(Path(out), overwrite) as stage:
+        return _process_into(photos, stage, options, str(folder), None)
 
 
 def process_video(
