@@ -28,7 +28,21 @@ def train(argv: list[str]) -> None:
     config = parse(spec.config, argv[1:], f"langfield train {spec.name}")
     from langfield.train.trainer import Trainer
 
-    Trainer(spec, config).train()
+    if not config.trainer.viewer:
+        Trainer(spec, config).train()
+        return
+    from langfield.ui import console
+    from langfield.viewer import Viewer
+
+    viewer = Viewer(config.trainer.viewer_port)
+    console.print(f"viewer at {viewer.url}")
+    try:
+        Trainer(spec, config, viewer).train()
+    except BaseException:
+        viewer.stop()
+        raise
+    console.print(f"training done; the viewer goes on at {viewer.url} (Ctrl-C to stop)")
+    viewer.serve_forever()
 
 
 @dataclass

@@ -15,8 +15,6 @@ from langfield.errors import LangfieldError
 from langfield.methods.clipnerf.inversion import InversionConfig
 from langfield.methods.clipnerf.mappers import MapperConfig, Part
 
-MAPPERS_FILE = "mappers.safetensors"
-
 
 @dataclass
 class MappersArgs:
@@ -31,24 +29,15 @@ class MappersArgs:
     progress: bool = True
 
 
-def _load_clipnerf(path: Path, device: str):
-    from langfield.methods.clipnerf.model import ClipNerfModel
-    from langfield.run import load_run
-
-    run = load_run(path, device)
-    if run.method.name != "clipnerf" or not isinstance(run.model, ClipNerfModel):
-        raise LangfieldError(f"{path}: mappers and edits work on clipnerf runs, this is a {run.method.name} run")
-    return run, run.model
-
-
 def mappers(argv: list[str]) -> None:
     args = parse(MappersArgs, argv, "langfield mappers")
+    from langfield.apps.editing import MAPPERS_FILE, load_clipnerf
     from langfield.atomic import write_json
     from langfield.encoders import load_encoder
     from langfield.methods.clipnerf.mappers import train_mappers
     from langfield.methods.clipnerf.prompts import dataset_category, prompt_library, read_prompts
 
-    run, _ = _load_clipnerf(args.run, args.device)
+    run, _ = load_clipnerf(args.run, args.device)
     cfg = args.mappers
     if cfg.prompts is not None:
         prompts = read_prompts(cfg.prompts)
@@ -133,23 +122,19 @@ def edit(argv: list[str]) -> None:
     import numpy as np
     import torch
 
+    from langfield.apps.editing import load_clipnerf, load_mappers
     from langfield.atomic import fresh_folder, write_json
     from langfield.encoders import load_encoder
     from langfield.export.images import read_image, save_png, write_video
     from langfield.export.turntable import contact_sheet
-    from langfield.methods.clipnerf.mappers import ClipMappers, edit_report
+    from langfield.methods.clipnerf.mappers import edit_report
     from langfield.methods.clipnerf.views import ObjectViews
     from langfield.tensorfile import write_tensors
 
     fresh_folder(args.out, args.overwrite)
-    run, model = _load_clipnerf(args.run, args.device)
-    if "mappers" in run.attachments:  # a packed run (e.g. the embedded `chair`) carries its mappers
-        tensors, metadata = run.attachments["mappers"]
-        mapper, encoder_name = ClipMappers.from_state(tensors, metadata, str(args.run))
-    else:
-        mapper, encoder_name = ClipMappers.load(args.run / MAPPERS_FILE)
+    run, model = load_clipnerf(args.run, args.device)
+    mapper, encoder_name = load_mappers(run)
     device = model.box.device
-    mapper.to(device)
     encoder = load_encoder(encoder_name, device)
     shape, appearance, source = _source_codes(args, model)
     started = time.perf_counter()  # the edit itself: embed the target, one pass through the mappers

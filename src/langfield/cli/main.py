@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "langfield.cli.world:world",
         "the procedural world: `world scene` datasets, `world images` labelled images",
     ),
+    "view": ("langfield.cli.view:view", "a run in the browser (viser): langfield view RUN [--port 7007]"),
     "query": ("langfield.cli.query:query", "ask a lerf run where things are: heat-maps, raw relevancy, 3D location"),
     "clip": (
         "langfield.cli.clip:clip",

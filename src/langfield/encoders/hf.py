@@ -134,7 +134,7 @@ def load_hf_encoder(spec: str) -> Encoder:
             tokenizer = transformers.AutoTokenizer.from_pretrained(source, local_files_only=local)
             return HFClipEncoder(model, tokenizer, spec, folder if is_folder else _cached_folder(source))
         if model_type in DINO_TYPES:
-            extra = {"add_pooling_layer": False} if model_type == "vit" else {}
+            extra: dict[str, Any] = {"add_pooling_layer": False} if model_type == "vit" else {}
             model = transformers.AutoModel.from_pretrained(source, local_files_only=local, **extra)
             return HFDinoEncoder(model, spec, folder if is_folder else _cached_folder(source))
     except (OSError, ValueError, KeyError) as error:

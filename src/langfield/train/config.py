@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Optional
 
-from langfield.checks import NON_NEGATIVE, SEED, at_least, positive
+from langfield.checks import NON_NEGATIVE, SEED, at_least, between, positive
 
 
 @dataclass
@@ -39,3 +39,7 @@ class TrainerConfig:
     """CPU threads for torch (default: torch's choice)."""
     progress: bool = True
     """Show a progress bar."""
+    viewer: bool = False
+    """Serve the web viewer (`langfield view`) of the run as it trains, and after it until Ctrl-C."""
+    viewer_port: Annotated[int, between(1, 65535)] = 7007
+    """The viewer's first port (the next free one is taken when it is in use)."""

@@ -10,10 +10,11 @@ boundary. A :class:`Task` contributes its optimiser, its losses and small hooks 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ContextManager, Sequence
 
 import torch
 
@@ -129,6 +130,25 @@ class Task:
         """Always called at the end, also after an error (close logs)."""
 
 
+class Observer:
+    """Something that follows a training from beside the loop, e.g. the web viewer. Every step (with its evaluation
+    and checkpoint) runs inside :meth:`hold`, so the observer can read the model between two steps from another
+    thread; :meth:`stepped` follows each step. The trainer calls :meth:`attach` once the model is built and
+    :meth:`finished` at the end. This base class does nothing."""
+
+    def attach(self, output: Path, spec: Any, config: Any, model: Any, dataset: Any) -> None:
+        """The run folder, the method, its config tree, the model and the dataset (None for text-to-3D)."""
+
+    def hold(self) -> ContextManager[None]:
+        return contextlib.nullcontext()
+
+    def stepped(self, step: int, elapsed: float, value: float) -> None:
+        """After every step: the steps done, the training seconds and the bar's value (PSNR for fields)."""
+
+    def finished(self) -> None:
+        """Training ended (also after an interrupt or an error)."""
+
+
 class TrainingLoop:
     """Set up with :class:`LoopSettings` (threads and seeds are set at once, before the task builds its model), then
     :meth:`run` a task."""
@@ -183,9 +203,11 @@ class TrainingLoop:
                 f"{self.settings.restart_hint}"
             ) from None
 
-    def run(self, task: Task, resume: dict | None = None) -> LoopResult:
-        """Train ``task`` (from the checkpoint ``resume``, if given) until the steps or seconds are spent."""
+    def run(self, task: Task, resume: dict | None = None, observer: "Observer | None" = None) -> LoopResult:
+        """Train ``task`` (from the checkpoint ``resume``, if given) until the steps or seconds are spent; each step
+        runs inside ``observer.hold()``, and ``observer.stepped`` follows it."""
         s = self.settings
+        hold = observer.hold if observer is not None else contextlib.nullcontext
         try:
             step, elapsed = self._restore(task, resume) if resume is not None else (0, 0.0)
             task.start()
@@ -196,47 +218,50 @@ class TrainingLoop:
             with progress_bar(s.name, s.progress, *s.metric) as bar, step_boundaries() as boundary:
                 try:
                     while step < s.max_steps and self.progress(step, elapsed) < 1.0:
-                        task.begin_step(step, self.progress(step, elapsed), self.generator)
-                        losses = task.losses(step, self.generator)
-                        if "total" not in losses:
-                            raise LangfieldError(f"{s.name} produced no loss at step {step}")
-                        loss = losses["total"]
-                        optimizer = task.optimizer
-                        optimizer.zero_grad(set_to_none=True)
-                        finite = bool(torch.isfinite(loss))
-                        if (
-                            finite and loss.requires_grad
-                        ):  # e.g. rays that all miss the occupied cells: nothing to learn
-                            loss.backward()
-                            parameters = [p for g in optimizer.param_groups for p in g["params"]]
-                            finite = all_finite([p.grad for p in parameters])
-                            if finite:
-                                if task.max_grad_norm is not None:
-                                    torch.nn.utils.clip_grad_norm_(parameters, task.max_grad_norm)
-                                optimizer.step()
-                        if finite:
-                            bad_steps = 0
-                            losses = {**losses, **task.after_update(step, self.generator)}
-                        else:  # skip the step: the weights stay those of the last good one
+                        with hold():  # an observer (the viewer) reads the model between steps, never in one
+                            task.begin_step(step, self.progress(step, elapsed), self.generator)
+                            losses = task.losses(step, self.generator)
+                            if "total" not in losses:
+                                raise LangfieldError(f"{s.name} produced no loss at step {step}")
+                            loss = losses["total"]
+                            optimizer = task.optimizer
                             optimizer.zero_grad(set_to_none=True)
-                            bad_steps, skipped_steps = bad_steps + 1, skipped_steps + 1
-                            task.skipped(step, loss)
-                            if bad_steps >= s.max_bad_steps:
-                                raise LangfieldError(
-                                    f"{bad_steps} steps in a row had a non-finite loss or gradient (last at step "
-                                    f"{step}, "
-                                    f"loss {float(loss.detach())}); the last good checkpoint is kept (lower the "
-                                    "learning "
-                                    "rates or check the data)"
-                                )
-                        step += 1  # a skipped step still counts, so schedules and milestones move on as usual
-                        elapsed = time.perf_counter() - started
-                        value = task.end_step(step, elapsed, losses if finite else None)
-                        bar.update(self.progress(step, elapsed), step, value)
-                        every = s.checkpoint_every is not None and step % s.checkpoint_every == 0
-                        if every or time.perf_counter() - last_checkpoint > s.checkpoint_seconds:
-                            self._save(task, step, elapsed)
-                            last_checkpoint = time.perf_counter()
+                            finite = bool(torch.isfinite(loss))
+                            if (
+                                finite and loss.requires_grad
+                            ):  # e.g. rays that all miss the occupied cells: nothing to learn
+                                loss.backward()
+                                parameters = [p for g in optimizer.param_groups for p in g["params"]]
+                                finite = all_finite([p.grad for p in parameters])
+                                if finite:
+                                    if task.max_grad_norm is not None:
+                                        torch.nn.utils.clip_grad_norm_(parameters, task.max_grad_norm)
+                                    optimizer.step()
+                            if finite:
+                                bad_steps = 0
+                                losses = {**losses, **task.after_update(step, self.generator)}
+                            else:  # skip the step: the weights stay those of the last good one
+                                optimizer.zero_grad(set_to_none=True)
+                                bad_steps, skipped_steps = bad_steps + 1, skipped_steps + 1
+                                task.skipped(step, loss)
+                                if bad_steps >= s.max_bad_steps:
+                                    raise LangfieldError(
+                                        f"{bad_steps} steps in a row had a non-finite loss or gradient (last at step "
+                                        f"{step}, "
+                                        f"loss {float(loss.detach())}); the last good checkpoint is kept (lower the "
+                                        "learning "
+                                        "rates or check the data)"
+                                    )
+                            step += 1  # a skipped step still counts, so schedules and milestones move on as usual
+                            elapsed = time.perf_counter() - started
+                            value = task.end_step(step, elapsed, losses if finite else None)
+                            bar.update(self.progress(step, elapsed), step, value)
+                            every = s.checkpoint_every is not None and step % s.checkpoint_every == 0
+                            if every or time.perf_counter() - last_checkpoint > s.checkpoint_seconds:
+                                self._save(task, step, elapsed)
+                                last_checkpoint = time.perf_counter()
+                        if observer is not None:
+                            observer.stepped(step, elapsed, value)
                         boundary.check()
                 except KeyboardInterrupt as exc:
                     saved = s.checkpoint is not None and saves_on(exc)  # a whole step: save it

@@ -30,7 +30,7 @@ from langfield.core.runfiles import (
 from langfield.data import load_dataset
 from langfield.errors import LangfieldError
 from langfield.train.checkpoint import load_checkpoint
-from langfield.train.loop import LoopResult, LoopSettings, Task, TrainingLoop, all_finite
+from langfield.train.loop import LoopResult, LoopSettings, Observer, Task, TrainingLoop, all_finite
 from langfield.train.metrics import psnr
 from langfield.ui import console
 
@@ -247,9 +247,11 @@ class Trainer:
     """Trains ``config`` (a method's config tree) of the method ``spec`` into ``config.output``:
     setup → steps (the training loop) → summary."""
 
-    def __init__(self, spec: MethodSpec, config: Any):
+    def __init__(self, spec: MethodSpec, config: Any, observer: Observer | None = None):
         self.spec = spec
         self.config = config
+        self.observer = observer
+        """Follows the training from beside the loop (``langfield train --viewer``: the web viewer)."""
         self.output = Path(config.output)
         self.tcfg = config.trainer
 
@@ -332,7 +334,14 @@ class Trainer:
         write_json(self.output / CONFIG_FILE, {"method": self.spec.name, "config": to_dict(self.config)})
         if payload:
             console.print(f"resuming {self.output} from step {int(payload['step'])}")
-        result = loop.run(task, payload)
+        observer = self.observer
+        if observer is not None:
+            observer.attach(self.output, self.spec, self.config, model, dataset)
+        try:
+            result = loop.run(task, payload, observer)
+        finally:
+            if observer is not None:
+                observer.finished()
         summary, done = task.summary(result)
         write_json(self.output / SUMMARY_FILE, summary)
         console.print(
