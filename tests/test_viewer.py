@@ -274,3 +274,25 @@ def test_a_clipnerf_edit_applies_at_once_and_changes_the_view():
         assert np.allclose(draw(), before)
     finally:
         viewer.stop()
+
+
+def test_a_render_the_camera_abandons_leaves_a_training_model_training():
+    """The viewer draws between training steps: a frame cut short must not leave the model in evaluation mode."""
+    from langfield.run import load_run
+    from langfield.viewer.render import Cancelled, render_view
+
+    model = load_run("chair", "cpu").model.train()
+    camera = model.scene.cameras.scaled(24 / model.scene.cameras.height)[0]
+    calls = []
+
+    def cancelled() -> bool:
+        calls.append(1)
+        return len(calls) > 1  # the second chunk
+
+    model.render_chunk = 128
+    with pytest.raises(Cancelled):
+        render_view(model, camera, cancelled)
+    assert len(calls) == 2 and model.training
+    model.eval()
+    full = render_view(model, camera)
+    assert full["rgb"].shape == (24, 24, 3) and full["rgb"].dtype == torch.float32 and not model.training

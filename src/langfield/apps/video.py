@@ -8,7 +8,7 @@ from typing import Iterator
 import numpy as np
 
 from langfield.cameras import orbit_path, spiral_path
-from langfield.export.images import colorize, save_png, to_uint8, write_video
+from langfield.export.images import channel_image, save_png, to_uint8, write_video
 from langfield.run import load_run
 from langfield.ui import task_bar
 
@@ -40,15 +40,7 @@ def render_path(
     def images(advance) -> Iterator[np.ndarray]:
         for i in range(len(cameras)):
             rendered = run.model.render_camera(cameras, i)
-            if output == "rgb":
-                image = rendered["rgb"]
-            elif output == "depth":
-                image = (
-                    colorize(rendered["depth"], lo=run.scene.near, hi=run.scene.far) * rendered["opacity"][..., None]
-                )
-            else:
-                image = rendered["opacity"][..., None].expand(-1, -1, 3)
-            yield to_uint8(image.cpu())
+            yield to_uint8(channel_image(rendered, output, run.scene.near, run.scene.far).cpu())
             advance()
 
     out = Path(out)

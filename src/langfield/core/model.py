@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -89,22 +91,29 @@ class Model(nn.Module):
         index: int,
         chunk: int | None = None,
         outputs: tuple[str, ...] = ("rgb", "opacity", "depth"),
+        before_chunk: Callable[[], None] | None = None,
     ) -> dict[str, torch.Tensor]:
         """Render a whole image: ``rgb`` (H, W, 3), ``opacity`` (H, W), ``depth`` (H, W), and any other per-ray
-        ``outputs`` of the model's forward (e.g. lerf's ``language``)."""
+        ``outputs`` of the model's forward (e.g. lerf's ``language``). ``before_chunk`` is called before each chunk
+        of rays and may raise to abandon the render (the viewer does when its camera moves); the model's training
+        mode is restored either way."""
         chunk = chunk or self.render_chunk
         h, w = cameras.height, cameras.width
         # rays (24 B), the outputs (rgb, opacity, depth, ...) and their concatenation, per pixel
         require_memory(h * w * (24 + 16 * (2 + len(outputs))), f"a {w}x{h} render", "render at a lower resolution")
         was_training = self.training
         self.eval()
-        origins, directions = cameras.to(self.background.device).image_rays(index)
-        parts: dict[str, list[torch.Tensor]] = {key: [] for key in outputs}
-        for start in range(0, origins.shape[0], chunk):
-            out = self(origins[start : start + chunk], directions[start : start + chunk])
-            for key in parts:
-                parts[key].append(out[key])
-        self.train(was_training)
+        try:
+            origins, directions = cameras.to(self.background.device).image_rays(index)
+            parts: dict[str, list[torch.Tensor]] = {key: [] for key in outputs}
+            for start in range(0, origins.shape[0], chunk):
+                if before_chunk is not None:
+                    before_chunk()
+                out = self(origins[start : start + chunk], directions[start : start + chunk])
+                for key in parts:
+                    parts[key].append(out[key])
+        finally:
+            self.train(was_training)
         return {key: torch.cat(value).reshape(h, w, -1).squeeze(-1) for key, value in parts.items()}
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from langfield.encoders.base import Encoder
-from langfield.errors import LangfieldError
+from langfield.errors import LangfieldError, one_line
 from langfield.hub import HINT, downloads_allowed
 
 CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
@@ -138,9 +138,8 @@ def load_hf_encoder(spec: str) -> Encoder:
             model = transformers.AutoModel.from_pretrained(source, local_files_only=local, **extra)
             return HFDinoEncoder(model, spec, folder if is_folder else _cached_folder(source))
     except (OSError, ValueError, KeyError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         where = "the folder" if is_folder else f"the Hugging Face cache ({HINT})"
-        raise LangfieldError(f"cannot load encoder '{spec}' from {where}: {reason[:160]}") from None
+        raise LangfieldError(f"cannot load encoder '{spec}' from {where}: {one_line(error)}") from None
     raise LangfieldError(f"encoder '{spec}' is a '{model_type}' model; supported: clip, {', '.join(DINO_TYPES)}")
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from langfield.atomic import atomic_path, atomic_write, write_image
-from langfield.errors import LangfieldError
+from langfield.errors import LangfieldError, one_line
 
 
 def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -76,6 +76,22 @@ def colorize(values: torch.Tensor, lo: float | None = None, hi: float | None = N
     return torch.stack([r, g, b], dim=-1).clamp(0, 1)
 
 
+#: what a render can be shown as (``langfield render --output``, the viewer's "Output")
+CHANNELS = ("rgb", "depth", "opacity")
+
+
+def channel_image(rendered: dict[str, torch.Tensor], channel: str, near: float, far: float) -> torch.Tensor:
+    """The ``channel`` of a render (``rgb``, ``opacity``, ``depth`` as :meth:`Model.render_camera` gives them) as an
+    RGB image (H, W, 3): depth colour-mapped from ``near`` to ``far`` and black where nothing is hit, opacity grey."""
+    if channel == "rgb":
+        return rendered["rgb"]
+    if channel == "depth":
+        return colorize(rendered["depth"], lo=near, hi=far) * rendered["opacity"][..., None]
+    if channel == "opacity":
+        return rendered["opacity"][..., None].expand(-1, -1, 3)
+    raise ValueError(f"unknown channel {channel!r} (one of {', '.join(CHANNELS)})")
+
+
 def write_video(path: Path, frames: Iterable[np.ndarray], fps: int = 30) -> int:
     """Encode uint8 frames (H, W, 3) as H.264 MP4, streamed: each frame goes to the encoder as it comes (pass a
     generator to render and encode one frame at a time), into a temporary file that replaces ``path`` at the end.
@@ -85,10 +101,7 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: int = 30) -> int:
     path = Path(path)
 
     def fail(exc: Exception) -> LangfieldError:  # the ffmpeg backend reports failures with many exception types
-        return LangfieldError(
-            f"{path}: cannot write video "
-            f"({str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__})"
-        )
+        return LangfieldError(f"{path}: cannot write video ({one_line(exc)})")
 
     count = 0
     with atomic_path(path, keep_suffix=True) as tmp:

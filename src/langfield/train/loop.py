@@ -18,7 +18,7 @@ from typing import Any, ContextManager, Sequence
 
 import torch
 
-from langfield.errors import LangfieldError
+from langfield.errors import LangfieldError, one_line
 from langfield.train.checkpoint import load_checkpoint, save_checkpoint
 from langfield.train.interrupt import saves_on, step_boundaries
 from langfield.ui import progress_bar
@@ -142,8 +142,9 @@ class Observer:
     def hold(self) -> ContextManager[None]:
         return contextlib.nullcontext()
 
-    def stepped(self, step: int, elapsed: float, value: float) -> None:
-        """After every step: the steps done, the training seconds and the bar's value (PSNR for fields)."""
+    def stepped(self, step: int, elapsed: float, value: float, metric: tuple[str, str]) -> None:
+        """After every step: the steps done, the training seconds, the bar's value and its (name, unit), e.g.
+        ("PSNR", " dB") for fields."""
 
     def finished(self) -> None:
         """Training ended (also after an interrupt or an error)."""
@@ -197,7 +198,7 @@ class TrainingLoop:
                 torch.cuda.set_rng_state_all(rng["cuda"])
             return int(payload["step"]), float(payload["elapsed"])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            detail = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            detail = one_line(exc)
             raise LangfieldError(
                 f"{self.settings.checkpoint}: its training state does not fit this run ({detail}); "
                 f"{self.settings.restart_hint}"
@@ -261,7 +262,7 @@ class TrainingLoop:
                                 self._save(task, step, elapsed)
                                 last_checkpoint = time.perf_counter()
                         if observer is not None:
-                            observer.stepped(step, elapsed, value)
+                            observer.stepped(step, elapsed, value, s.metric)
                         boundary.check()
                 except KeyboardInterrupt as exc:
                     saved = s.checkpoint is not None and saves_on(exc)  # a whole step: save it

@@ -17,8 +17,8 @@ import torch
 
 from langfield.cameras import Cameras
 from langfield.errors import LangfieldError
-from langfield.export.images import to_uint8
-from langfield.viewer.render import picture, render_view
+from langfield.export.images import channel_image, to_uint8
+from langfield.viewer.render import render_view
 
 if TYPE_CHECKING:
     from langfield.viewer.session import Tab
@@ -36,7 +36,7 @@ class Panel:
     def draw(self, model, camera: Cameras, channel: str, cancelled: Callable[[], bool], final: bool) -> np.ndarray:
         """The picture of ``camera`` (uint8 H×W×3); ``final``: the full-resolution frame of a resting camera."""
         scene = model.scene
-        return picture(render_view(model, camera, cancelled), channel, scene.near, scene.far)
+        return to_uint8(channel_image(render_view(model, camera, cancelled), channel, scene.near, scene.far))
 
 
 class LerfPanel(Panel):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import math
 import threading
 import time
 from pathlib import Path
@@ -228,14 +229,15 @@ class Viewer(Observer):
         run = Run(Path(output), spec, config, model, model.scene, 0)
         self.show(run, dataset, status=f"**{spec.name}** · training {output}")
 
-    def stepped(self, step: int, elapsed: float, value: float) -> None:
+    def stepped(self, step: int, elapsed: float, value: float, metric: tuple[str, str]) -> None:
         self._step = step
         now = time.perf_counter()
         if now - self._last_refresh < REFRESH_SECONDS:
             return
         self._last_refresh = now
-        metric = f" · {value:.2f} dB" if value == value and self.method != "dreamfusion" else ""
-        self._set_status(f"**{self.method}** · training · step {step} · {elapsed:.0f} s{metric}")
+        name, unit = metric
+        shown = f" · {name} {value:.{2 if unit else 4}f}{unit}" if math.isfinite(value) else ""  # as the bar shows it
+        self._set_status(f"**{self.method}** · training · step {step} · {elapsed:.0f} s{shown}")
         self.model_version += 1  # the tabs draw again (each within its share of the time)
 
     def finished(self) -> None:

@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from langfield.errors import one_line
+from langfield.export.images import CHANNELS
 from langfield.viewer.camera import viewport_camera
 from langfield.viewer.panels import panel_for
-from langfield.viewer.render import CHANNELS, Cancelled
+from langfield.viewer.render import Cancelled
 
 if TYPE_CHECKING:
     from langfield.viewer.server import Viewer
@@ -96,7 +98,7 @@ class Tab:
             try:
                 job()
             except Exception as error:
-                message = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+                message = one_line(error, 200)
                 print(f"viewer: {message}", flush=True)
                 self.notify("Something went wrong", message, error=True)
 
@@ -179,7 +181,7 @@ class Tab:
                 self._wake.set()
                 continue
             except Exception as error:  # one line on the console and in the page; the viewer goes on
-                message = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+                message = one_line(error, 200)
                 print(f"viewer: drawing failed: {message}", flush=True)
                 self.notify("Drawing failed", message, error=True)
                 final = True
