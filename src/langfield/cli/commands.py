@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Optional
@@ -28,7 +29,8 @@ def train(argv: list[str]) -> None:
     config = parse(spec.config, argv[1:], f"langfield train {spec.name}")
     from langfield.train.trainer import Trainer
 
-    if not config.trainer.viewer:
+    # under torchrun only rank 0 serves the viewer
+    if not config.trainer.viewer or os.environ.get("RANK", "0") != "0":
         Trainer(spec, config).train()
         return
     from langfield.ui import console

@@ -11,6 +11,7 @@ boundary. A :class:`Task` contributes its optimiser, its losses and small hooks 
 from __future__ import annotations
 
 import contextlib
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,8 @@ import torch
 
 from langfield.errors import LangfieldError, one_line
 from langfield.train.checkpoint import load_checkpoint, save_checkpoint
-from langfield.train.interrupt import saves_on, step_boundaries
+from langfield.train.distributed import ProcessGroup, derived_seed
+from langfield.train.interrupt import Interrupted, saves_on, step_boundaries
 from langfield.ui import progress_bar
 
 
@@ -93,6 +95,9 @@ class Task:
     optimizer: torch.optim.Optimizer
     #: clip the gradients' global norm to this before each step (None: no clipping)
     max_grad_norm: float | None = None
+    #: in data-parallel training, this rank's share of the step's batch: its gradients are weighted by it in the
+    #: all-reduce (the ray-batch tasks set it from their rays; otherwise every rank weighs the same)
+    share: float | None = None
 
     def start(self) -> None:
         """Once, after a resumed state is loaded and before the first step (precompute, open logs)."""
@@ -152,14 +157,34 @@ class Observer:
 
 class TrainingLoop:
     """Set up with :class:`LoopSettings` (threads and seeds are set at once, before the task builds its model), then
-    :meth:`run` a task."""
+    :meth:`run` a task.
 
-    def __init__(self, settings: LoopSettings):
+    With a :class:`~langfield.train.distributed.ProcessGroup` (data-parallel training), the gradients are all-reduced
+    before every optimiser step, only rank 0 saves checkpoints and shows progress, and two generators are handed to
+    the task: :attr:`generator`, the same on every rank (for what must stay identical: the occupancy grid), to
+    ``begin_step``; :attr:`rank_generator`, this rank's own (its rays, random poses), to ``losses`` and
+    ``after_update``. Alone, both are the same generator."""
+
+    def __init__(self, settings: LoopSettings, group: ProcessGroup | None = None):
         self.settings = settings
+        self.group = group
         if settings.threads:
             torch.set_num_threads(settings.threads)
         torch.manual_seed(settings.seed)
         self.generator = torch.Generator().manual_seed(settings.seed)
+        self.rank_generator = self.generator
+        if group is not None:
+            self.rank_generator = torch.Generator().manual_seed(derived_seed(settings.seed, group.rank, 0))
+
+    @property
+    def main(self) -> bool:
+        return self.group is None or self.group.main
+
+    def _reseed_rank(self, step: int) -> None:
+        """This rank's own streams, from (seed, rank, step): a resumed run on any number of ranks gets fresh ones."""
+        if self.group is not None:
+            self.rank_generator.manual_seed(derived_seed(self.settings.seed, self.group.rank, step))
+            torch.manual_seed(derived_seed(self.settings.seed, self.group.rank, step) + 1)
 
     def saved_state(self) -> dict | None:
         """The checkpoint to resume from, read before the expensive set-up so that a bad one fails early."""
@@ -185,6 +210,8 @@ class TrainingLoop:
                 f"the parameters became non-finite by step {step}; the last good checkpoint is kept "
                 "(lower the learning rates or check the data)"
             )
+        if not self.main:  # the parameters are the same on every rank: rank 0 writes them
+            return
         payload = {"method": s.name, "step": step, "elapsed": elapsed, **state, "rng": _rng_state(self.generator)}
         save_checkpoint(s.checkpoint, payload)
 
@@ -211,28 +238,39 @@ class TrainingLoop:
         hold = observer.hold if observer is not None else contextlib.nullcontext
         try:
             step, elapsed = self._restore(task, resume) if resume is not None else (0, 0.0)
+            self._reseed_rank(step)
             task.start()
             first_step, first_elapsed = step, elapsed
             bad_steps = skipped_steps = 0
             last_checkpoint = time.perf_counter()
             started = time.perf_counter() - elapsed
-            with progress_bar(s.name, s.progress, *s.metric) as bar, step_boundaries() as boundary:
+            group, rank_generator = self.group, self.rank_generator
+            bar_shown = s.progress and self.main
+            with progress_bar(s.name, bar_shown, *s.metric) as bar, step_boundaries() as boundary:
                 try:
                     while step < s.max_steps and self.progress(step, elapsed) < 1.0:
                         with hold():  # an observer (the viewer) reads the model between steps, never in one
                             task.begin_step(step, self.progress(step, elapsed), self.generator)
-                            losses = task.losses(step, self.generator)
+                            losses = task.losses(step, rank_generator)
                             if "total" not in losses:
                                 raise LangfieldError(f"{s.name} produced no loss at step {step}")
                             loss = losses["total"]
                             optimizer = task.optimizer
                             optimizer.zero_grad(set_to_none=True)
                             finite = bool(torch.isfinite(loss))
-                            if (
-                                finite and loss.requires_grad
-                            ):  # e.g. rays that all miss the occupied cells: nothing to learn
+                            # no gradient: e.g. rays that all miss the occupied cells, nothing to learn
+                            learns = finite and loss.requires_grad
+                            if learns:
                                 loss.backward()
-                                parameters = [p for g in optimizer.param_groups for p in g["params"]]
+                            parameters = [p for g in optimizer.param_groups for p in g["params"]]
+                            stop = False
+                            if group is not None:  # every rank takes the same step, or skips it
+                                share = task.share if task.share is not None else 1.0 / group.world
+                                agreed = group.reduce_gradients(
+                                    parameters, share, finite, boundary.requested is not None
+                                )
+                                finite, learns, stop = agreed.finite, agreed.finite and agreed.any_gradient, agreed.stop
+                            if learns:
                                 finite = all_finite([p.grad for p in parameters])
                                 if finite:
                                     if task.max_grad_norm is not None:
@@ -240,7 +278,7 @@ class TrainingLoop:
                                     optimizer.step()
                             if finite:
                                 bad_steps = 0
-                                losses = {**losses, **task.after_update(step, self.generator)}
+                                losses = {**losses, **task.after_update(step, rank_generator)}
                             else:  # skip the step: the weights stay those of the last good one
                                 optimizer.zero_grad(set_to_none=True)
                                 bad_steps, skipped_steps = bad_steps + 1, skipped_steps + 1
@@ -263,7 +301,10 @@ class TrainingLoop:
                                 last_checkpoint = time.perf_counter()
                         if observer is not None:
                             observer.stepped(step, elapsed, value, s.metric)
-                        boundary.check()
+                        if group is None:
+                            boundary.check()
+                        elif stop:  # agreed in the all-reduce: every rank stops after this same step
+                            raise Interrupted(boundary.requested or signal.SIGTERM)
                 except KeyboardInterrupt as exc:
                     saved = s.checkpoint is not None and saves_on(exc)  # a whole step: save it
                     if saved:

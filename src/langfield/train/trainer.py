@@ -30,6 +30,7 @@ from langfield.core.runfiles import (
 from langfield.data import load_dataset
 from langfield.errors import LangfieldError
 from langfield.train.checkpoint import load_checkpoint
+from langfield.train.distributed import BUFFER_SYNC_EVERY, ProcessGroup, join_from_environment, state_digest
 from langfield.train.loop import LoopResult, LoopSettings, Observer, Task, TrainingLoop, all_finite
 from langfield.train.metrics import psnr
 from langfield.ui import console
@@ -93,9 +94,27 @@ def truncate_log(path: Path, step: int) -> None:
 class FieldTask(Task):
     """One method's model trained on ray batches of a dataset and / or on its own step losses."""
 
-    def __init__(self, trainer: "Trainer", model: Model, dataset, generator: torch.Generator, device: torch.device):
+    def __init__(
+        self,
+        trainer: "Trainer",
+        model: Model,
+        dataset,
+        generator: torch.Generator,
+        device: torch.device,
+        group: ProcessGroup | None = None,
+    ):
         self.trainer, self.model, self.dataset, self.device = trainer, model, dataset, device
         self.tcfg = trainer.tcfg
+        self.group = group
+        self.main = group is None or group.main
+        #: this rank's rays of each step (all of ``batch_rays`` alone)
+        self.rays = group.share(self.tcfg.batch_rays) if group is not None else self.tcfg.batch_rays
+        if group is not None:
+            if self.rays == 0:
+                raise LangfieldError(
+                    f"--batch-rays {self.tcfg.batch_rays} is fewer than the {group.world} ranks: give each rank rays"
+                )
+            self.share = self.rays / self.tcfg.batch_rays
         self.optimizer = build_optimizer(model)
         critic_groups = model.critic_param_groups()
         # GAN practice: no first-moment momentum for the adversary
@@ -129,14 +148,19 @@ class FieldTask(Task):
         model.prepare(dataset, progress=tcfg.progress)
         if dataset is not None and model.uses_ray_batches:
             self.batches = RayBatches(dataset, self.device, self.generator)
-        if dataset is not None and tcfg.eval_every:
+        if dataset is not None and tcfg.eval_every and self.main:
             self.eval_view = dataset.test_indices[0] if dataset.test_indices else dataset.train_indices[0]
-        self.log = (self.trainer.output / LOG_FILE).open("a", buffering=1)
+        if self.main:
+            self.log = (self.trainer.output / LOG_FILE).open("a", buffering=1)
         model.train()
 
     def begin_step(self, step: int, progress: float, generator: torch.Generator) -> None:
         if self.model.before_step(step, progress, generator):
             self.optimizer = build_optimizer(self.model, self.optimizer)
+        if self.group is not None and step % BUFFER_SYNC_EVERY == 0:
+            # the occupancy grid follows identical parameters with a shared generator; this keeps it so even where
+            # ranks' arithmetic differs (mixed hardware)
+            self.group.broadcast_tensors(list(self.model.buffers()), "the buffer broadcast")
         decay = self.tcfg.lr_final_ratio**progress
         for group in self.optimizer.param_groups:
             group["lr"] = group["initial_lr"] * decay
@@ -145,7 +169,7 @@ class FieldTask(Task):
         model = self.model
         self.outputs, losses = None, {}
         if self.batches is not None:
-            batch = self.batches.sample(self.tcfg.batch_rays, model.random_background)
+            batch = self.batches.sample(self.rays, model.random_background)
             self.outputs = model.render_batch(batch)
             losses = model.loss(self.outputs, batch)
         extra = model.step_losses(step, generator)
@@ -162,8 +186,13 @@ class FieldTask(Task):
             return {}
         critic = self.model.critic_losses(step, generator)
         self.critic_optimizer.zero_grad(set_to_none=True)
-        critic["total"].backward()
-        if all_finite([p.grad for g in self.critic_optimizer.param_groups for p in g["params"]]):
+        finite = bool(torch.isfinite(critic["total"]))
+        if finite:
+            critic["total"].backward()
+        parameters = [p for g in self.critic_optimizer.param_groups for p in g["params"]]
+        if self.group is not None:  # the adversary is replicated too
+            finite = self.group.reduce_gradients(parameters, 1.0 / self.group.world, finite, False).finite
+        if finite and all_finite([p.grad for p in parameters]):
             self.critic_optimizer.step()
         return {f"critic_{k}": v for k, v in critic.items()}
 
@@ -186,7 +215,7 @@ class FieldTask(Task):
                 # terms of `step_losses` come every few steps: the log shows their latest value
                 entry.update({k: float(v.detach()) for k, v in {**self.last_extra, **losses}.items()})
                 if outputs is not None:
-                    entry["samples_per_ray"] = outputs["weights"].numel() / tcfg.batch_rays
+                    entry["samples_per_ray"] = outputs["weights"].numel() / self.rays
                 self._write(entry)
         if self.eval_view is not None and step % tcfg.eval_every == 0:
             self.evaluate(self.eval_view, step, elapsed)
@@ -216,15 +245,17 @@ class FieldTask(Task):
             self.log.close()
 
     def summary(self, result: LoopResult) -> tuple[dict, str]:
+        """The run's summary.json (every rank computes it: the samples of all ranks are summed)."""
         seconds = max(result.elapsed - result.first_elapsed, 1e-9)
         steps_here = max(result.step - result.first_step, 1)
+        samples = self.samples_total if self.group is None else self.group.sum(self.samples_total)
         if self.batches is not None:
             summary = {
                 "steps": result.step,
                 "seconds": round(result.elapsed, 2),
                 "train_psnr": round(self.last_psnr, 3),
-                "samples_per_ray": round(self.samples_total / (steps_here * self.tcfg.batch_rays), 2),
-                "samples_per_second": round(self.samples_total / seconds),
+                "samples_per_ray": round(samples / (steps_here * self.tcfg.batch_rays), 2),
+                "samples_per_second": round(samples / seconds),
                 "rays_per_second": round(result.rate * self.tcfg.batch_rays),
             }
             done = (
@@ -240,6 +271,13 @@ class FieldTask(Task):
             }
             done = f"final loss {self.last_loss:.4g}, {result.rate:.2f} steps/s"
         summary["skipped_steps"] = result.skipped_steps
+        if self.group is not None:
+            # each rank's parameters and buffers, bit for bit: one digest repeated when they stayed in step
+            digests = self.group.gather(state_digest(self.model))
+            summary.update(ranks=self.group.world, rank_digests=digests)
+            if len(set(digests)) > 1:
+                console.print(f"warning: the ranks ended with different parameters (digests {digests})")
+            done += f", {self.group.world} ranks"
         return summary, done
 
 
@@ -248,6 +286,8 @@ class Trainer:
     setup → steps (the training loop) → summary."""
 
     def __init__(self, spec: MethodSpec, config: Any, observer: Observer | None = None):
+        self.group: ProcessGroup | None = None
+        """The other ranks of a data-parallel training (started by torchrun), joined in :meth:`train`."""
         self.spec = spec
         self.config = config
         self.observer = observer
@@ -255,8 +295,14 @@ class Trainer:
         self.output = Path(config.output)
         self.tcfg = config.trainer
 
+    @property
+    def main(self) -> bool:
+        """Whether this process writes the run's files (rank 0, or training alone)."""
+        return self.group is None or self.group.main
+
     def _prepare_output(self) -> dict | None:
-        """The checkpoint to resume from (checked), or None after making the folder ready for a fresh run."""
+        """The checkpoint to resume from (checked), or None after making the folder ready for a fresh run. Every
+        rank checks; rank 0 alone writes."""
         checkpoint = self.output / CHECKPOINT_FILE
         if self.tcfg.resume:
             if self.tcfg.overwrite:
@@ -271,8 +317,9 @@ class Trainer:
                     raise LangfieldError(
                         f"{checkpoint}: damaged checkpoint (no '{key}'); start afresh with --overwrite"
                     )
-            remove_stale_temporaries(self.output)  # left by a writer that was killed
-            truncate_log(self.output / LOG_FILE, int(payload["step"]))
+            if self.main:
+                remove_stale_temporaries(self.output)  # left by a writer that was killed
+                truncate_log(self.output / LOG_FILE, int(payload["step"]))
             # the model is rebuilt exactly as saved; options of the command line apply to the loop
             self.config.model = validate(saved_config.model, "model.")
             return payload
@@ -281,10 +328,11 @@ class Trainer:
                 f"{self.output}: already holds a run; pass --resume to continue it, --overwrite to start afresh, "
                 "or choose another --output"
             )
-        fresh_folder(self.output, self.tcfg.overwrite, owned_marker=RUN_MARKER)
-        for name in RUN_FILES:
-            (self.output / name).unlink(missing_ok=True)
-        (self.output / RUN_MARKER).touch()
+        if self.main:
+            fresh_folder(self.output, self.tcfg.overwrite, owned_marker=RUN_MARKER)
+            for name in RUN_FILES:
+                (self.output / name).unlink(missing_ok=True)
+            (self.output / RUN_MARKER).touch()
         return None
 
     def _build_model(self, payload: dict | None, dataset, device: torch.device) -> Model:
@@ -302,10 +350,32 @@ class Trainer:
         return model
 
     def train(self) -> Path:
-        tcfg = self.tcfg
         validate(self.config)  # the command line was checked when parsed; a config built in Python is checked here
-        device = resolve_device(tcfg.device)
+        device = resolve_device(self.tcfg.device)
+        self.group, device = join_from_environment(device)
+        if self.group is None:
+            return self._train(device)
+        quiet = console.quiet
+        console.quiet = not self.group.main  # rank 0 speaks for all
+        clean = False
+        try:
+            output = self._train(device)
+            clean = True
+            return output
+        except LangfieldError as exc:
+            message = str(exc)
+            raise LangfieldError(message if message.startswith("rank ") else f"rank {self.group.rank}: {message}")
+        finally:
+            console.quiet = quiet
+            self.group.close(clean)
+
+    def _train(self, device: torch.device) -> Path:
+        tcfg, group = self.tcfg, self.group
+        if group is not None and self.observer is not None and not group.main:
+            self.observer = None
         payload = self._prepare_output()
+        if group is not None:
+            group.barrier("the start")  # the folder is ready before any rank goes on
         self.spec.prepare_config(self.config)
         # methods without a `data` option (text-to-3D) train from their own losses alone: no dataset, no ray batches
         dataset = None
@@ -326,12 +396,15 @@ class Trainer:
             tcfg.max_bad_steps,
             tcfg.progress,
         )
-        loop = TrainingLoop(settings)  # seeds: before the model is built
+        loop = TrainingLoop(settings, group)  # seeds: before the model is built
         model = self._build_model(payload, dataset, device)
-        task = FieldTask(self, model, dataset, loop.generator, device)
+        if group is not None:
+            group.broadcast_module(model)  # identical already (same seed, same checkpoint); now bit for bit
+        task = FieldTask(self, model, dataset, loop.rank_generator, device, group)
         if dataset is not None and model.uses_ray_batches:
             settings.metric = ("PSNR", " dB")
-        write_json(self.output / CONFIG_FILE, {"method": self.spec.name, "config": to_dict(self.config)})
+        if self.main:
+            write_json(self.output / CONFIG_FILE, {"method": self.spec.name, "config": to_dict(self.config)})
         if payload:
             console.print(f"resuming {self.output} from step {int(payload['step'])}")
         observer = self.observer
@@ -343,7 +416,8 @@ class Trainer:
             if observer is not None:
                 observer.finished()
         summary, done = task.summary(result)
-        write_json(self.output / SUMMARY_FILE, summary)
+        if self.main:
+            write_json(self.output / SUMMARY_FILE, summary)
         console.print(
             f"trained {self.spec.name} for {result.step} steps in {result.elapsed:.1f} s ({done}); run saved to "
             f"{self.output}"

@@ -1,0 +1,110 @@
+"""Data-parallel training of one run with torchrun (gloo on CPU): the same result as one process with the same
+rays per step, parameters identical on every rank, resuming on another number of ranks, and one line per rank
+for bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from helpers import langfield
+from langfield.train.checkpoint import load_checkpoint
+from langfield.train.distributed import state_digest
+
+TINY = [
+    "--model.resolution",
+    "24",
+    "--model.initial-resolution",
+    "12",
+    "--model.grow-at",
+    "100",
+    "200",
+    "--model.occupancy-resolution",
+    "16",
+    "--batch-rays",
+    "512",
+    "--eval-every",
+    "0",
+    "--no-progress",
+]
+
+
+def torchrun(ranks, *args, timeout=300):
+    """``torchrun --standalone --nproc-per-node RANKS -m langfield ARGS`` (a free port, so tests may run at once)."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [*command, "-m", "langfield", *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+def held_out_psnr(run) -> float:
+    result = langfield("eval", run)
+    assert result.returncode == 0, result.stderr
+    return json.loads((run / "metrics.json").read_text())["psnr"]
+
+
+def test_two_ranks_train_like_one_process_and_stay_identical(sphere_scene, tmp_path):
+    alone, pair = tmp_path / "alone", tmp_path / "pair"
+    result = langfield("train", "nerf", "--data", sphere_scene, "--output", alone, "--max-steps", "300", *TINY)
+    assert result.returncode == 0, result.stderr
+    result = torchrun(2, "train", "nerf", "--data", sphere_scene, "--output", pair, "--max-steps", "300", *TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 ranks" in result.stdout and result.stdout.count("trained nerf") == 1  # rank 0 speaks for both
+
+    summary = json.loads((pair / "train_summary.json").read_text())
+    assert summary["ranks"] == 2 and summary["steps"] == 300
+    # every rank's parameters and buffers (occupancy grid included) bit for bit, and those rank 0 saved
+    saved = load_checkpoint(pair / "checkpoint.pt", method="nerf")["model"]
+    assert summary["rank_digests"] == [state_digest(saved)] * 2
+    # each rank drew half of the 512 rays: the log of the pair shows the per-step samples of one rank's share
+    psnr_alone, psnr_pair = held_out_psnr(alone), held_out_psnr(pair)
+    assert psnr_alone > 20
+    assert abs(psnr_pair - psnr_alone) <= 0.3, (psnr_alone, psnr_pair)
+    # only rank 0 wrote: one log line per logged step
+    steps = [json.loads(line)["step"] for line in (pair / "train_log.jsonl").read_text().splitlines()]
+    assert len(steps) == len(set(steps))
+
+
+def test_a_run_resumes_on_another_number_of_ranks(sphere_scene, tmp_path):
+    run = tmp_path / "run"
+    result = torchrun(2, "train", "nerf", "--data", sphere_scene, "--output", run, "--max-steps", "150", *TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    before = load_checkpoint(run / "checkpoint.pt", method="nerf")
+    assert before["step"] == 150
+    # one process takes over the run of two
+    result = langfield(
+        "train", "nerf", "--data", sphere_scene, "--output", run, "--max-steps", "300", "--resume", *TINY
+    )
+    assert result.returncode == 0, result.stderr
+    assert "resuming" in result.stdout
+    after = load_checkpoint(run / "checkpoint.pt", method="nerf")
+    assert after["step"] == 300
+    assert not torch.equal(before["model"]["field.color_mlp.0.weight"], after["model"]["field.color_mlp.0.weight"])
+    assert held_out_psnr(run) > 20
+    # and two take over from one
+    result = torchrun(
+        2, "train", "nerf", "--data", sphere_scene, "--output", run, "--max-steps", "350", "--resume", *TINY
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((run / "train_summary.json").read_text())
+    assert summary["steps"] == 350 and len(set(summary["rank_digests"])) == 1
+
+
+def test_bad_input_on_every_rank_is_one_line_naming_the_rank(tmp_path):
+    result = torchrun(2, "train", "nerf", "--data", tmp_path / "nope", "--output", tmp_path / "run", *TINY)
+    assert result.returncode != 0
+    errors = sorted(line for line in result.stderr.splitlines() if line.startswith("error:"))
+    assert errors == [f"error: rank {r}: {tmp_path / 'nope'}: no such dataset folder" for r in (0, 1)]
+    assert "[rank0]: Traceback" not in result.stderr and "[rank1]: Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("rays", ["1"])
+def test_fewer_rays_than_ranks_is_refused(sphere_scene, tmp_path, rays):
+    args = ["train", "nerf", "--data", sphere_scene, "--output", tmp_path / "run", "--max-steps", "5", *TINY]
+    result = torchrun(2, *args, "--batch-rays", rays)
+    assert result.returncode != 0
+    assert "fewer than the 2 ranks" in result.stderr
