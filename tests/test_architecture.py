@@ -23,7 +23,7 @@ LAYERS = [
     ("training", {"train"}),
     ("methods", {"methods"}),
     ("runs", {"run", "packed"}),
-    ("applications", {"apps", "process", "viewer"}),
+    ("applications", {"apps", "batch", "process", "viewer"}),
     ("command line", {"cli"}),
 ]
 LEVEL = {package: level for level, (_, packages) in enumerate(LAYERS) for package in packages}

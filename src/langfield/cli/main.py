@@ -44,6 +44,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "langfield.cli.process:process",
         "your photos or video -> a posed dataset (COLMAP via pycolmap): langfield process images DIR --out DATA",
     ),
+    "batch": (
+        "langfield.cli.batch:batch",
+        "a grid of langfield commands as Ray tasks (local or a cluster): langfield batch SPEC.toml",
+    ),
     "demo": ("langfield.cli.demo:demo", "the offline demo: train, evaluate, render and export in a few minutes"),
 }
 

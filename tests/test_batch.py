@@ -1,0 +1,175 @@
+"""``langfield batch``: a TOML grid of commands expanded into jobs, run as Ray tasks with one table of outcomes,
+finished jobs skipped on the next run, one line for every kind of bad input."""
+
+import csv
+import json
+
+import pytest
+
+from helpers import assert_clean_error, langfield, write_blender
+from langfield.batch import load_batch
+from langfield.cli.batch import output_option
+from langfield.errors import LangfieldError
+
+
+def spec(tmp_path, text, name="spec.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_lists_expand_into_the_product_and_placeholders_fill_in(tmp_path):
+    path = spec(
+        tmp_path,
+        """
+[batch]
+output = "sweep"
+cpus = 2
+
+[[job]]
+command = "train nerf"
+grid = { scene = ["a", "b"] }
+options = { data = "scenes/{scene}", seed = [0, 1], progress = false, model.grow-at = [[10, 20]] }
+then = ["eval {output}"]
+
+[[job]]
+command = "generate"
+name = "prompt-{n}"
+grid = { n = [1] }
+args = ["a red mug"]
+gpus = 1
+""",
+    )
+    batch = load_batch(path, output_option)
+    names = [job.name for job in batch.jobs]
+    assert names == [
+        "train-nerf-scenea-seed0",
+        "train-nerf-scenea-seed1",
+        "train-nerf-sceneb-seed0",
+        "train-nerf-sceneb-seed1",
+        "prompt-1",
+    ]
+    first = batch.jobs[0]
+    assert first.argv == [
+        "train",
+        "nerf",
+        "--data",
+        "scenes/a",
+        "--seed",
+        "0",
+        "--no-progress",
+        "--model.grow-at",
+        "10",
+        "20",
+        "--output",
+        "sweep/train-nerf-scenea-seed0",
+    ]
+    assert first.then == [["eval", "sweep/train-nerf-scenea-seed0"]] and first.cpus == 2 and first.gpus == 0
+    assert batch.jobs[-1].argv == ["generate", "a red mug", "--output", "sweep/prompt-1"]
+    assert batch.jobs[-1].gpus == 1
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("[[job]\n", "not valid TOML"),
+        ("[batch]\n", "no jobs"),
+        ('[[job]]\ncommand = "eval x"\noptons = {}\n', "unknown key 'optons'"),
+        ('[[job]]\nname = "x"\n', "needs command"),
+        ('[[job]]\ncommand = "train nerf"\nname = "r{seed}"\n', "unknown placeholder {seed}"),
+        ('[[job]]\ncommand = "train nerf"\nname = "same"\noptions = { seed = [1, 2] }\n', "2 jobs are named 'same'"),
+        ('[[job]]\ncommand = "train nerf"\noptions = { seed = [] }\n', "empty list"),
+        ('[[job]]\ncommand = "train nerf"\ncpus = -1\n', "cpus = -1"),
+        ('[batch]\nworkers = 2\n[[job]]\ncommand = "eval x"\n', "unknown key 'workers'"),
+    ],
+)
+def test_a_bad_spec_is_one_error_naming_the_file_and_the_job(tmp_path, text, fragment):
+    with pytest.raises(LangfieldError) as caught:
+        load_batch(spec(tmp_path, text), output_option)
+    assert fragment in str(caught.value) and "spec.toml" in str(caught.value)
+
+
+def test_bad_jobs_and_addresses_on_the_command_line_are_one_line(tmp_path):
+    cases = [
+        ('[[job]]\ncommand = "trian nerf"\n', ["job 'trian-nerf'", "unknown command 'trian'"]),
+        (
+            '[[job]]\ncommand = "train nerf"\noptions = { data = "d", bogus = 1 }\n',
+            ["job 'train-nerf'", "Unrecognized options: --bogus"],
+        ),
+        (
+            '[[job]]\ncommand = "train nerf"\noptions = { data = "d", max-steps = 0 }\n',
+            ["--max-steps must be at least 1"],
+        ),
+        ('[[job]]\ncommand = "eval r"\nthen = ["render r --frames x"]\n', ["(then: render)", "--frames"]),
+        ('[[job]]\ncommand = "batch x.toml"\n', ["cannot be another batch"]),
+    ]
+    for number, (text, fragments) in enumerate(cases):
+        path = spec(tmp_path, text, f"bad{number}.toml")
+        assert_clean_error(langfield("batch", path), f"bad{number}.toml", *fragments)
+    good = spec(tmp_path, '[[job]]\ncommand = "eval r"\n', "good.toml")
+    assert_clean_error(langfield("batch", good, "--address", "127.0.0.1:1"), "no Ray cluster answers there")
+    assert not (tmp_path / "good").exists()  # nothing was written for a batch that could not start
+    assert_clean_error(langfield("batch", tmp_path / "none.toml"), "no such batch spec")
+
+
+def test_a_batch_on_local_ray_tables_every_job_and_skips_finished_ones(tmp_path):
+    data = write_blender(tmp_path / "data", count=8, size=24)
+    tiny = (
+        "max-steps = 60, batch-rays = 256, eval-every = 0, progress = false, model.resolution = 16, "
+        "model.initial-resolution = 12, model.grow-at = [[20, 40]], model.occupancy-resolution = 16"
+    )
+    path = spec(
+        tmp_path,
+        f"""
+[batch]
+output = "{tmp_path / "out"}"
+
+[[job]]
+command = "train nerf"
+name = "seed{{seed}}"
+options = {{ data = "{data}", seed = [0, 1, 2], {tiny} }}
+then = ["eval {{output}}"]
+
+[[job]]
+command = "train nerf"
+name = "broken"
+options = {{ data = "{tmp_path / "missing"}", {tiny} }}
+""",
+    )
+    out = tmp_path / "out"
+    # one job stopped half-way in an earlier attempt: the batch resumes it rather than starting over
+    partial = ["train", "nerf", "--data", data, "--output", out / "seed2", "--seed", "2", "--max-steps", "30"]
+    tiny_flags = ["--batch-rays", "256", "--eval-every", "0", "--no-progress", "--model.resolution", "16"]
+    tiny_flags += ["--model.initial-resolution", "12", "--model.grow-at", "20", "40", "--model.occupancy-resolution"]
+    result = langfield(*partial, *tiny_flags, "16")
+    assert result.returncode == 0, result.stderr
+
+    result = langfield("batch", path, "--num-cpus", "2", timeout=600)
+    assert result.returncode == 2  # a job failed: the batch says so, the others ran to the end
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: 1 of 4 jobs did not finish: broken")
+    assert "failed broken" in result.stdout and "no such dataset folder" in result.stdout
+
+    rows = {row["job"]: row for row in csv.DictReader((out / "batch.csv").open())}
+    assert list(rows) == ["seed0", "seed1", "seed2", "broken"]  # spec order, whatever order they ended in
+    for name in ("seed0", "seed1", "seed2"):
+        assert rows[name]["status"] == "done" and rows[name]["error"] == ""
+        assert int(rows[name]["train_steps"]) == 60 and float(rows[name]["psnr"]) > 5  # train, then eval
+        assert (out / name / "metrics.json").is_file()  # each job is an ordinary run folder
+    assert rows["broken"]["status"] == "failed" and "no such dataset folder" in rows["broken"]["error"]
+    assert "--resume" in (out / "_batch" / "seed2.log").read_text()
+    assert "resuming" in (out / "_batch" / "seed2.log").read_text()
+    markdown = (out / "batch.md").read_text().splitlines()
+    assert markdown[0].startswith("| job | status | job_seconds |") and len(markdown) == 2 + 4
+
+    logs = {name: (out / "_batch" / f"{name}.log").stat().st_size for name in rows}
+    status = json.loads((out / "_batch" / "seed0.json").read_text())
+    result = langfield("batch", path, "--num-cpus", "2", timeout=600)
+    assert result.returncode == 2
+    assert "1 of 4 jobs to run" in result.stdout and "3 finished in an earlier run, skipped" in result.stdout
+    for name in ("seed0", "seed1", "seed2"):  # not run again
+        assert (out / "_batch" / f"{name}.log").stat().st_size == logs[name]
+    assert (out / "_batch" / "broken.log").stat().st_size > logs["broken"]
+    again = {row["job"]: row for row in csv.DictReader((out / "batch.csv").open())}
+    assert again["seed0"]["psnr"] == rows["seed0"]["psnr"]
+    assert float(again["seed0"]["job_seconds"]) == pytest.approx(status["seconds"], abs=0.1)
