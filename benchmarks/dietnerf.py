@@ -22,11 +22,11 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).parent))
+from batching import job_seconds, run_batch, write_spec  # noqa: E402
 from lerf import encoder_scene_seeds  # noqa: E402
 
 VARIANTS = {
@@ -161,6 +161,8 @@ def main() -> None:
     parser.add_argument(
         "--side-by-side", default="dietnerf", choices=list(VARIANTS)[1:], help="the variant shown beside nerf"
     )
+    parser.add_argument("--cpus-per-job", type=float, default=2, help="each run's CPUs (and torch threads)")
+    parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
     parser.add_argument("--table-only", action="store_true", help="print the table of OUT/results.jsonl and stop")
     parser.add_argument(
         "--images-only", action="store_true", help="redo the side-by-side images of existing runs and stop"
@@ -174,48 +176,54 @@ def main() -> None:
             stack(strips, args.out / f"side_by_side-{seed}.png")
         return
     if not args.table_only:
+        # every (scene, seed, variant) training as one batch: by default one at a time with all the cores, as the
+        # time budget needs (--cpus-per-job 1 trains two at once on 2 cores: a smaller budget each)
+        jobs, runs = [], []
         for scene in args.scenes:
             data = scene_data(scene, args.out, args.lego)
             for seed in args.seeds:
                 for variant in args.variants:
-                    run = args.out / f"{scene}-{variant}-{seed}"
-                    start = time.perf_counter()
-                    langfield(
-                        "train",
-                        *VARIANTS[variant],
-                        *data,
-                        "--output",
-                        run,
-                        "--num-views",
-                        args.views,
-                        "--view-seed",
-                        0,
-                        "--seed",
-                        seed,
-                        "--max-steps",
-                        args.steps,
-                        "--max-seconds",
-                        args.seconds,
-                        "--eval-every",
-                        0,
-                        "--no-progress",
-                    )
-                    wall = time.perf_counter() - start
-                    langfield("eval", run)
-                    metrics = json.loads((run / "metrics.json").read_text())
-                    summary = json.loads((run / "train_summary.json").read_text())
-                    row = {
-                        "scene": scene,
-                        "variant": variant,
+                    name = f"{scene}-{variant}-{seed}"
+                    runs.append((scene, seed, variant, args.out / name))
+                    method, *extra = VARIANTS[variant]
+                    options = {
+                        "output": str(args.out / name),
+                        "num-views": args.views,
+                        "view-seed": 0,
                         "seed": seed,
-                        "steps": summary["steps"],
-                        "wall": wall,
-                        "psnr": metrics["psnr"],
-                        "ssim": metrics["ssim"],
+                        "max-steps": args.steps,
+                        "max-seconds": args.seconds,
+                        "eval-every": 0,
+                        "progress": False,
                     }
-                    with results.open("a") as f:
-                        f.write(json.dumps(row) + "\n")
-                    print(json.dumps(row))
+                    jobs.append(
+                        {
+                            "command": f"train {method}",
+                            "name": name,
+                            "args": [*map(str, data), *map(str, extra)],
+                            "options": options,
+                        }
+                    )
+        table_folder = args.out / "runs-batch"
+        run_batch(write_spec(args.out / "runs.toml", table_folder, args.cpus_per_job, jobs), args.num_cpus)
+        for scene, seed, variant, run in runs:
+            langfield("eval", run)
+            metrics = json.loads((run / "metrics.json").read_text())
+            summary = json.loads((run / "train_summary.json").read_text())
+            row = {
+                "scene": scene,
+                "variant": variant,
+                "seed": seed,
+                "steps": summary["steps"],
+                "wall": job_seconds(table_folder, run.name),
+                "psnr": metrics["psnr"],
+                "ssim": metrics["ssim"],
+            }
+            with results.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps(row))
+        for scene in args.scenes:
+            for seed in args.seeds:
                 if {"nerf", args.side_by_side} <= set(args.variants):
                     side_by_side(args.out, scene, seed, args.side_by_side)
     rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()] if results.is_file() else []

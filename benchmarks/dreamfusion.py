@@ -4,8 +4,9 @@
     .venv/bin/python benchmarks/dreamfusion.py --seconds 300 --only 0 1
     .venv/bin/python benchmarks/dreamfusion.py --dev --out OUT --extra --model.sds.guidance-scale 10  # defaults
 
-For each prompt: `langfield generate PROMPT --max-seconds S --seed 0` (wall clock of the whole command recorded:
-training, turntable, contact sheet and mesh), then 4 renders at azimuths 0/90/180/270° (elevation 20°, 64×64)
+For each prompt: `langfield generate PROMPT --max-seconds S --seed 0`, all of them one `langfield batch`
+(OUT/runs.toml; a prompt generated before is skipped; the wall clock of the whole command is recorded: training,
+turntable, contact sheet and mesh), then 4 renders at azimuths 0/90/180/270° (elevation 20°, 64×64)
 in colour and textureless, each classified by langfield-mini among all 108 "a {colour} {kind}" captions.
 R-precision (DreamFusion's metric): a prompt is retrieved when >= 3 of its 4 views rank its caption first (colour
 renders) or a caption of its kind first (textureless renders, which have no colour). The mesh is loaded with
@@ -17,10 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from batching import job_seconds, run_batch, write_spec  # noqa: E402
 
 # (prompt, colour, kind): training wordings of the procedural world, and evaluation-only wordings (marked *)
 PROMPTS = [
@@ -63,6 +65,8 @@ def main() -> None:
     parser.add_argument(
         "--dev", action="store_true", help="the development prompts (choosing defaults), not the benchmark's"
     )
+    parser.add_argument("--cpus-per-job", type=float, default=2, help="each generation's CPUs (and torch threads)")
+    parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further options for langfield generate")
     args = parser.parse_args()
     import torch
@@ -75,25 +79,20 @@ def main() -> None:
     encoder = load_encoder("langfield-mini")
     results = args.out / "results.jsonl"
     prompts = DEV_PROMPTS if args.dev else PROMPTS
-    for index in args.only if args.only is not None else range(len(prompts)):
+    chosen = args.only if args.only is not None else range(len(prompts))
+    # every prompt's generation as one batch (one at a time with all the cores unless --cpus-per-job is lower)
+    jobs = []
+    for index in chosen:
+        prompt = prompts[index][0]
+        name = f"{index:02d}-{prompt.replace(' ', '-')}"
+        options = {"output": str(args.out / name), "max-seconds": args.seconds, "seed": args.seed, "progress": False}
+        jobs.append({"command": "generate", "name": name, "args": [prompt, *args.extra], "options": options})
+    table_folder = args.out / "runs-batch"
+    run_batch(write_spec(args.out / "runs.toml", table_folder, args.cpus_per_job, jobs), args.num_cpus)
+    for index in chosen:
         prompt, colour, kind = prompts[index]
         run = args.out / f"{index:02d}-{prompt.replace(' ', '-')}"
-        started = time.perf_counter()
-        command = [
-            str(Path(sys.executable).with_name("langfield")),
-            "generate",
-            prompt,
-            "--output",
-            str(run),
-            "--max-seconds",
-            str(args.seconds),
-            "--seed",
-            str(args.seed),
-            "--no-progress",
-            *args.extra,
-        ]
-        subprocess.run(command, check=True)
-        wall = time.perf_counter() - started
+        wall = job_seconds(table_folder, run.name)
         model = load_run(run, "cpu").model
         colour_hits = r_precision(render_views(model), colour, kind, encoder)
         geometry_hits = r_precision(render_views(model, shading="textureless"), colour, kind, encoder, geometry=True)

@@ -2,11 +2,14 @@
 
     .venv/bin/python benchmarks/lerf.py                                   # 3 scenes, the default lerf
     .venv/bin/python benchmarks/lerf.py --seeds 2001 --variants no-dino single-scale   # the ablations
+    .venv/bin/python benchmarks/lerf.py --steps 200 --cpus-per-job 1 --out benchmarks/out/lerf-parallel  # 2 at once
 
 For every scene seed: writes the scene (6 objects, 100 views of 100x100, held-out views i % 8 == 0), trains each
-variant through the CLI (`langfield train lerf ... --max-seconds S`, wall clock measured around the command), then
-`langfield eval RUN --task localization` and the colour metrics. One JSON line per (scene, variant) is appended to
-OUT/results.jsonl; a Markdown table of everything in that file is printed at the end.
+variant (`langfield train lerf ... --max-seconds S`, the wall clock of the command), then the colour metrics and the
+localisation. The scenes and the trainings are two `langfield batch` runs (OUT/scenes.toml, OUT/runs.toml, tables
+in OUT/scenes-batch/ and OUT/runs-batch/): runs that finished are not trained again, and `--cpus-per-job 1` trains
+two scenes at once on 2 cores. One JSON line per (scene, variant) is appended to OUT/results.jsonl; a Markdown
+table of everything in that file is printed at the end.
 
 Scene seeds must not be seeds the encoder was trained on: its training scenes are drawn with random 31-bit seeds
 from (seed, index) streams; `--check-seeds` lists those and refuses a collision (cheap: no rendering).
@@ -18,12 +21,14 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-from langfield.methods.lerf.config import LerfModelConfig
+sys.path.insert(0, str(Path(__file__).parent))
+from batching import job_seconds, run_batch, write_spec  # noqa: E402
+
+from langfield.methods.lerf.config import LerfModelConfig  # noqa: E402
 
 VARIANTS = {
     "lerf": [],
@@ -86,14 +91,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[2001, 2002, 2003])
     parser.add_argument("--variants", nargs="+", default=["lerf"], choices=sorted(VARIANTS))
-    parser.add_argument("--seconds", type=float, default=600.0)
+    parser.add_argument("--seconds", type=float, default=600.0, help="training budget per run (wall clock)")
+    parser.add_argument("--steps", type=int, help="a step budget instead of --seconds (for comparing schedules)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/lerf"))
+    parser.add_argument("--scenes", type=Path, help="folder of the scenes (default: OUT); shared between OUTs")
+    parser.add_argument("--cpus-per-job", type=float, default=2, help="each run's CPUs (and torch threads)")
+    parser.add_argument("--num-cpus", type=int, help="CPUs of the local Ray (default: all)")
     parser.add_argument("--objects", type=int, default=6)
     parser.add_argument("--resolution", type=int, default=100)
     parser.add_argument("--table-only", action="store_true", help="print the table of OUT/results.jsonl and stop")
-    parser.add_argument("--reuse", action="store_true", help="evaluate existing runs again instead of re-training them")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    scenes = args.scenes or args.out
     results = args.out / "results.jsonl"
     if not args.table_only:
         from langfield.apps.localization import evaluate_localization, write_localization
@@ -103,73 +112,80 @@ def main() -> None:
         clash = sorted(set(args.seeds) & used)
         if clash:
             raise SystemExit(f"scene seeds {clash} were used to train the encoder; pick others")
+        # the scenes, then every (scene, variant) training: two batches (jobs that finished before are skipped)
+        scene_jobs = [
+            {
+                "command": "world scene",
+                "name": f"scene{seed}",
+                "options": {
+                    "out": str(scenes / f"scene{seed}"),
+                    "seed": seed,
+                    "objects": args.objects,
+                    "resolution": args.resolution,
+                },
+            }
+            for seed in args.seeds
+            if not (scenes / f"scene{seed}" / "objects.json").is_file()  # made before, by a batch or not
+        ]
+        if scene_jobs:
+            run_batch(write_spec(args.out / "scenes.toml", scenes / "scenes-batch", 1, scene_jobs), args.num_cpus)
+        budget = {"max-steps": args.steps} if args.steps else {"max-seconds": args.seconds}
+        train_jobs, trained = [], []
         for seed in args.seeds:
-            scene = args.out / f"scene{seed}"
-            if not (scene / "objects.json").is_file():
-                langfield(
-                    "world",
-                    "scene",
-                    "--out",
-                    scene,
-                    "--seed",
-                    seed,
-                    "--objects",
-                    args.objects,
-                    "--resolution",
-                    args.resolution,
-                )
             for variant in args.variants:
-                run = args.out / f"{variant}{seed}"
-                wall = run / "benchmark_wall_seconds.txt"
-                if not (args.reuse and wall.is_file()):
-                    start = time.perf_counter()
-                    langfield(
-                        "train",
-                        "lerf",
-                        "--data",
-                        scene,
-                        "--output",
-                        run,
-                        "--max-seconds",
-                        args.seconds,
-                        "--seed",
-                        0,
-                        "--no-progress",
-                        *VARIANTS[variant],
-                    )
-                    wall.write_text(f"{time.perf_counter() - start:.1f}\n")
-                train_seconds = float(wall.read_text())
-                langfield("eval", run)
-                rgb = json.loads((run / "metrics.json").read_text())
-                queries = [(variant, DEFAULT_QUERY)]
-                if variant == "lerf":  # query-time ablations of the same run
-                    queries += list(QUERY_VARIANTS.items())
-                for name, options in queries:
-                    # explicit query settings: a run's config.json keeps the defaults of the day it was trained
-                    metrics = evaluate_localization(run, progress=False, **options)
-                    if name == variant:
-                        write_localization(run, metrics)
-                    row = {
-                        "seed": seed,
-                        "variant": name,
-                        "train_seconds": train_seconds,
-                        "psnr": rgb["psnr"],
-                        "ssim": rgb["ssim"],
-                        **{
-                            k: metrics[k]
-                            for k in (
-                                "localization",
-                                "localization_train_wording",
-                                "localization_eval_wording",
-                                "queries",
-                                "localization_seconds_per_view",
-                                "per_object",
-                            )
+                trained.append((seed, variant, args.out / f"{variant}{seed}"))
+                extra = VARIANTS[variant]
+                train_jobs.append(
+                    {
+                        "command": "train lerf",
+                        "name": f"{variant}{seed}",
+                        "options": {
+                            "data": str(scenes / f"scene{seed}"),
+                            "output": str(args.out / f"{variant}{seed}"),
+                            **budget,
+                            "seed": 0,
+                            "progress": False,
+                            **{extra[i].removeprefix("--"): extra[i + 1] for i in range(0, len(extra), 2)},
                         },
                     }
-                    with results.open("a") as f:
-                        f.write(json.dumps(row) + "\n")
-                    print(json.dumps(row))
+                )
+        spec = write_spec(args.out / "runs.toml", args.out / "runs-batch", args.cpus_per_job, train_jobs)
+        wall = run_batch(spec, args.num_cpus)
+        print(f"training batch: {wall:.0f} s wall clock for {len(train_jobs)} runs")
+        for seed, variant, run in trained:
+            train_seconds = job_seconds(args.out / "runs-batch", run.name)  # the whole `langfield train` command
+            langfield("eval", run)
+            rgb = json.loads((run / "metrics.json").read_text())
+            queries = [(variant, DEFAULT_QUERY)]
+            if variant == "lerf":  # query-time ablations of the same run
+                queries += list(QUERY_VARIANTS.items())
+            for name, options in queries:
+                # explicit query settings: a run's config.json keeps the defaults of the day it was trained
+                metrics = evaluate_localization(run, progress=False, **options)
+                if name == variant:
+                    write_localization(run, metrics)
+                row = {
+                    "seed": seed,
+                    "variant": name,
+                    "train_seconds": train_seconds,
+                    "steps": json.loads((run / "train_summary.json").read_text())["steps"],
+                    "psnr": rgb["psnr"],
+                    "ssim": rgb["ssim"],
+                    **{
+                        k: metrics[k]
+                        for k in (
+                            "localization",
+                            "localization_train_wording",
+                            "localization_eval_wording",
+                            "queries",
+                            "localization_seconds_per_view",
+                            "per_object",
+                        )
+                    },
+                }
+                with results.open("a") as f:
+                    f.write(json.dumps(row) + "\n")
+                print(json.dumps(row))
     rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()] if results.is_file() else []
     print(table(rows))
 

@@ -6,7 +6,8 @@
 2. `Viewer` on it, headless Chromium (960×600 page) orbiting the camera for 4 s: coarse frames per second while it
    moves and their size, then the time from the camera's last move to the full-resolution frame;
 3. the training slowdown of `--viewer`: `langfield train nerf` for --train-steps steps alone, then with `--viewer`
-   and a browser orbiting the camera all along, then alone again; steps/s and samples/s of each, side by side.
+   and a browser tab watching with the camera at rest (`--watch rest`) and orbiting it all along (`orbit`), then
+   alone again; steps/s and samples/s of each, side by side.
 Writes OUT/RESULTS.json and OUT/viewer_moving.png / OUT/viewer_resting.png (screenshots of the page).
 """
 
@@ -93,15 +94,28 @@ def orbit_until(url: str, stop: threading.Event, counts: dict) -> None:
         page.screenshot(path=str(counts["screenshot"]))
 
 
-def training_slowdown(out: Path, steps: int) -> dict:
+def watch_until(url: str, stop: threading.Event, counts: dict) -> None:
+    """A browser tab on the page with the camera at rest: the viewer redraws the training about once a second."""
+    from langfield.viewer.browser import open_page
+
+    with open_page(url) as page:
+        stop.wait()
+        page.screenshot(path=str(counts["screenshot"]))
+
+
+WATCHERS = {"orbit": orbit_until, "rest": watch_until}
+
+
+def training_slowdown(out: Path, steps: int, watches: list[str]) -> dict:
     results = {}
-    for name in ("alone", "viewer", "alone_again"):
+    for name in ("alone", *(f"viewer_{w}" for w in watches), "alone_again"):
         output = out / f"train_{name}"
-        if name == "viewer":
+        if name.startswith("viewer"):
+            watch = name.removeprefix("viewer_")
             process = train(output, steps, "--viewer", "--viewer-port", "7310")
             wait_port(7310)
-            stop, counts = threading.Event(), {"screenshot": out / "viewer_training.png"}
-            browser = threading.Thread(target=orbit_until, args=("http://127.0.0.1:7310", stop, counts))
+            stop, counts = threading.Event(), {"screenshot": out / f"viewer_training_{watch}.png"}
+            browser = threading.Thread(target=WATCHERS[watch], args=("http://127.0.0.1:7310", stop, counts))
             browser.start()
             assert process.stdout is not None
             for line in process.stdout:
@@ -112,7 +126,7 @@ def training_slowdown(out: Path, steps: int) -> dict:
             browser.join()
             process.terminate()
             process.wait(30)
-            results["browser_drags"] = counts.get("drags", 0)
+            results[f"browser_drags_{watch}"] = counts.get("drags", 0)
         else:
             process = train(output, steps)
             text, _ = process.communicate()
@@ -125,7 +139,8 @@ def training_slowdown(out: Path, steps: int) -> dict:
             "samples_per_second": summary["samples_per_second"],
         }
     alone = (results["alone"]["steps_per_second"] + results["alone_again"]["steps_per_second"]) / 2
-    results["slowdown"] = round(1 - results["viewer"]["steps_per_second"] / alone, 3)
+    for watch in watches:
+        results[f"slowdown_{watch}"] = round(1 - results[f"viewer_{watch}"]["steps_per_second"] / alone, 3)
     return results
 
 
@@ -134,15 +149,21 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "out" / "viewer")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--train-steps", type=int, default=1000)
+    parser.add_argument(
+        "--watch", nargs="+", default=["rest", "orbit"], choices=list(WATCHERS), help="how the browser watches training"
+    )
+    parser.add_argument("--training-only", action="store_true", help="only the training slowdown (step 3)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     run = args.out / "lego_run"
-    if not (run / "checkpoint.pt").is_file():
-        process = train(run, args.steps)
-        print(process.communicate()[0], flush=True)
-    results = {"view": view_speed(run, args.out)}
-    print(json.dumps(results["view"], indent=2), flush=True)
-    results["training"] = training_slowdown(args.out, args.train_steps)
+    results = {}
+    if not args.training_only:
+        if not (run / "checkpoint.pt").is_file():
+            process = train(run, args.steps)
+            print(process.communicate()[0], flush=True)
+        results["view"] = view_speed(run, args.out)
+        print(json.dumps(results["view"], indent=2), flush=True)
+    results["training"] = training_slowdown(args.out, args.train_steps, args.watch)
     print(json.dumps(results, indent=2), flush=True)
     (args.out / "RESULTS.json").write_text(json.dumps(results, indent=2) + "\n")
 

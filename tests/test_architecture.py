@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1] / "src" / "langfield"
 LAYERS = [
     (
         "foundation",
-        {"errors", "checks", "atomic", "resources", "hub", "ui", "configio", "tensorfile", "__init__", "__main__"},
+        {"errors", "checks", "atomic", "resources", "hub", "ui", "configio", "tensorfile", "__init__"},
     ),
     ("geometry", {"cameras"}),
     ("data", {"data", "world"}),
@@ -24,7 +24,7 @@ LAYERS = [
     ("methods", {"methods"}),
     ("runs", {"run", "packed"}),
     ("applications", {"apps", "batch", "process", "viewer"}),
-    ("command line", {"cli"}),
+    ("command line", {"cli", "__main__"}),
 ]
 LEVEL = {package: level for level, (_, packages) in enumerate(LAYERS) for package in packages}
 

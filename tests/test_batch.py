@@ -7,9 +7,14 @@ import json
 import pytest
 
 from helpers import assert_clean_error, langfield, write_blender
-from langfield.batch import load_batch
+from langfield.batch import load_batch, resumes_from_checkpoint
 from langfield.cli.batch import output_option
 from langfield.errors import LangfieldError
+
+#: a tiny nerf, as the dotted keys of one TOML inline table (which must stay on one line)
+TINY_MODEL = (
+    "model.resolution = 16, model.initial-resolution = 12, model.grow-at = [[20, 40]], model.occupancy-resolution = 16"
+)
 
 
 def spec(tmp_path, text, name="spec.toml"):
@@ -67,6 +72,26 @@ gpus = 1
     assert first.then == [["eval", "sweep/train-nerf-scenea-seed0"]] and first.cpus == 2 and first.gpus == 0
     assert batch.jobs[-1].argv == ["generate", "a red mug", "--output", "sweep/prompt-1"]
     assert batch.jobs[-1].gpus == 1
+
+
+def test_the_folder_a_job_writes_is_the_one_its_options_name(tmp_path):
+    path = spec(
+        tmp_path,
+        """
+[[job]]
+command = "world scene"
+name = "scene{seed}"
+options = { out = "scenes/s{seed}", seed = [1, 2] }
+
+[[job]]
+command = "eval runs/a"
+name = "eval-a"
+""",
+    )
+    scene, _, evaluation = load_batch(path, output_option).jobs
+    assert scene.argv == ["world", "scene", "--out", "scenes/s1", "--seed", "1"]
+    assert str(scene.output) == "scenes/s1" and scene.writes  # its folder gone: the job runs again
+    assert evaluation.argv == ["eval", "runs/a"] and not evaluation.writes
 
 
 @pytest.mark.parametrize(
@@ -173,3 +198,56 @@ options = {{ data = "{tmp_path / "missing"}", {tiny} }}
     again = {row["job"]: row for row in csv.DictReader((out / "batch.csv").open())}
     assert again["seed0"]["psnr"] == rows["seed0"]["psnr"]
     assert float(again["seed0"]["job_seconds"]) == pytest.approx(status["seconds"], abs=0.1)
+
+
+def test_ctrl_c_stops_the_batch_keeps_the_checkpoint_and_the_next_run_resumes(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = write_blender(tmp_path / "data", count=8, size=24)
+    out = tmp_path / "out"
+    path = spec(
+        tmp_path,
+        f"""
+[batch]
+output = "{out}"
+
+[[job]]
+command = "train nerf"
+name = "long"
+options = {{ data = "{data}", max-steps = 100000, batch-rays = 256, eval-every = 0, progress = false, {TINY_MODEL} }}
+""",
+    )
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "langfield", "batch", str(path), "--num-cpus", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    log = out / "_batch" / "long.log"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and "blender dataset" not in (log.read_text() if log.is_file() else ""):
+        time.sleep(0.5)
+    time.sleep(3)  # some steps
+    driver.send_signal(signal.SIGINT)
+    stdout, stderr = driver.communicate(timeout=120)
+    assert driver.returncode == 130, stderr
+    assert "Traceback" not in stdout + stderr
+    status = json.loads((out / "_batch" / "long.json").read_text())
+    assert status["status"] == "interrupted"
+    assert "checkpoint saved" in log.read_text()  # the training stopped at a step boundary and saved
+    step = load_checkpoint_step(out / "long" / "checkpoint.pt")
+    assert step > 0
+    rows = list(csv.DictReader((out / "batch.csv").open()))
+    assert [(r["job"], r["status"]) for r in rows] == [("long", "interrupted")]
+    # the next run of the batch continues the training from that checkpoint
+    (job,) = load_batch(path, output_option).jobs
+    assert resumes_from_checkpoint(job)
+
+
+def load_checkpoint_step(path):
+    from langfield.train.checkpoint import load_checkpoint
+
+    return int(load_checkpoint(path, method="nerf")["step"])

@@ -108,3 +108,44 @@ def test_fewer_rays_than_ranks_is_refused(sphere_scene, tmp_path, rays):
     result = torchrun(2, *args, "--batch-rays", rays)
     assert result.returncode != 0
     assert "fewer than the 2 ranks" in result.stderr
+
+
+def _rank_process(marker: str, rank: int) -> int | None:
+    """The pid of the training process of ``rank`` whose command line contains ``marker``."""
+    from pathlib import Path
+
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if marker in command and "torch.distributed.run" not in command and f"RANK={rank}".encode() in environ:
+            return int(proc.name)
+    return None
+
+
+def test_a_rank_that_dies_stops_the_other_with_one_line(sphere_scene, tmp_path):
+    import signal
+    import time
+
+    run = tmp_path / "dying"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m"]
+    args = ["langfield", "train", "nerf", "--data", str(sphere_scene), "--output", str(run), "--max-steps", "100000"]
+    launcher = subprocess.Popen(
+        [*command, *args, *TINY], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=os.environ
+    )
+    log = run / "train_log.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (log.is_file() and log.read_text().count("\n") >= 2):
+        time.sleep(0.3)
+    pid = _rank_process(str(run), 1)
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    _, stderr = launcher.communicate(timeout=120)
+    assert launcher.returncode != 0
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith("error: rank 0: lost contact with the other ranks"), stderr[-2000:]
+    assert "another rank stopped" in errors[0] and "[rank0]: Traceback" not in stderr

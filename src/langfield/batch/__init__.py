@@ -34,12 +34,12 @@ def _finished_before(batch: Batch, job: Job) -> Outcome | None:
     record = _previous(batch, job)
     if record is None or record.get("status") != "done" or record.get("argv") != job.argv:
         return None
-    if job.output is not None and not job.output.exists():
+    if job.writes and job.output is not None and not job.output.exists():
         return None
     return Outcome(job.name, "done", float(record.get("seconds", 0.0)), "", read_metrics(job.output), job.argv)
 
 
-def _resumes(job: Job) -> bool:
+def resumes_from_checkpoint(job: Job) -> bool:
     """A training that stopped half-way continues from its checkpoint (unless the job asks for --overwrite)."""
     return (
         job.argv[0] == "train"
@@ -94,7 +94,7 @@ def run_batch(
             write_tables(batch.output, ordered())
 
         try:
-            run_jobs(todo, batch.output, ray, _resumes, finished)
+            run_jobs(todo, batch.output, ray, resumes_from_checkpoint, finished)
         except KeyboardInterrupt:
             for job in todo:
                 record = _previous(batch, job)

@@ -98,6 +98,13 @@ def _error_line(log: Path, code: int) -> str:
     return f"exit code {code}" + (f": {tail}" if tail else "")
 
 
+def _unblock_signals() -> None:
+    """In the job's process before it starts: Ray's workers block SIGINT, and a blocked signal stays blocked across
+    exec — the command could not be stopped at a step boundary (it would be killed after the grace time)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT, signal.SIGTERM])
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def execute(job: Job, cwd: str, log: str, resume: bool, python: str | None = None) -> dict:
     """Run ``job``'s commands one after the other (what a Ray task does); the record of its outcome. A cancel
     (KeyboardInterrupt in the task) sends the running command SIGINT, so a training saves its checkpoint."""
@@ -123,9 +130,12 @@ def execute(job: Job, cwd: str, log: str, resume: bool, python: str | None = Non
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                preexec_fn=_unblock_signals,
             )
             try:
-                code = child.wait()
+                while child.poll() is None:  # not wait(): Ray's cancel interrupts Python code, not a blocked wait
+                    time.sleep(0.2)
+                code = child.returncode
             except KeyboardInterrupt:  # ray.cancel: let the command stop at a step boundary and save
                 child.send_signal(signal.SIGINT)
                 try:

@@ -18,8 +18,8 @@ product over all lists; an element that is itself a list gives one option severa
 1800]]``). ``true`` is a flag, ``false`` its ``--no-`` form; dotted keys (``model.resolution = 64``) are options of
 the nested config. ``{var}`` in names, options, ``args`` (positional arguments) and ``then`` (commands run after the
 job's own) is a grid variable, an option's value, ``{name}`` or ``{output}``: the job's run folder, ``BATCH/NAME``
-unless its options name another. A command that writes a run (``train``, ``generate``) gets ``--output`` from it.
-Paths are read as the command line would read them in the folder ``langfield batch`` runs in.
+unless its options name another (``output`` or ``out``). A command that writes a run (``train``, ``generate``) gets
+``--output`` from it. Paths are read as the command line would read them in the folder ``langfield batch`` runs in.
 """
 
 from __future__ import annotations
@@ -61,6 +61,9 @@ class Job:
     """The job's run folder."""
     cpus: float = 1.0
     gpus: float = 0.0
+    writes: bool = True
+    """Whether the command writes ``output`` (``--output`` / ``--out``): a finished job whose folder is gone runs
+    again."""
 
     @property
     def commands(self) -> list[list[str]]:
@@ -200,8 +203,9 @@ def _expand_job(
         if name == STATE_FOLDER:
             raise LangfieldError(f"{where}: '{STATE_FOLDER}' is the batch's own folder; name the job otherwise")
         values["name"] = name
-        option = output_option(words)
-        given = settings.get(option) if option else None
+        option = output_option(words)  # given by the batch when the job does not name its folder
+        named = next((k for k in (option, "output", "out") if k and k in settings), None)
+        given = settings[named] if named else None
         output = Path(_fill(_text(given), values, where)) if given is not None else batch_output / name
         values["output"] = str(output)
         here = f"job '{name}'"
@@ -215,7 +219,7 @@ def _expand_job(
         if option and given is None:
             argv += [f"--{option}", str(output)]
         follow = [[fill(w) for w in shlex.split(line)] for line in then]
-        jobs.append(Job(name, argv, follow, output, cpus, gpus))
+        jobs.append(Job(name, argv, follow, output, cpus, gpus, writes=bool(option or named)))
     return jobs
 
 
