@@ -149,3 +149,14 @@ def test_a_rank_that_dies_stops_the_other_with_one_line(sphere_scene, tmp_path):
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith("error: rank 0: lost contact with the other ranks"), stderr[-2000:]
     assert "another rank stopped" in errors[0] and "[rank0]: Traceback" not in stderr
+
+
+def test_a_time_budget_stops_every_rank_after_the_same_step(sphere_scene, tmp_path):
+    run = tmp_path / "timed"
+    args = ["train", "nerf", "--data", sphere_scene, "--output", run, "--max-steps", "100000", "--max-seconds", "6"]
+    result = torchrun(2, *args, *TINY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((run / "train_summary.json").read_text())
+    # one clock for both ranks (the learning-rate schedule follows it too): same last step, same parameters
+    assert 10 < summary["steps"] < 100000 and len(set(summary["rank_digests"])) == 1
+    assert load_checkpoint(run / "checkpoint.pt", method="nerf")["step"] == summary["steps"]

@@ -50,6 +50,9 @@ class Agreement:
     """Some rank received Ctrl-C / SIGTERM before the all-reduce: every rank stops after this step."""
     any_gradient: bool
     """Some rank's loss had a gradient (otherwise the optimiser does not step, as in one process)."""
+    elapsed: float
+    """The training seconds, the mean of the ranks' clocks: what schedules and a --max-seconds stop follow, so that
+    every rank takes the same learning rate and stops after the same step."""
 
 
 class ProcessGroup:
@@ -99,22 +102,24 @@ class ProcessGroup:
         self.broadcast_tensors(list(module.parameters()) + list(module.buffers()))
 
     def reduce_gradients(
-        self, parameters: Sequence[torch.Tensor], weight: float, finite: bool, stop: bool
+        self, parameters: Sequence[torch.Tensor], weight: float, finite: bool, stop: bool, elapsed: float = 0.0
     ) -> Agreement:
         """All-reduce the gradients of ``parameters``, each rank's scaled by ``weight`` (its share of the batch),
-        together with the flags every rank must agree on. A parameter without a gradient on every rank keeps none."""
-        flags = torch.zeros(3 + len(parameters), dtype=torch.float32, device=self.device)
+        together with what every rank must agree on (flags, the clock). A parameter without a gradient on every
+        rank keeps none."""
+        flags = torch.zeros(4 + len(parameters), dtype=torch.float64, device=self.device)
         flags[0] = 0.0 if finite else 1.0
         flags[1] = 1.0 if stop else 0.0
+        flags[3] = elapsed / self.world
         grads = []
         for i, p in enumerate(parameters):
             if p.grad is None or not finite:
                 p.grad = torch.zeros_like(p)
             else:
-                flags[3 + i] = 1.0
+                flags[4 + i] = 1.0
                 p.grad.mul_(weight)
             grads.append(p.grad)
-        flags[2] = float(flags[3:].sum() > 0)
+        flags[2] = float(flags[4:].sum() > 0)
 
         def job():
             works = [dist.all_reduce(g, async_op=True) for g in [flags, *grads]]
@@ -123,12 +128,16 @@ class ProcessGroup:
                     work.wait()
 
         self._collective("the gradient all-reduce", job)
-        had = flags[3:].cpu() > 0
-        for p, has in zip(parameters, had.tolist()):
+        values = flags.cpu()
+        for p, has in zip(parameters, (values[4:] > 0).tolist()):
             if not has:
                 p.grad = None
-        values = flags[:3].cpu()
-        return Agreement(finite=bool(values[0] == 0), stop=bool(values[1] > 0), any_gradient=bool(values[2] > 0))
+        return Agreement(
+            finite=bool(values[0] == 0),
+            stop=bool(values[1] > 0),
+            any_gradient=bool(values[2] > 0),
+            elapsed=float(values[3]),
+        )
 
     def sum(self, value: float) -> float:
         """``value`` summed over the ranks."""

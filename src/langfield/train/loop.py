@@ -263,13 +263,18 @@ class TrainingLoop:
                             if learns:
                                 loss.backward()
                             parameters = [p for g in optimizer.param_groups for p in g["params"]]
-                            stop = False
+                            stop, agreed_elapsed = False, None
                             if group is not None:  # every rank takes the same step, or skips it
                                 share = task.share if task.share is not None else 1.0 / group.world
                                 agreed = group.reduce_gradients(
-                                    parameters, share, finite, boundary.requested is not None
+                                    parameters,
+                                    share,
+                                    finite,
+                                    boundary.requested is not None,
+                                    time.perf_counter() - started,
                                 )
                                 finite, learns, stop = agreed.finite, agreed.finite and agreed.any_gradient, agreed.stop
+                                agreed_elapsed = agreed.elapsed
                             if learns:
                                 finite = all_finite([p.grad for p in parameters])
                                 if finite:
@@ -292,7 +297,8 @@ class TrainingLoop:
                                         "rates or check the data)"
                                     )
                             step += 1  # a skipped step still counts, so schedules and milestones move on as usual
-                            elapsed = time.perf_counter() - started
+                            # ranks follow one clock (schedules, --max-seconds): the mean of theirs at the all-reduce
+                            elapsed = time.perf_counter() - started if agreed_elapsed is None else agreed_elapsed
                             value = task.end_step(step, elapsed, losses if finite else None)
                             bar.update(self.progress(step, elapsed), step, value)
                             every = s.checkpoint_every is not None and step % s.checkpoint_every == 0
