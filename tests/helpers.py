@@ -154,3 +154,11 @@ def interrupt_on_call(monkeypatch, module, name: str, call: int) -> None:
         return original(*args, **kwargs)
 
     monkeypatch.setattr(module, name, wrapper)
+
+
+def tiny_nerf_options(resolution=24, grow_at=(20, 40), batch_rays=256, *extra):
+    """`langfield train nerf` options of a nerf small enough for a test (12-point grids growing to ``resolution``,
+    a 16-cell occupancy grid, no progress bar), then ``extra``."""
+    grid = ["--model.resolution", str(resolution), "--model.initial-resolution", "12"]
+    grid += ["--model.grow-at", *map(str, grow_at), "--model.occupancy-resolution", "16"]
+    return [*grid, "--batch-rays", str(batch_rays), "--no-progress", *extra]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from helpers import assert_clean_error, langfield, write_blender
+from helpers import assert_clean_error, langfield, tiny_nerf_options, write_blender
 from langfield.batch import load_batch, resumes_from_checkpoint
 from langfield.cli.batch import output_option
 from langfield.errors import LangfieldError
@@ -164,9 +164,7 @@ options = {{ data = "{tmp_path / "missing"}", {tiny} }}
     out = tmp_path / "out"
     # one job stopped half-way in an earlier attempt: the batch resumes it rather than starting over
     partial = ["train", "nerf", "--data", data, "--output", out / "seed2", "--seed", "2", "--max-steps", "30"]
-    tiny_flags = ["--batch-rays", "256", "--eval-every", "0", "--no-progress", "--model.resolution", "16"]
-    tiny_flags += ["--model.initial-resolution", "12", "--model.grow-at", "20", "40", "--model.occupancy-resolution"]
-    result = langfield(*partial, *tiny_flags, "16")
+    result = langfield(*partial, *tiny_nerf_options(16, (20, 40), 256, "--eval-every", "0"))
     assert result.returncode == 0, result.stderr
 
     result = langfield("batch", path, "--num-cpus", "2", timeout=600)

@@ -3,22 +3,9 @@
 import numpy as np
 import pytest
 
-from helpers import assert_clean_error, langfield, write_blender
+from helpers import assert_clean_error, langfield, tiny_nerf_options, write_blender
 
-TINY = [
-    "--model.resolution",
-    "24",
-    "--model.initial-resolution",
-    "12",
-    "--model.grow-at",
-    "20",
-    "40",
-    "--model.occupancy-resolution",
-    "16",
-    "--batch-rays",
-    "256",
-    "--no-progress",
-]
+TINY = tiny_nerf_options()
 
 
 def test_help_lists_commands():

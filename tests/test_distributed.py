@@ -10,26 +10,11 @@ import sys
 import pytest
 import torch
 
-from helpers import langfield
+from helpers import langfield, tiny_nerf_options
 from langfield.train.checkpoint import load_checkpoint
 from langfield.train.distributed import state_digest
 
-TINY = [
-    "--model.resolution",
-    "24",
-    "--model.initial-resolution",
-    "12",
-    "--model.grow-at",
-    "100",
-    "200",
-    "--model.occupancy-resolution",
-    "16",
-    "--batch-rays",
-    "512",
-    "--eval-every",
-    "0",
-    "--no-progress",
-]
+TINY = tiny_nerf_options(24, (100, 200), 512, "--eval-every", "0")
 
 
 def torchrun(ranks, *args, timeout=300):

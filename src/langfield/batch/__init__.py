@@ -14,27 +14,23 @@ from typing import Callable
 from langfield.batch.runner import Outcome, read_metrics, run_jobs, start_ray, state_path
 from langfield.batch.spec import STATE_FOLDER, Batch, Job, load_batch
 from langfield.batch.table import write_tables
+from langfield.core.runfiles import CHECKPOINT_FILE
 from langfield.errors import LangfieldError
 from langfield.ui import console
 
 __all__ = ["Batch", "Job", "Outcome", "load_batch", "run_batch", "STATE_FOLDER"]
 
 
-def _previous(batch: Batch, job: Job) -> dict | None:
+def _finished_before(batch: Batch, job: Job) -> Outcome | None:
+    """The outcome of an earlier run of the batch if ``job`` finished then, with the same command line, and its
+    folder is still there."""
     try:
         record = json.loads(state_path(batch.output, job.name, ".json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return record if isinstance(record, dict) else None
-
-
-def _finished_before(batch: Batch, job: Job) -> Outcome | None:
-    """The outcome of an earlier run of the batch if ``job`` finished then, with the same command line, and its
-    folder is still there."""
-    record = _previous(batch, job)
-    if record is None or record.get("status") != "done" or record.get("argv") != job.argv:
+    if not isinstance(record, dict) or record.get("status") != "done" or record.get("argv") != job.argv:
         return None
-    if job.writes and job.output is not None and not job.output.exists():
+    if job.writes and not job.output.exists():
         return None
     return Outcome(job.name, "done", float(record.get("seconds", 0.0)), "", read_metrics(job.output), job.argv)
 
@@ -43,8 +39,7 @@ def resumes_from_checkpoint(job: Job) -> bool:
     """A training that stopped half-way continues from its checkpoint (unless the job asks for --overwrite)."""
     return (
         job.argv[0] == "train"
-        and job.output is not None
-        and (job.output / "checkpoint.pt").is_file()
+        and (job.output / CHECKPOINT_FILE).is_file()
         and not {"--resume", "--overwrite"} & set(job.argv)
     )
 
@@ -93,15 +88,8 @@ def run_batch(
             console.print(line)
             write_tables(batch.output, ordered())
 
-        try:
+        try:  # every job that ends, or is cut short by Ctrl-C, goes through `finished`: the table stays whole
             run_jobs(todo, batch.output, ray, resumes_from_checkpoint, finished)
-        except KeyboardInterrupt:
-            for job in todo:
-                record = _previous(batch, job)
-                if job.name not in done and record is not None:
-                    done[job.name] = Outcome(**record)
-            write_tables(batch.output, ordered())
-            raise
         finally:
             ray.shutdown()
     outcomes = ordered()

@@ -23,10 +23,11 @@ from typing import Any, Callable
 
 from langfield.atomic import write_json
 from langfield.batch.spec import STATE_FOLDER, Job
+from langfield.core.runfiles import METRICS_FILE, SUMMARY_FILE
 from langfield.errors import LangfieldError, one_line
 
 #: the files of a run folder whose numbers go into the batch table, and the prefix of their names there
-METRIC_FILES = {"train_summary.json": "train_", "metrics.json": ""}
+METRIC_FILES = {SUMMARY_FILE: "train_", METRICS_FILE: ""}
 #: a job cancelled by Ctrl-C gets this long to save its state (a training finishes its step and checkpoints)
 GRACE_SECONDS = 60.0
 
@@ -37,7 +38,7 @@ class Outcome:
 
     name: str
     status: str
-    """done, failed, interrupted or skipped (finished by an earlier run of the batch)."""
+    """done (now or in an earlier run of the batch), failed or interrupted."""
     seconds: float = 0.0
     error: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -58,11 +59,9 @@ def state_path(batch_output: Path, name: str, suffix: str) -> Path:
     return Path(batch_output) / STATE_FOLDER / f"{name}{suffix}"
 
 
-def read_metrics(folder: Path | None) -> dict[str, Any]:
+def read_metrics(folder: Path) -> dict[str, Any]:
     """The scalar numbers (and short strings) of a run folder's summary and metrics files."""
     found: dict[str, Any] = {}
-    if folder is None:
-        return found
     for name, prefix in METRIC_FILES.items():
         path = Path(folder) / name
         try:
@@ -105,7 +104,7 @@ def _unblock_signals() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def execute(job: Job, cwd: str, log: str, resume: bool, python: str | None = None) -> dict:
+def execute(job: Job, cwd: str, log: str, resume: bool) -> dict:
     """Run ``job``'s commands one after the other (what a Ray task does); the record of its outcome. A cancel
     (KeyboardInterrupt in the task) sends the running command SIGINT, so a training saves its checkpoint."""
     start = time.perf_counter()
@@ -124,7 +123,7 @@ def execute(job: Job, cwd: str, log: str, resume: bool, python: str | None = Non
             out.write(f"$ langfield {' '.join(argv)}\n")
             out.flush()
             child = subprocess.Popen(
-                [python or sys.executable, "-m", "langfield", *argv],
+                [sys.executable, "-m", "langfield", *argv],
                 cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -213,7 +212,8 @@ def run_jobs(
 ) -> list[Outcome]:
     """Run ``jobs`` on Ray (at most what the cluster's CPUs and GPUs allow at once); ``finished`` is called, in
     the driver, as each one ends (its status file is written first). Ctrl-C cancels the rest and waits for the
-    running ones to save; then it goes on as KeyboardInterrupt."""
+    running ones to save (those that do not end in time are recorded as interrupted); then it goes on as
+    KeyboardInterrupt."""
     task = ray.remote(execute)
     cwd = os.getcwd()
     pending: dict[Any, Job] = {}
@@ -224,18 +224,20 @@ def run_jobs(
         pending[ref] = job
     outcomes: list[Outcome] = []
 
+    def record(job: Job, outcome: Outcome) -> None:
+        write_json(state_path(batch_output, job.name, ".json"), outcome.record())
+        outcomes.append(outcome)
+        finished(outcome)
+
     def collect(ref: Any) -> None:
         job = pending.pop(ref)
         try:
-            record = ray.get(ref)
-            outcome = Outcome(**record)
+            outcome = Outcome(**ray.get(ref))
         except Exception as exc:  # the task itself failed (worker died, cancelled before it started)
             cancelled = type(exc).__name__ in ("TaskCancelledError", "RayTaskError") and "ancel" in str(exc)
             status = "interrupted" if cancelled else "failed"
             outcome = Outcome(job.name, status, 0.0, one_line(exc, 200), read_metrics(job.output), job.argv)
-        write_json(state_path(batch_output, job.name, ".json"), outcome.record())
-        outcomes.append(outcome)
-        finished(outcome)
+        record(job, outcome)
 
     try:
         while pending:
@@ -251,8 +253,6 @@ def run_jobs(
             for ref in ready:
                 collect(ref)
         for job in list(pending.values()):
-            outcome = Outcome(job.name, "interrupted", 0.0, "stopped by Ctrl-C", {}, job.argv)
-            write_json(state_path(batch_output, job.name, ".json"), outcome.record())
-            outcomes.append(outcome)
+            record(job, Outcome(job.name, "interrupted", 0.0, "stopped by Ctrl-C", {}, job.argv))
         raise
     return outcomes

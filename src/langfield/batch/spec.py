@@ -46,8 +46,6 @@ BATCH_KEYS = ("output", "cpus", "gpus")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.\-]+)\}")
 _SAFE = re.compile(r"[^A-Za-z0-9._\-]+")
 
-Scalar = str | int | float | bool
-
 
 @dataclass
 class Job:
@@ -56,9 +54,9 @@ class Job:
     name: str
     argv: list[str]
     """The command line after ``langfield``."""
-    then: list[list[str]] = field(default_factory=list)
-    output: Path | None = None
+    output: Path
     """The job's run folder."""
+    then: list[list[str]] = field(default_factory=list)
     cpus: float = 1.0
     gpus: float = 0.0
     writes: bool = True
@@ -219,7 +217,7 @@ def _expand_job(
         if option and given is None:
             argv += [f"--{option}", str(output)]
         follow = [[fill(w) for w in shlex.split(line)] for line in then]
-        jobs.append(Job(name, argv, follow, output, cpus, gpus, writes=bool(option or named)))
+        jobs.append(Job(name, argv, output, follow, cpus, gpus, writes=bool(option or named)))
     return jobs
 
 
@@ -266,10 +264,9 @@ def load_batch(path: Path, output_option: Callable[[list[str]], str | None]) -> 
         )
     outputs: dict[Path, str] = {}
     for job in jobs:
-        if job.output is not None and job.output in outputs:
+        if job.output in outputs:
             raise LangfieldError(
                 f"{path}: jobs '{outputs[job.output]}' and '{job.name}' would write the same folder {job.output}"
             )
-        if job.output is not None:
-            outputs[job.output] = job.name
+        outputs[job.output] = job.name
     return Batch(path, Path(output), jobs)
