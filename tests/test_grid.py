@@ -68,3 +68,65 @@ def test_occupancy_marks_only_dense_cells():
     assert not occ.query(torch.tensor([[0.9, 0.9, 0.9], [2.0, 0.0, 0.0]])).any()
     box = occ.occupied_aabb(0.01, 1e-2, margin_cells=0)
     assert (box[0] > -0.7).all() and (box[1] < 0.7).all()
+
+
+def test_cell_max_bounds_the_grid_over_every_cell_and_is_tight():
+    # the occupancy update of `nerf` reads this bound instead of sampling: it must never be below the grid's value
+    # anywhere in a cell (a sample there would be skipped), and it is met: at a corner of the cell
+    torch.manual_seed(0)
+    grid = DenseGrid(1, (7, 11, 5), torch.tensor([[-1.0, -0.5, 0.0], [1.0, 1.5, 0.7]]), init_std=1.0)
+    volume = grid.as_volume()[0].detach()
+    for split in (1, 2, 3):
+        bound = grid.cell_max(split)
+        shape = bound.shape
+        assert shape == (6 * split, 10 * split, 4 * split)
+        n = 200_000
+        cells = torch.stack([torch.randint(s, (n,)) for s in shape], dim=-1)
+        points = grid.aabb[0] + (cells + torch.rand(n, 3)) / torch.tensor(shape) * (grid.aabb[1] - grid.aabb[0])
+        with torch.no_grad():
+            values = grid(points)[:, 0]
+        flat = (cells[:, 0] * shape[1] + cells[:, 1]) * shape[2] + cells[:, 2]
+        sampled = torch.full((bound.numel(),), -torch.inf).scatter_reduce(0, flat, values, "amax").view(shape)
+        assert (bound >= sampled - 1e-5).all()
+        # the cell's corners, interpolated one at a time, reach the bound
+        axes = [torch.arange(s + 1, dtype=torch.float32) / s for s in shape]
+        corners = grid.aabb[0] + torch.stack(torch.meshgrid(*axes, indexing="ij"), -1) * (grid.aabb[1] - grid.aabb[0])
+        with torch.no_grad():
+            at = grid(corners.reshape(-1, 3))[:, 0].view(*(s + 1 for s in shape))
+        pooled = F.max_pool3d(at[None, None], kernel_size=2, stride=1)[0, 0]
+        assert torch.allclose(bound, pooled, atol=1e-5)
+    assert torch.equal(grid.cell_max(1), F.max_pool3d(volume[None, None], 2, stride=1)[0, 0])
+
+
+def test_occupancy_update_from_a_bound_thresholds_like_sampling():
+    aabb = torch.tensor([[-1.0] * 3, [1.0] * 3])
+    occ = OccupancyGrid(aabb, 8)
+    fresh = torch.zeros(8, 8, 8)
+    assert occ.shape == (8, 8, 8)
+    fresh[2:4, 2:4, 2:4] = 100.0
+    assert occ.update_from(fresh, step=0.01, threshold=1e-2) == 8 / 512
+    assert occ.query(torch.tensor([[-0.4, -0.4, -0.4]])).all() and not occ.query(torch.zeros(1, 3)).any()
+    # the running maximum decays: cells that empty stay occupied for a while (beside a new one), then go
+    fresh.zero_()
+    fresh[5, 5, 5] = 100.0
+    assert occ.update_from(fresh, step=0.01, threshold=1e-2, decay=0.5) == 9 / 512
+    for _ in range(10):
+        occ.update_from(fresh, step=0.01, threshold=1e-2, decay=0.5)
+    assert not occ.query(torch.tensor([[-0.4, -0.4, -0.4]])).any() and occ.query(torch.full((1, 3), 0.4)).all()
+
+
+def test_occupancy_cells_per_axis_follow_a_shape_and_checkpoints():
+    aabb = torch.tensor([[0.0, 0.0, 0.0], [1.0, 2.0, 4.0]])
+    occ = OccupancyGrid(aabb, (2, 4, 8))  # cells of 0.5 on every axis
+    fresh = torch.zeros(2, 4, 8)
+    fresh[1, 3, 7] = 100.0
+    occ.update_from(fresh, step=0.01, threshold=1e-2)
+    assert occ.query(torch.tensor([[0.75, 1.75, 3.75], [0.51, 1.51, 3.99]])).all()
+    assert not occ.query(torch.tensor([[0.75, 1.75, 3.25], [0.25, 1.75, 3.75], [0.75, 1.25, 3.75]])).any()
+    box = occ.occupied_aabb(0.01, 1e-2, margin_cells=0)
+    assert torch.equal(box, torch.tensor([[0.5, 1.5, 3.5], [1.0, 2.0, 4.0]]))
+    other = OccupancyGrid(aabb, 3)
+    other.load_state_dict(occ.state_dict())  # adopts the checkpoint's cells
+    assert other.shape == (2, 4, 8) and torch.equal(other.occupied, occ.occupied)
+    occ.resize(torch.tensor([[0.0] * 3, [1.0] * 3]), (5, 5, 5))
+    assert occ.shape == (5, 5, 5) and bool(occ.occupied.all()) and float(occ.density.sum()) == 0.0

@@ -3,7 +3,9 @@ before any work starts, with the estimate in the message, instead of swapping th
 
 from __future__ import annotations
 
+import ctypes
 import os
+import platform
 
 from langfield.errors import LangfieldError
 
@@ -39,3 +41,28 @@ def require_memory(nbytes: float, what: str, hint: str, available: int | None = 
             f"{what} needs about {human_bytes(nbytes)} of memory, more than the {human_bytes(available)} available; "
             f"{hint}"
         )
+
+
+#: glibc's mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+_reusing = False
+
+
+def reuse_freed_memory(keep: int = 1 << 30) -> bool:
+    """Have glibc keep freed memory for the next allocation instead of returning it to the system (at most ``keep``
+    bytes of it). A training step allocates and frees the same large tensors (a grid's gradient: 58 MB at 160^3 ×
+    12 channels) each time; glibc maps every block over 32 MB afresh and the kernel zero-fills its pages on first
+    touch, which took a fifth of a step here (measured: 78 → 63 ms/step at the final resolution of lego). What
+    PyTorch's CPU tuning guides get from jemalloc or tcmalloc, without another library. Process-wide, once; only
+    with glibc; ``LANGFIELD_MALLOC=system`` leaves the allocator alone. Returns whether it is in effect."""
+    global _reusing
+    if _reusing:
+        return True
+    if os.environ.get("LANGFIELD_MALLOC", "") == "system" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        _reusing = bool(libc.mallopt(_M_MMAP_MAX, 0)) and bool(libc.mallopt(_M_TRIM_THRESHOLD, int(keep)))
+    except (OSError, AttributeError):
+        return False
+    return _reusing

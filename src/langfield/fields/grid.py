@@ -100,8 +100,35 @@ class DenseGrid(nn.Module):
         return self.values.shape[1]
 
     def forward(self, positions: torch.Tensor) -> torch.Tensor:
-        corners, weights = corner_weights(positions, self.aabb, self.shape)
-        return _TrilinearGather.apply(self.values, corners, weights)
+        return self.lookup(*self.corners(positions))
+
+    def corners(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The 8 lattice points around each position and their weights (shared by grids on the same lattice)."""
+        return corner_weights(positions, self.aabb, self.shape)
+
+    def lookup(self, corners: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """The values interpolated at positions given by :meth:`corners`."""
+        result = _TrilinearGather.apply(self.values, corners, weights)
+        assert isinstance(result, torch.Tensor)
+        return result
+
+    @torch.no_grad()
+    def cell_max(self, split: int = 1) -> torch.Tensor:
+        """The largest value of channel 0 anywhere in each lattice cell, each cell split ``split`` times per axis:
+        ``(split (X-1), split (Y-1), split (Z-1))``, exactly: inside a cell trilinear interpolation peaks at a corner,
+        so the values at the split points (interpolated separably) pooled over each small cell's 8 corners are the
+        maximum over it."""
+        values = self.as_volume()[:1]
+        if split > 1:
+            for axis in range(3):
+                cells = self.shape[axis] - 1
+                points = torch.arange(cells * split + 1, device=values.device, dtype=values.dtype) / split
+                base = points.floor().clamp(max=cells - 1)
+                frac = (points - base).view([-1 if a == axis else 1 for a in range(3)])
+                index = base.long()
+                lower = values.index_select(axis + 1, index)
+                values = lower + (values.index_select(axis + 1, index + 1) - lower) * frac
+        return F.max_pool3d(values[None], kernel_size=2, stride=1)[0, 0]
 
     def as_volume(self) -> torch.Tensor:
         """The values as a ``(C, X, Y, Z)`` volume."""

@@ -45,11 +45,25 @@ class GridField(nn.Module):
         self.shift = shift
 
     def density(self, positions: torch.Tensor) -> torch.Tensor:
-        return F.softplus(self.density_grid(positions)[:, 0] + self.shift)
+        return self.density_at(self.density_grid.corners(positions))
+
+    def density_at(self, corners: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """Density at positions given as their lattice corners and weights (:meth:`DenseGrid.corners`): the two
+        grids share one lattice, so a renderer computes the corners once for density and colour."""
+        return F.softplus(self.density_grid.lookup(*corners)[:, 0] + self.shift)
 
     def color(self, positions: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
-        features = self.feature_grid(positions)
+        return self.color_at(self.feature_grid.corners(positions), directions)
+
+    def color_at(self, corners: tuple[torch.Tensor, torch.Tensor], directions: torch.Tensor) -> torch.Tensor:
+        features = self.feature_grid.lookup(*corners)
         return torch.sigmoid(self.color_mlp(torch.cat([features, self.view_encoding(directions)], dim=-1)))
+
+    @torch.no_grad()
+    def max_density(self, split: int = 1) -> torch.Tensor:
+        """The largest density anywhere in each cell of the lattice, each split ``split`` times per axis (exact:
+        softplus is increasing): an occupancy update without sampling."""
+        return F.softplus(self.density_grid.cell_max(split) + self.shift)
 
     def grids(self) -> list[DenseGrid]:
         return [self.density_grid, self.feature_grid]

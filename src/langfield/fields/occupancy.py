@@ -12,31 +12,51 @@ class OccupancyGrid(nn.Module):
     """Cells whose density may be non-negligible. Samples in other cells are skipped by the sampler.
 
     ``update`` keeps a running maximum (decayed) of the density seen at jittered points in each cell, as in
-    instant-ngp / nerfacc, and marks a cell occupied when ``density * step`` exceeds ``threshold`` (or the mean
-    over all cells, if that is lower).
+    instant-ngp / nerfacc; a field that can bound its density over a cell passes the bound to ``update_from``
+    instead. A cell is occupied when ``density * step`` exceeds ``threshold`` (or the mean over all cells, if that
+    is lower). The cells may have a different count per axis (``shape``), e.g. to follow a grid field's lattice.
     """
 
     aabb: torch.Tensor
     density: torch.Tensor
     occupied: torch.Tensor
 
-    def __init__(self, aabb: torch.Tensor, resolution: int):
+    def __init__(self, aabb: torch.Tensor, resolution: int | tuple[int, int, int]):
         super().__init__()
-        self.resolution = int(resolution)
+        shape = (int(resolution),) * 3 if isinstance(resolution, int) else tuple(int(r) for r in resolution)
         self.register_buffer("aabb", aabb.clone().float())
-        self.register_buffer("density", torch.zeros((resolution,) * 3))
-        self.register_buffer("occupied", torch.ones((resolution,) * 3, dtype=torch.bool))
+        self.register_buffer("density", torch.zeros(shape))
+        self.register_buffer("occupied", torch.ones(shape, dtype=torch.bool))
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.density.shape)
+
+    def resize(self, aabb: torch.Tensor, shape: tuple[int, ...]) -> None:
+        """Cover a new box with new cells, every one occupied and with no history (until the next update)."""
+        device = self.aabb.device
+        self.aabb = aabb.clone().float().to(device)
+        self.density = torch.zeros(shape, device=device)
+        self.occupied = torch.ones(shape, dtype=torch.bool, device=device)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # cells follow a growing grid in some models: adopt the checkpoint's shape
+        density = state_dict.get(prefix + "density")
+        if density is not None and density.shape != self.density.shape:
+            self.resize(self.aabb, tuple(density.shape))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def cell_indices(self, positions: torch.Tensor) -> torch.Tensor:
-        cell = (positions - self.aabb[0]) / (self.aabb[1] - self.aabb[0]) * self.resolution
-        return cell.long().clamp(0, self.resolution - 1)
+        shape = torch.tensor(self.shape, device=positions.device)
+        cell = (positions - self.aabb[0]) / (self.aabb[1] - self.aabb[0]) * shape
+        return torch.minimum(cell.long().clamp_min(0), shape - 1)
 
     def query(self, positions: torch.Tensor) -> torch.Tensor:
         """True where a position lies in an occupied cell (positions outside the box are never occupied)."""
         inside = ((positions >= self.aabb[0]) & (positions <= self.aabb[1])).all(dim=-1)
         c = self.cell_indices(positions)
-        r = self.resolution
-        flat = (c[:, 0] * r + c[:, 1]) * r + c[:, 2]
+        _, sy, sz = self.shape
+        flat = (c[:, 0] * sy + c[:, 1]) * sz + c[:, 2]
         return self.occupied.view(-1)[flat] & inside
 
     @torch.no_grad()
@@ -50,13 +70,19 @@ class OccupancyGrid(nn.Module):
         chunk: int = 1 << 20,
     ) -> float:
         """Re-evaluate every cell at a random point inside it; returns the occupied fraction."""
-        r = self.resolution
-        idx = torch.arange(r, device=self.aabb.device)
-        cells = torch.stack(torch.meshgrid(idx, idx, idx, indexing="ij"), dim=-1).reshape(-1, 3)
-        jitter = torch.rand(cells.shape, generator=generator).to(self.aabb.device)
-        positions = self.aabb[0] + (cells + jitter) / r * (self.aabb[1] - self.aabb[0])
+        device, shape = self.aabb.device, self.shape
+        axes = [torch.arange(n, device=device) for n in shape]
+        cells = torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)
+        jitter = torch.rand(cells.shape, generator=generator).to(device)
+        positions = self.aabb[0] + (cells + jitter) / torch.tensor(shape, device=device) * (self.aabb[1] - self.aabb[0])
         fresh = torch.cat([density_fn(positions[i : i + chunk]) for i in range(0, len(positions), chunk)])
-        self.density = torch.maximum(self.density * decay, fresh.view(r, r, r))
+        return self.update_from(fresh.view(shape), step, threshold, decay)
+
+    @torch.no_grad()
+    def update_from(self, fresh: torch.Tensor, step: float, threshold: float, decay: float = 0.95) -> float:
+        """Fold a fresh density per cell (``shape``) into the running maximum (a field that can bound its density
+        over a cell exactly passes that bound here instead of sampling); returns the occupied fraction."""
+        self.density = torch.maximum(self.density * decay, fresh.to(self.density))
         # as in nerfacc, never threshold above the mean: a field that is still faint everywhere keeps its
         # densest cells instead of losing every cell (and with them every gradient) at once
         opacity = self.density * step
@@ -70,8 +96,8 @@ class OccupancyGrid(nn.Module):
         nz = (self.density * step > threshold).nonzero()
         if nz.numel() == 0:
             return None
-        r = self.resolution
-        lo = (nz.min(dim=0).values - margin_cells).clamp(0, r).float()
-        hi = (nz.max(dim=0).values + 1 + margin_cells).clamp(0, r).float()
+        shape = torch.tensor(self.shape, device=nz.device)
+        lo = torch.minimum((nz.min(dim=0).values - margin_cells).clamp_min(0), shape).float()
+        hi = torch.minimum((nz.max(dim=0).values + 1 + margin_cells).clamp_min(0), shape).float()
         size = self.aabb[1] - self.aabb[0]
-        return torch.stack([self.aabb[0] + lo / r * size, self.aabb[0] + hi / r * size])
+        return torch.stack([self.aabb[0] + lo / shape * size, self.aabb[0] + hi / shape * size])

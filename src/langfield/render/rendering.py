@@ -2,7 +2,8 @@
 function in, packed weights and composited per-ray outputs out. Pure: no state, no modules.
 
 ``density_fn(positions, ray_indices) -> (sigmas, features)`` is evaluated at every sample (``features`` may be
-``None``, or whatever the colour function needs: a conditional field's geometry features, an MLP's colours);
+``None``, or a tensor or tuple of tensors per sample with whatever the colour function needs: a conditional field's
+geometry features, an MLP's colours, a grid's corners);
 ``color_fn(positions, directions, ray_indices, features) -> colours`` only at samples whose weight exceeds
 ``color_threshold``. Methods pass their shading, conditioning and codes in through these two closures.
 :func:`march_and_render` adds uniform marching through a box with empty-space skipping, in segments that drop rays
@@ -66,9 +67,18 @@ def render_samples(
     colors = origins.new_zeros(0, 3)
     if bool(colored.any()):
         v = ids[colored]
-        colors = color_fn(positions[colored], directions[v], v, None if features is None else features[colored])
+        colors = color_fn(positions[colored], directions[v], v, _select(features, colored))
         rgb = rgb.index_add(0, v, colors * weights[colored, None])
     return Rendered(rgb, opacity, depth, weights, ids, t_mid, deltas, tau, colored, colors)
+
+
+def _select(features: Any, mask: torch.Tensor) -> Any:
+    """The density function's per-sample features (None, a tensor or a tuple of tensors) at the masked samples."""
+    if features is None:
+        return None
+    if isinstance(features, tuple):
+        return tuple(f[mask] for f in features)
+    return features[mask]
 
 
 def composite(

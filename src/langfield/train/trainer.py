@@ -29,6 +29,7 @@ from langfield.core.runfiles import (
 )
 from langfield.data import load_dataset
 from langfield.errors import LangfieldError
+from langfield.resources import reuse_freed_memory
 from langfield.train.checkpoint import load_checkpoint
 from langfield.train.distributed import BUFFER_SYNC_EVERY, ProcessGroup, join_from_environment, state_digest
 from langfield.train.loop import LoopResult, LoopSettings, Observer, Task, TrainingLoop, all_finite
@@ -351,6 +352,7 @@ class Trainer:
 
     def train(self) -> Path:
         validate(self.config)  # the command line was checked when parsed; a config built in Python is checked here
+        reuse_freed_memory()
         device = resolve_device(self.tcfg.device)
         self.group, device = join_from_environment(device)
         if self.group is None:

@@ -37,7 +37,8 @@ class NerfModelConfig:
     initial_alpha: Annotated[float, between(0, 1, lo_open=True, hi_open=True)] = 1e-4
     """Opacity of one step in the initial (empty) grid."""
     occupancy_resolution: Annotated[int, at_least(2)] = 128
-    """Cells per axis of the occupancy grid used to skip empty space."""
+    """About this many occupancy cells (used to skip empty space) across the scene box: the cells follow the density
+    lattice, each lattice cell split in equal parts until they are about this small."""
     occupancy_threshold: Annotated[float, UNIT_OPEN] = 1e-3
     """A cell is empty when the opacity of one step through it stays below this."""
     occupancy_every: Annotated[int, at_least(1)] = 16
