@@ -15,7 +15,6 @@ from langfield.render import distortion_loss
 from langfield.render.rendering import march_and_render
 from langfield.resources import require_memory
 
-
 #: the 8 lattice points around each sample and their weights (both grids of the field share one lattice)
 _Corners = tuple[torch.Tensor, torch.Tensor]
 
