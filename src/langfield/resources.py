@@ -52,7 +52,7 @@ def reuse_freed_memory(keep: int = 1 << 30) -> bool:
     """Have glibc keep freed memory for the next allocation instead of returning it to the system (at most ``keep``
     bytes of it). A training step allocates and frees the same large tensors (a grid's gradient: 58 MB at 160^3 ×
     12 channels) each time; glibc maps every block over 32 MB afresh and the kernel zero-fills its pages on first
-    touch, which took a fifth of a step here (measured: 78 → 63 ms/step at the final resolution of lego). What
+    touch, which took over a quarter of a step here (76 → 55 ms/step at lego's final resolution: BENCHMARKS.md). What
     PyTorch's CPU tuning guides get from jemalloc or tcmalloc, without another library. Process-wide, once; only
     with glibc; ``LANGFIELD_MALLOC=system`` leaves the allocator alone. Returns whether it is in effect."""
     global _reusing

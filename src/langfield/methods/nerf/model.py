@@ -82,7 +82,8 @@ class NerfModel(Model):
 
     def _occupancy_split(self) -> int:
         """How many times the occupancy grid splits each lattice cell per axis: enough that its cells are about as
-        small as `occupancy_resolution` cells across the scene box (2 at the coarse start, 1 from the first growth)."""
+        small as `occupancy_resolution` cells across the scene box (with the defaults: 2 at the coarse start, 1 from the
+        first growth on)."""
         target = float((self.scene.aabb[1] - self.scene.aabb[0]).max()) / self.config.occupancy_resolution
         return max(1, round(self.voxel / target))
 
