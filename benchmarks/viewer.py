@@ -7,7 +7,9 @@
    moves and their size, then the time from the camera's last move to the full-resolution frame;
 3. the training slowdown of `--viewer`: `langfield train nerf` for --train-steps steps alone, then with `--viewer`
    and a browser tab watching with the camera at rest (`--watch rest`) and orbiting it all along (`orbit`), then
-   alone again; steps/s and samples/s of each, side by side.
+   alone again; steps/s and samples/s of each, side by side, with the CPU seconds the training process and the
+   browser's processes used (read from /proc): on two shared cores the browser's software WebGL is a cost the viewer
+   does not control.
 Writes OUT/RESULTS.json and OUT/viewer_moving.png / OUT/viewer_resting.png (screenshots of the page).
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -25,6 +28,50 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LANGFIELD = [sys.executable, "-m", "langfield.cli.main"]
 LEGO = ROOT.parent / "shared" / "data" / "lego"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a live process has used (0 when it has gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class BrowserCpu:
+    """CPU seconds of every Chromium process while it runs (sampled each second: a process that ends keeps its last
+    figure)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while True:
+            for entry in Path("/proc").iterdir():
+                if entry.name.isdigit():
+                    try:
+                        if "chrom" not in (entry / "comm").read_text():
+                            continue
+                    except OSError:
+                        continue
+                    self.seen[int(entry.name)] = max(self.seen.get(int(entry.name), 0.0), cpu_seconds(int(entry.name)))
+            if self._stop.wait(1.0):
+                return
+
+    def __enter__(self) -> "BrowserCpu":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def total(self) -> float:
+        return sum(self.seen.values())
 
 
 def train(output: Path, steps: int, *extra: str) -> subprocess.Popen:
@@ -86,33 +133,38 @@ def wait_port(port: int, timeout: float = 120) -> None:
 def orbit_until(url: str, stop: threading.Event, counts: dict) -> None:
     from langfield.viewer.browser import drag, open_page
 
-    with open_page(url) as page:
+    with BrowserCpu() as cpu, open_page(url) as page:
         while not stop.is_set():
             drag(page, (400, 300), (700, 330), seconds=2.0, steps=40)
             drag(page, (700, 330), (400, 300), seconds=2.0, steps=40)
             counts["drags"] = counts.get("drags", 0) + 2
         page.screenshot(path=str(counts["screenshot"]))
+        cpu._stop.set()
+        counts["browser_cpu_seconds"] = round(cpu.total, 1)
 
 
 def watch_until(url: str, stop: threading.Event, counts: dict) -> None:
     """A browser tab on the page with the camera at rest: the viewer redraws the training about once a second."""
     from langfield.viewer.browser import open_page
 
-    with open_page(url) as page:
+    with BrowserCpu() as cpu, open_page(url) as page:
         stop.wait()
         page.screenshot(path=str(counts["screenshot"]))
+        cpu._stop.set()
+        counts["browser_cpu_seconds"] = round(cpu.total, 1)
 
 
 WATCHERS = {"orbit": orbit_until, "rest": watch_until}
 
 
-def training_slowdown(out: Path, steps: int, watches: list[str]) -> dict:
+def training_slowdown(out: Path, steps: int, watches: list[str], refresh: float | None = None) -> dict:
     results = {}
     for name in ("alone", *(f"viewer_{w}" for w in watches), "alone_again"):
         output = out / f"train_{name}"
         if name.startswith("viewer"):
             watch = name.removeprefix("viewer_")
-            process = train(output, steps, "--viewer", "--viewer-port", "7310")
+            extra = ["--viewer-refresh", str(refresh)] if refresh is not None else []
+            process = train(output, steps, "--viewer", "--viewer-port", "7310", *extra)
             wait_port(7310)
             stop, counts = threading.Event(), {"screenshot": out / f"viewer_training_{watch}.png"}
             browser = threading.Thread(target=WATCHERS[watch], args=("http://127.0.0.1:7310", stop, counts))
@@ -122,6 +174,7 @@ def training_slowdown(out: Path, steps: int, watches: list[str]) -> dict:
                 print("  ", line.rstrip(), flush=True)
                 if line.startswith("training done"):
                     break
+            training_cpu = cpu_seconds(process.pid)
             stop.set()
             browser.join()
             process.terminate()
@@ -129,15 +182,22 @@ def training_slowdown(out: Path, steps: int, watches: list[str]) -> dict:
             results[f"browser_drags_{watch}"] = counts.get("drags", 0)
         else:
             process = train(output, steps)
-            text, _ = process.communicate()
+            assert process.stdout is not None
+            text = process.stdout.read()
+            training_cpu = cpu_seconds(process.pid)  # not yet reaped: /proc still has it
+            process.wait()
             print(text, flush=True)
+            counts = {}
         summary = json.loads((output / "train_summary.json").read_text())
         results[name] = {
             "steps": summary["steps"],
             "seconds": summary["seconds"],
             "steps_per_second": round(summary["steps"] / summary["seconds"], 2),
             "samples_per_second": summary["samples_per_second"],
+            "training_process_cpu_seconds": round(training_cpu, 1),
         }
+        if "browser_cpu_seconds" in counts:
+            results[name]["browser_cpu_seconds"] = counts["browser_cpu_seconds"]
     alone = (results["alone"]["steps_per_second"] + results["alone_again"]["steps_per_second"]) / 2
     for watch in watches:
         results[f"slowdown_{watch}"] = round(1 - results[f"viewer_{watch}"]["steps_per_second"] / alone, 3)
@@ -152,6 +212,7 @@ def main() -> None:
     parser.add_argument(
         "--watch", nargs="+", default=["rest", "orbit"], choices=list(WATCHERS), help="how the browser watches training"
     )
+    parser.add_argument("--viewer-refresh", type=float, default=None, help="passed to train --viewer-refresh")
     parser.add_argument("--training-only", action="store_true", help="only the training slowdown (step 3)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -163,7 +224,7 @@ def main() -> None:
             print(process.communicate()[0], flush=True)
         results["view"] = view_speed(run, args.out)
         print(json.dumps(results["view"], indent=2), flush=True)
-    results["training"] = training_slowdown(args.out, args.train_steps, args.watch)
+    results["training"] = training_slowdown(args.out, args.train_steps, args.watch, args.viewer_refresh)
     print(json.dumps(results, indent=2), flush=True)
     (args.out / "RESULTS.json").write_text(json.dumps(results, indent=2) + "\n")
 

@@ -104,7 +104,7 @@ def test_vision_training_writes_loadable_weights_caches_features_and_resumes(tmp
     from langfield.train.checkpoint import load_checkpoint
 
     def config(name: str, **changes) -> training.VisionTrainConfig:
-        return training.VisionTrainConfig(
+        settings = dict(
             output=tmp_path / f"{name}.safetensors",
             cache=tmp_path / "cache",
             checkpoint=tmp_path / f"{name}.pt",
@@ -119,17 +119,21 @@ def test_vision_training_writes_loadable_weights_caches_features_and_resumes(tmp
             batch=16,
             caption_limit=2,
             progress=False,
-            **changes,
         )
+        return training.VisionTrainConfig(**{**settings, **changes})
 
     straight = training.train_vision(config("straight"))
     model = load_encoder(str(tmp_path / "straight.safetensors"))  # told apart from langfield-mini by its metadata
-    assert isinstance(model, VisionClip) and model.embed_dim == 32 and model.input_size == 64
+    # the head's 32 dimensions beside the ConSE fallback's 384 (MiniLM's)
+    assert isinstance(model, VisionClip) and model.embed_dim == 32 + 384 and model.input_size == 64
     assert model.info["steps"] == 4 and np.isfinite(model.info["final_loss"]) and model.info["mosaics"] == 8
     assert len(list((tmp_path / "cache").glob("features-*.pt"))) == 1  # the backbone ran once over the images
     assert set(model.trained_state()) == {
-        k for k in model.state_dict() if k.startswith(("head.", "text_projection", "log_scale"))
+        k for k in model.state_dict() if k.startswith(("head.", "text_projection", "log_scale", "gate_", "name_"))
     }
+    # the gate was fitted on the training images: nearly shut on them (their distances are ~1 on average)
+    assert model.info["gate_share_on_training_images"] < 0.05 and model.info["gate_threshold"] > 1.0
+    assert torch.allclose(model.name_embeddings.norm(dim=-1), torch.ones(1000), atol=1e-4)
     images = torch.rand(2, 40, 40, 3)
     assert torch.allclose(model.encode_image(images), straight.encode_image(images), atol=1e-6)
     with monkeypatch.context() as patch:
@@ -140,6 +144,14 @@ def test_vision_training_writes_loadable_weights_caches_features_and_resumes(tmp
     resumed = training.train_vision(config("resumed", resume=True))
     for (name, a), b in zip(straight.trained_state().items(), resumed.trained_state().values()):
         assert torch.allclose(a, b, atol=1e-6), name
+    # --gate-only refits the gate of existing weights and leaves the head as it was
+    only = training.train_vision(config("straight", gate_only=True, objects=12, mosaics=4))
+    assert only.info["gate_images"] == 2 * (12 + 2 + 2 + 4) and only.info["steps"] == 4
+    reloaded = load_encoder(str(tmp_path / "straight.safetensors"))
+    for name, tensor in straight.trained_state().items():
+        if name.startswith(("head.", "text_projection", "log_scale")):
+            assert torch.equal(reloaded.trained_state()[name], tensor), name
+    assert float(reloaded.gate_threshold) == pytest.approx(only.info["gate_threshold"], rel=1e-3)
 
 
 def test_mosaics_tile_four_images():
@@ -168,6 +180,23 @@ def test_shipped_vision_model_knows_procedural_objects(vision):
     )
     probabilities = vision.classify(images, ["a red sphere", "a blue cube"])
     assert probabilities.argmax(1).tolist() == [0, 1], probabilities
+
+
+def test_shipped_vision_model_hands_real_photos_to_conse(vision, photos):
+    """The out-of-distribution gate: shut on procedural images (the head decides), open on photographs nobody here
+    made (the backbone's classifier decides through ConSE), and so a photo of a cat is "a cat"."""
+    from langfield.world.images import object_images
+
+    procedural = torch.stack([item.image for item in object_images(1001, 16, 64)])
+    real = [photos[name].image for name in ("chelsea", "coffee", "rocket", "motorcycle")]
+    with torch.no_grad():
+        shut = vision.gate(vision.backbone_features(vision.preprocess(procedural)))
+        opened = torch.cat([vision.gate(vision.backbone_features(vision.preprocess(image))) for image in real])
+    assert shut.max() < 0.1 and opened.min() > 0.9, (shut, opened)
+    captions = ["a cat", "a cup of coffee", "a rocket", "a motorcycle", "a red sphere", "a blue cube", "a temple"]
+    with torch.no_grad():
+        scores = torch.cat([vision.encode_image(image) for image in real]) @ vision.encode_text(captions).T
+    assert scores[:2].argmax(1).tolist() == [0, 1], scores  # the cat and the cup (ConSE's own misses aside)
 
 
 def test_shipped_vision_model_exposes_the_backbone(vision, photos):

@@ -15,6 +15,10 @@ Objective, per step:
   those names. This is what ties the joint space to words for real objects: the image side learns where the backbone's
   classes lie among sentences, the text side learns to place the names (and the words near them in MiniLM's space)
   where the images of those classes land.
+
+Then the out-of-distribution gate (:func:`fit_gate`): the per-dimension mean and spread of the training images'
+backbone features, and a threshold at ``gate_factor`` times the ``gate_quantile`` of their own distances — chosen
+from the training images alone, never from a photo — past which the image embedding hands over to ConSE.
 """
 
 from __future__ import annotations
@@ -81,6 +85,14 @@ class VisionTrainConfig:
     conse_weight: float = 1.0
     """Weight of the ConSE (ImageNet classifier) loss beside the caption loss (0: captions only)."""
     caption_limit: int = 1000
+    conse_fallback: bool = True
+    """Ship the out-of-distribution gate to ConSE (langfield.encoders.vision)."""
+    gate_quantile: float = 0.99
+    gate_factor: float = 1.5
+    """The gate is half open at gate_factor x the gate_quantile of the training images' own distances."""
+    gate_only: bool = False
+    """Only fit the gate: load the weights at --output (same head and projection), fit the gate on the training
+    images this configuration names, and write them back with the gate."""
     seed: int = 0
     threads: int = 0
     progress: bool = True
@@ -178,6 +190,30 @@ class VisionTask(CaptionTask):
         return losses
 
 
+def fit_gate(
+    model: VisionClip, features: torch.Tensor, name_features: torch.Tensor, quantile: float, factor: float
+) -> dict:
+    """Set ``model``'s gate from the (views, N, F) training features and its class-name embeddings from the raw
+    (1000, 384) MiniLM features; returns the figures that describe it."""
+    rows = features.reshape(-1, features.shape[-1]).float()
+    mean = rows.mean(0)
+    inv_std = 1.0 / (rows.std(0) + 1e-3 * rows.std(0).mean())
+    model.gate_mean.copy_(mean)
+    model.gate_inv_std.copy_(inv_std)
+    distances = model.distance(rows)
+    reference = float(torch.quantile(distances[torch.randperm(len(distances))[:100_000]], quantile))
+    model.gate_threshold.fill_(factor * reference)
+    model.gate_width.fill_(0.1 * factor * reference)
+    model.name_embeddings.copy_(F.normalize(name_features.float(), dim=-1))
+    return {
+        "gate_images": int(rows.shape[0]),
+        "gate_quantile": quantile,
+        "gate_reference_distance": round(reference, 3),
+        "gate_threshold": round(factor * reference, 3),
+        "gate_share_on_training_images": round(float(model.gate(rows).mean()), 5),
+    }
+
+
 def train_vision(config: VisionTrainConfig) -> VisionClip:
     loop = TrainingLoop(
         LoopSettings(
@@ -209,9 +245,18 @@ def train_vision(config: VisionTrainConfig) -> VisionClip:
         images = torch.cat([images, mosaics(objects, config.mosaics, config.mosaic_seed)])
     data_seconds = time.time() - started
 
-    model = VisionClip(
-        VisionArchitecture(input_size=config.input_size, embed_dim=config.embed_dim, hidden=config.hidden)
+    architecture = VisionArchitecture(
+        input_size=config.input_size,
+        embed_dim=config.embed_dim,
+        hidden=config.hidden,
+        conse_fallback=config.conse_fallback or config.gate_only,
     )
+    model = VisionClip(architecture)
+    if config.gate_only:
+        trained = VisionClip.load(config.output)
+        state = {k: v for k, v in trained.trained_state().items() if not k.startswith(("gate_", "name_"))}
+        model.load_state_dict(state, strict=False)
+        model.info = dict(trained.info)
     started = time.time()
     features, classes, weights = backbone_features(
         model, images, config.views, config.seed, config.cache, config.progress
@@ -228,6 +273,15 @@ def train_vision(config: VisionTrainConfig) -> VisionClip:
         "caption_features": caption_features(model, texts, config.cache),
         "name_features": caption_features(model, names, config.cache),
     }
+    if config.gate_only:
+        with torch.no_grad():
+            model.info.update(
+                fit_gate(model, features, data["name_features"], config.gate_quantile, config.gate_factor)
+            )
+        model.info["gate_fitted_on"] = f"{config.objects} objects, {config.crops} crops, {config.backgrounds} "
+        model.info["gate_fitted_on"] += f"object-less crops, {config.mosaics} mosaics, {config.views} views"
+        model.save(config.output)
+        return model.eval()
     task = VisionTask(model, config, data)
     result = loop.run(task, state)
     model.eval()
@@ -251,5 +305,10 @@ def train_vision(config: VisionTrainConfig) -> VisionClip:
         "skipped_steps": result.skipped_steps,
         "threads": torch.get_num_threads(),
     }
+    if config.conse_fallback:
+        with torch.no_grad():
+            model.info.update(
+                fit_gate(model, features, data["name_features"], config.gate_quantile, config.gate_factor)
+            )
     model.save(config.output)
     return model

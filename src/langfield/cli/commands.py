@@ -36,7 +36,7 @@ def train(argv: list[str]) -> None:
     from langfield.ui import console
     from langfield.viewer import Viewer
 
-    viewer = Viewer(config.trainer.viewer_port)
+    viewer = Viewer(config.trainer.viewer_port, refresh=config.trainer.viewer_refresh)
     console.print(f"viewer at {viewer.url}")
     try:
         Trainer(spec, config, viewer).train()

@@ -6,6 +6,13 @@
 - text: the frozen all-MiniLM-L6-v2 (:mod:`langfield.encoders.minilm`) through a trained linear projection;
 - a learned temperature.
 
+- optionally (``conse_fallback``) an out-of-distribution gate: the head learnt from procedural images only, and on
+  features far from theirs (real photographs) it is unreliable, so the image embedding is the gated concatenation of
+  the head's output and the ConSE embedding (the backbone classifier's top-10 class names, MiniLM-embedded, weighted
+  by probability), and the text embedding the concatenation of the projected and the raw MiniLM sentence. The gate is
+  a logistic function of the diagonal Mahalanobis distance of the backbone features from the training images'
+  statistics: ~0 on procedural images (the head decides), ~1 far from them (ConSE decides).
+
 Trained by ``scripts/train_langfield_vision.py`` (:mod:`langfield.apps.vision_training`) on the procedural world's
 captions *and* on the backbone's own ImageNet classifier (ConSE-style soft targets over the 1,000 class names, embedded
 by the same text tower), which ties the joint space to words for real objects. Only the head, the projection and the
@@ -22,6 +29,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from langfield.encoders.base import Encoder
 from langfield.encoders.efficientnet import IMAGENET_MEAN, IMAGENET_STD, load_backbone
@@ -43,6 +51,8 @@ class VisionArchitecture:
     """Pixels of the backbone's input (its ImageNet size is 224; 160 runs 2x faster on CPU)."""
     embed_dim: int = 256
     hidden: int = 512
+    conse_fallback: bool = False
+    """The out-of-distribution gate to ConSE (its statistics and the class-name embeddings ship with the weights)."""
 
 
 def pooled_features(maps: dict) -> torch.Tensor:
@@ -72,7 +82,7 @@ class VisionClip(Encoder):
         from langfield.encoders.minilm import MiniLM
 
         self.architecture = architecture
-        self.embed_dim = architecture.embed_dim
+        self.embed_dim = architecture.embed_dim + (TEXT_WIDTH if architecture.conse_fallback else 0)
         self.input_size = architecture.input_size
         self.backbone = load_backbone(architecture.backbone).requires_grad_(False)
         width = sum(self.backbone.dense_widths.values()) + self.backbone.width
@@ -80,6 +90,12 @@ class VisionClip(Encoder):
         self.text_tower = text_tower if text_tower is not None else MiniLM()
         self.text_projection = nn.Linear(TEXT_WIDTH, architecture.embed_dim, bias=False)
         self.log_scale = nn.Parameter(torch.tensor(2.6593))  # log(1 / 0.07), CLIP's initial temperature
+        if architecture.conse_fallback:  # fitted by langfield.apps.vision_training.fit_gate
+            self.register_buffer("gate_mean", torch.zeros(width))
+            self.register_buffer("gate_inv_std", torch.ones(width))
+            self.register_buffer("gate_threshold", torch.tensor(1.0))
+            self.register_buffer("gate_width", torch.tensor(1.0))
+            self.register_buffer("name_embeddings", torch.zeros(1000, TEXT_WIDTH))  # unit MiniLM class prompts
         self.info: dict = {}
 
     def train(self, mode: bool = True) -> "VisionClip":
@@ -100,10 +116,30 @@ class VisionClip(Encoder):
         return pooled_features(self.backbone(pixels))
 
     def _text(self, texts: list[str]) -> torch.Tensor:
-        return self.text_projection(self.text_tower(texts))
+        sentence = self.text_tower(texts)
+        projected = self.text_projection(sentence)
+        if not self.architecture.conse_fallback:
+            return projected
+        return torch.cat([F.normalize(projected, dim=-1), F.normalize(sentence, dim=-1)], dim=-1)
+
+    def distance(self, features: torch.Tensor) -> torch.Tensor:
+        """(N,) mean squared standardised distance of head inputs from the training images' (1 on average there)."""
+        return ((features - self.gate_mean) * self.gate_inv_std).pow(2).mean(dim=-1)
+
+    def gate(self, features: torch.Tensor) -> torch.Tensor:
+        """(N,) the ConSE share: ~0 for features like the training images', ~1 far from them."""
+        return torch.sigmoid((self.distance(features) - self.gate_threshold) / self.gate_width)
 
     def _image(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone_features(pixels))
+        if not self.architecture.conse_fallback:
+            return self.head(self.backbone_features(pixels))
+        maps = self.backbone(pixels)
+        features = pooled_features(maps)
+        head = F.normalize(self.head(features), dim=-1)
+        weights = conse_targets(torch.softmax(self.backbone.logits(maps["pooled"]), dim=-1))
+        conse = F.normalize(weights @ self.name_embeddings, dim=-1)
+        share = self.gate(features)[:, None]
+        return torch.cat([(1 - share) * head, share * conse], dim=-1)
 
     def _dense(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.backbone(pixels)[8].permute(0, 2, 3, 1)

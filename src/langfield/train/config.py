@@ -43,3 +43,6 @@ class TrainerConfig:
     """Serve the web viewer (`langfield view`) of the run as it trains, and after it until Ctrl-C."""
     viewer_port: Annotated[int, between(1, 65535)] = 7007
     """The viewer's first port (the next free one is taken when it is in use)."""
+    viewer_refresh: Annotated[float, between(0.1, 3600.0)] = 5.0
+    """While training, how often (seconds) the viewer redraws a camera at rest to show progress; a moving camera is
+    drawn at once. Each redraw costs the browser CPU too: on a laptop both come out of the training's time."""

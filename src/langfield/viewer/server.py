@@ -33,8 +33,12 @@ from langfield.viewer.camera import vertical_fov, viewer_pose
 
 #: frustum images are at most this many pixels on their longer side
 THUMBNAIL = 64
-#: while training, the view is redrawn at most this often to show progress
-REFRESH_SECONDS = 1.0
+#: while training, the status line (step, elapsed time, loss) is updated this often
+STATUS_SECONDS = 1.0
+#: while training, a camera at rest is redrawn this often (seconds) to show progress, by default: each redraw costs
+#: the browser about as much CPU as the frame costs the server (a software-WebGL page redraws for ~0.25 s), and on
+#: two cores that comes out of the training's time
+REFRESH_SECONDS = 5.0
 
 
 class FairLock:
@@ -66,7 +70,9 @@ def _edges(aabb: torch.Tensor) -> np.ndarray:
 class Viewer(Observer):
     """A viser server on ``host:port`` (the next free port when that one is taken, which it says)."""
 
-    def __init__(self, port: int = 7007, host: str = "127.0.0.1", label: str = "langfield"):
+    def __init__(
+        self, port: int = 7007, host: str = "127.0.0.1", label: str = "langfield", refresh: float = REFRESH_SECONDS
+    ):
         import viser
 
         # a connection that is not a browser's (a port probe) would print a traceback from the websocket server
@@ -92,6 +98,8 @@ class Viewer(Observer):
         self.box: Any = None
         self._status = "loading…"
         self._step = 0
+        self.refresh = refresh
+        self._last_status = 0.0
         self._last_refresh = 0.0
         self._tabs_lock = threading.Lock()
         self.server.on_client_connect(self._connect)
@@ -232,13 +240,14 @@ class Viewer(Observer):
     def stepped(self, step: int, elapsed: float, value: float, metric: tuple[str, str]) -> None:
         self._step = step
         now = time.perf_counter()
-        if now - self._last_refresh < REFRESH_SECONDS:
-            return
-        self._last_refresh = now
-        name, unit = metric
-        shown = f" · {name} {value:.{2 if unit else 4}f}{unit}" if math.isfinite(value) else ""  # as the bar shows it
-        self._set_status(f"**{self.method}** · training · step {step} · {elapsed:.0f} s{shown}")
-        self.model_version += 1  # the tabs draw again (each within its share of the time)
+        if now - self._last_status >= STATUS_SECONDS:
+            self._last_status = now
+            name, unit = metric
+            shown = f" · {name} {value:.{2 if unit else 4}f}{unit}" if math.isfinite(value) else ""  # as the bar has it
+            self._set_status(f"**{self.method}** · training · step {step} · {elapsed:.0f} s{shown}")
+        if now - self._last_refresh >= self.refresh:
+            self._last_refresh = now
+            self.model_version += 1  # the tabs draw again (each within its share of the time)
 
     def finished(self) -> None:
         self.training = False
@@ -246,10 +255,10 @@ class Viewer(Observer):
         self.model_version += 1
 
     def _set_status(self, text: str) -> None:
+        """The status line of every tab (text only: the view is not drawn again for it)."""
         self._status = text
         for tab in self._all_tabs():
             tab.status.content = text
-            tab.rerender()
 
     # -- life ----------------------------------------------------------------------------------------------------
     def serve_forever(self) -> None:

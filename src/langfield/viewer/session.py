@@ -211,9 +211,11 @@ class Tab:
             raise Cancelled
         rate = view.width * view.height / max(seconds, 1e-4)
         self._rays_per_second = 0.5 * self._rays_per_second + 0.5 * rate if self.frames else rate
-        if viewer.training:
-            self._not_before = time.perf_counter() + seconds * (1.0 / TRAINING_SHARE - 1.0)
+        sending = time.perf_counter()
         self.client.scene.set_background_image(image, format="jpeg", jpeg_quality=90 if final else 60)
+        if viewer.training:  # drawing, encoding and sending the frame count in the viewer's share
+            spent = seconds + time.perf_counter() - sending
+            self._not_before = time.perf_counter() + spent * (1.0 / TRAINING_SHARE - 1.0)
         self.frames.append(FrameRecord(time.perf_counter(), final, view.width, view.height, seconds, camera_version))
         if final:
             self.last_final = image
