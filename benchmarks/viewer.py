@@ -139,19 +139,17 @@ def orbit_until(url: str, stop: threading.Event, counts: dict) -> None:
             drag(page, (700, 330), (400, 300), seconds=2.0, steps=40)
             counts["drags"] = counts.get("drags", 0) + 2
         page.screenshot(path=str(counts["screenshot"]))
-        cpu._stop.set()
-        counts["browser_cpu_seconds"] = round(cpu.total, 1)
+    counts["browser_cpu_seconds"] = round(cpu.total, 1)  # the browser has closed: its last samples are kept
 
 
 def watch_until(url: str, stop: threading.Event, counts: dict) -> None:
-    """A browser tab on the page with the camera at rest: the viewer redraws the training about once a second."""
+    """A browser tab on the page with the camera at rest: the viewer redraws the training every --viewer-refresh s."""
     from langfield.viewer.browser import open_page
 
     with BrowserCpu() as cpu, open_page(url) as page:
         stop.wait()
         page.screenshot(path=str(counts["screenshot"]))
-        cpu._stop.set()
-        counts["browser_cpu_seconds"] = round(cpu.total, 1)
+    counts["browser_cpu_seconds"] = round(cpu.total, 1)  # the browser has closed: its last samples are kept
 
 
 WATCHERS = {"orbit": orbit_until, "rest": watch_until}

@@ -273,42 +273,36 @@ def train_vision(config: VisionTrainConfig) -> VisionClip:
         "caption_features": caption_features(model, texts, config.cache),
         "name_features": caption_features(model, names, config.cache),
     }
-    if config.gate_only:
+    if not config.gate_only:  # else the head, projection and temperature loaded above stay as they are
+        task = VisionTask(model, config, data)
+        result = loop.run(task, state)
+        model.eval()
+        recent = task.history[-50:]
+        model.info = {
+            "object_images": config.objects,
+            "crop_images": config.crops,
+            "background_crops": config.backgrounds,
+            "mosaics": config.mosaics,
+            "views": config.views,
+            "resolution": config.resolution,
+            "input_size": config.input_size,
+            "steps": config.steps,
+            "batch": config.batch,
+            "conse_weight": config.conse_weight,
+            "captions": len(texts),
+            "data_seconds": round(data_seconds, 1),
+            "feature_seconds": round(feature_seconds, 1),
+            "train_seconds": round(result.elapsed, 1),
+            "final_loss": round(sum(recent) / max(len(recent), 1), 4),
+            "skipped_steps": result.skipped_steps,
+            "threads": torch.get_num_threads(),
+        }
+    if architecture.conse_fallback:
         with torch.no_grad():
             model.info.update(
                 fit_gate(model, features, data["name_features"], config.gate_quantile, config.gate_factor)
             )
         model.info["gate_fitted_on"] = f"{config.objects} objects, {config.crops} crops, {config.backgrounds} "
         model.info["gate_fitted_on"] += f"object-less crops, {config.mosaics} mosaics, {config.views} views"
-        model.save(config.output)
-        return model.eval()
-    task = VisionTask(model, config, data)
-    result = loop.run(task, state)
-    model.eval()
-    recent = task.history[-50:]
-    model.info = {
-        "object_images": config.objects,
-        "crop_images": config.crops,
-        "background_crops": config.backgrounds,
-        "mosaics": config.mosaics,
-        "views": config.views,
-        "resolution": config.resolution,
-        "input_size": config.input_size,
-        "steps": config.steps,
-        "batch": config.batch,
-        "conse_weight": config.conse_weight,
-        "captions": len(texts),
-        "data_seconds": round(data_seconds, 1),
-        "feature_seconds": round(feature_seconds, 1),
-        "train_seconds": round(result.elapsed, 1),
-        "final_loss": round(sum(recent) / max(len(recent), 1), 4),
-        "skipped_steps": result.skipped_steps,
-        "threads": torch.get_num_threads(),
-    }
-    if config.conse_fallback:
-        with torch.no_grad():
-            model.info.update(
-                fit_gate(model, features, data["name_features"], config.gate_quantile, config.gate_factor)
-            )
     model.save(config.output)
-    return model
+    return model.eval()

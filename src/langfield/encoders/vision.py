@@ -76,6 +76,12 @@ class VisionHead(nn.Module):
 
 class VisionClip(Encoder):
     name = NAME
+    # buffers of the ConSE fallback (architecture.conse_fallback)
+    gate_mean: torch.Tensor
+    gate_inv_std: torch.Tensor
+    gate_threshold: torch.Tensor
+    gate_width: torch.Tensor
+    name_embeddings: torch.Tensor
 
     def __init__(self, architecture: VisionArchitecture = VisionArchitecture(), text_tower: nn.Module | None = None):
         super().__init__(mean=IMAGENET_MEAN, std=IMAGENET_STD)
