@@ -9,7 +9,12 @@ For each prompt: `langfield generate PROMPT --max-seconds S --seed 0`, all of th
 turntable, contact sheet and mesh), then 4 renders at azimuths 0/90/180/270° (elevation 20°, 64×64)
 in colour and textureless, each classified by langfield-mini among all 108 "a {colour} {kind}" captions.
 R-precision (DreamFusion's metric): a prompt is retrieved when >= 3 of its 4 views rank its caption first (colour
-renders) or a caption of its kind first (textureless renders, which have no colour). The mesh is loaded with
+renders) or a caption of its kind first (textureless renders, which have no colour). The prior was trained on
+langfield-mini's text embeddings, so the same renders are graded again by langfield-vision (a real ImageNet backbone
+under its own head) and, for mug / chair prompts, by the backbone's ImageNet classifier itself: a 128×128 colour
+render counts when one of its kind's ImageNet classes is in the top 5 (`imagenet_hits`); beside it, the classifier's
+rate on 100 renders per kind of the procedural world itself at the same size (what a perfect object scores). The
+mesh is loaded with
 trimesh: vertex / face counts, watertightness. One JSON line per prompt in OUT/results.jsonl; a Markdown table at
 the end; OUT/turntables.png stacks the contact sheets of the first four prompts.
 """
@@ -71,13 +76,16 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from langfield.apps.text_to_3d import r_precision, render_views
+    from langfield.apps.text_to_3d import IMAGENET_KINDS, imagenet_hits, r_precision, render_views
     from langfield.encoders import load_encoder
     from langfield.run import load_run
 
     args.out.mkdir(parents=True, exist_ok=True)
     encoder = load_encoder("langfield-mini")
+    graders = {"vision": load_encoder("langfield-vision")}
+    classifier = load_encoder("efficientnet-lite0")
     results = args.out / "results.jsonl"
+    results.unlink(missing_ok=True)  # graded afresh: runs generated before are skipped by the batch, not re-scored
     prompts = DEV_PROMPTS if args.dev else PROMPTS
     chosen = args.only if args.only is not None else range(len(prompts))
     # every prompt's generation as one batch (one at a time with all the cores unless --cpus-per-job is lower)
@@ -94,8 +102,16 @@ def main() -> None:
         run = args.out / f"{index:02d}-{prompt.replace(' ', '-')}"
         wall = job_seconds(table_folder, run.name)
         model = load_run(run, "cpu").model
-        colour_hits = r_precision(render_views(model), colour, kind, encoder)
-        geometry_hits = r_precision(render_views(model, shading="textureless"), colour, kind, encoder, geometry=True)
+        colour_hits = r_precision(render_views(model), colour, kind, encoder)  # langfield-mini
+        textureless = render_views(model, shading="textureless")
+        geometry_hits = r_precision(textureless, colour, kind, encoder, geometry=True)
+        colour_renders = render_views(model)
+        other = {}
+        for grader_name, grader in graders.items():
+            other[f"{grader_name}_colour_views"] = sum(r_precision(colour_renders, colour, kind, grader))
+            other[f"{grader_name}_geometry_views"] = sum(r_precision(textureless, colour, kind, grader, geometry=True))
+        if kind in IMAGENET_KINDS:
+            other["imagenet_views"] = sum(imagenet_hits(render_views(model, resolution=128), kind, classifier))
         import trimesh
 
         mesh = trimesh.load(run / "mesh.glb", force="mesh")
@@ -113,25 +129,47 @@ def main() -> None:
             "vertices": len(mesh.vertices),
             "faces": len(mesh.faces),
             "watertight": bool(mesh.is_watertight),
+            **other,
         }
         print(json.dumps(entry))
         with results.open("a") as handle:
             handle.write(json.dumps(entry) + "\n")
         del model
         torch.cuda.empty_cache() if torch.cuda.is_available() else None
-    table(results)
+    reference = imagenet_reference(classifier, sorted({prompts[i][2] for i in chosen} & set(IMAGENET_KINDS)))
+    (args.out / "imagenet_reference.json").write_text(json.dumps(reference, indent=1))
+    table(results, reference)
     sheets(args.out)
 
 
-def table(results: Path) -> None:
+def imagenet_reference(classifier, kinds: list[str], count: int = 100, resolution: int = 128) -> dict:
+    """The ImageNet classifier's top-5 hit rate on ``count`` renders of each kind of the procedural world."""
+    import torch
+
+    from langfield.apps.text_to_3d import imagenet_hits
+    from langfield.world.images import object_images
+
+    rates = {}
+    for kind in kinds:
+        images = torch.stack([item.image for item in object_images(1001, count, resolution, kinds=[kind])])
+        rates[kind] = sum(imagenet_hits(images, kind, classifier)) / count
+    return rates
+
+
+def table(results: Path, reference: dict) -> None:
     rows = [json.loads(line) for line in results.read_text().splitlines()]
-    print("| prompt | steps | total s | colour views | geometry views | vertices | faces | watertight |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(
+        "| prompt | steps | total s | colour views | geometry views | vision colour | vision geometry | ImageNet top-5 "
+        "| vertices | faces | watertight |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         star = " *" if r["eval_wording"] else ""
+        imagenet = f"{r['imagenet_views']}/4" if "imagenet_views" in r else "–"
         print(
             f"| {r['prompt']}{star} | {r['steps']} | {r['seconds_total']} | {r['colour_views']}/4 | "
-            f"{r['geometry_views']}/4 | {r['vertices']} | {r['faces']} | {r['watertight']} |"
+            f"{r['geometry_views']}/4 | {r['vision_colour_views']}/4 | {r['vision_geometry_views']}/4 | {imagenet} | "
+            f"{r['vertices']} | {r['faces']} | {r['watertight']} |"
         )
     n = len(rows)
     colour = sum(r["colour_views"] >= 3 for r in rows)
@@ -145,6 +183,22 @@ def table(results: Path) -> None:
         f"{sum(r['geometry_views'] for r in rows)}/{4 * n}; "
         f"slowest generation {max(r['seconds_total'] for r in rows):.0f} s"
     )
+    vision_colour = sum(r["vision_colour_views"] >= 3 for r in rows)
+    vision_geometry = sum(r["vision_geometry_views"] >= 3 for r in rows)
+    print(
+        f"graded by langfield-vision: colour {vision_colour}/{n} = {100 * vision_colour / n:.1f} %, geometry "
+        f"{vision_geometry}/{n} = {100 * vision_geometry / n:.1f} %; per view colour "
+        f"{sum(r['vision_colour_views'] for r in rows)}/{4 * n}, geometry "
+        f"{sum(r['vision_geometry_views'] for r in rows)}/{4 * n}"
+    )
+    graded = [r for r in rows if "imagenet_views" in r]
+    if graded:
+        hits = sum(r["imagenet_views"] for r in graded)
+        world = ", ".join(f"{kind} {100 * rate:.0f} %" for kind, rate in reference.items())
+        print(
+            f"ImageNet classifier, a class of the kind in the top 5: {hits}/{4 * len(graded)} views of "
+            f"{len(graded)} prompts; on renders of the procedural world itself: {world}"
+        )
 
 
 def sheets(out: Path) -> None:

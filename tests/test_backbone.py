@@ -203,3 +203,17 @@ def test_shipped_vision_model_exposes_the_backbone(vision, photos):
     # the backbone's classifier and dense maps are reachable through the model
     assert vision.imagenet_probabilities(photos["chelsea"].image).argmax().item() in (281, 282, 283, 284, 285)
     assert vision.dense_features(torch.rand(1, 64, 64, 3)).shape[-1] == 40
+
+
+def test_imagenet_grader_names_real_classes_and_finds_the_kind_in_photos(lite0, photos):
+    """The grader of generated mugs / chairs / tables (apps.text_to_3d) on real photos: the coffee photo is a mug,
+    the cat and the rocket are none of the three kinds; every class it names is one of the 1,000."""
+    from langfield.apps.text_to_3d import IMAGENET_KINDS, imagenet_hits
+
+    names = set(imagenet_classes())
+    assert all(set(classes) <= names for classes in IMAGENET_KINDS.values())
+    images = [photos[name].image[None] for name in ("coffee", "chelsea", "rocket")]
+    assert [imagenet_hits(image, "mug", lite0)[0] for image in images] == [True, False, False]
+    assert [imagenet_hits(image, "chair", lite0)[0] for image in images] == [False, False, False]
+    with pytest.raises(ValueError, match="sphere"):
+        imagenet_hits(images[0], "sphere", lite0)

@@ -4,6 +4,10 @@ A render counts as retrieving its prompt when the image encoder ranks the prompt
 candidate captions (here every colour × kind of the procedural world, "a {colour} {kind}"). Colour renders use the
 run's own shading (albedo lit by a light at the camera); textureless renders (white albedo, "geometry") carry no
 colour, so for them the kind of the top caption is what has to be right.
+
+So that no method is graded only by the model it learned from, renders of the kinds that ImageNet also has (mug,
+chair, table) are graded by a real ImageNet classifier too (:func:`imagenet_hits`): a render counts when one of
+its kind's ImageNet classes is among the classifier's top five.
 """
 
 from __future__ import annotations
@@ -12,6 +16,13 @@ import torch
 
 from langfield.cameras import orbit_cameras
 from langfield.world.vocabulary import COLORS, KINDS, class_caption
+
+# the ImageNet classes that name each procedural kind (imagenet_classes.txt spellings)
+IMAGENET_KINDS: dict[str, tuple[str, ...]] = {
+    "mug": ("coffee mug", "cup", "measuring cup", "beer glass", "pitcher"),
+    "chair": ("folding chair", "rocking chair", "barber chair", "throne"),
+    "table": ("dining table", "desk", "pool table"),
+}
 
 
 def candidate_captions() -> list[tuple[str, str, str]]:
@@ -47,3 +58,16 @@ def r_precision(images: torch.Tensor, color: str, kind: str, encoder, geometry: 
     if geometry:
         return [candidates[i][2] == kind for i in top]
     return [candidates[i][1:] == (color, kind) for i in top]
+
+
+@torch.no_grad()
+def imagenet_hits(images: torch.Tensor, kind: str, classifier, k: int = 5) -> list[bool]:
+    """Per image: is one of ``kind``'s ImageNet classes among the ``k`` most probable of ``classifier``?
+
+    ``classifier`` is an encoder with ``top_classes`` (``load_encoder("efficientnet-lite0")``); ``kind`` one of
+    :data:`IMAGENET_KINDS`.
+    """
+    if kind not in IMAGENET_KINDS:
+        raise ValueError(f"no ImageNet classes for kind {kind!r}; known: {', '.join(IMAGENET_KINDS)}")
+    wanted = set(IMAGENET_KINDS[kind])
+    return [any(name in wanted for name, _ in row) for row in classifier.top_classes(images, k=k)]
