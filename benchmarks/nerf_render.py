@@ -26,9 +26,12 @@ def main() -> None:
     parser.add_argument("--downscale", type=int, default=1)
     parser.add_argument("--views", type=int, default=2, help="the first N held-out views")
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--float32", action="store_true", help="the colour MLP in float32 (no bfloat16 renders)")
     args = parser.parse_args()
 
     run = load_run(args.run)
+    if args.float32 and hasattr(run.model, "field"):
+        run.model.field.render_bfloat16 = False
     config = run.config.data
     config.downscale = args.downscale
     dataset = load_dataset(config)
@@ -44,7 +47,8 @@ def main() -> None:
         rows.append({"index": index, "seconds": round(seconds, 3), "psnr": round(psnr(prediction, target), 3)})
         save_png(args.out / f"view{index}_render_gt.png", torch.cat([prediction, target], dim=1))
         print(f"view {index}: {dataset.width}x{dataset.height} in {seconds:.2f} s, PSNR {rows[-1]['psnr']:.2f} dB")
-    summary = {"run": str(args.run), "resolution": [dataset.width, dataset.height], "views": rows}
+    resolution = [dataset.width, dataset.height]
+    summary = {"run": str(args.run), "resolution": resolution, "float32": args.float32, "views": rows}
     (args.out / "render.json").write_text(json.dumps(summary, indent=2) + "\n")
 
 

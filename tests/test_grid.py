@@ -130,3 +130,21 @@ def test_occupancy_cells_per_axis_follow_a_shape_and_checkpoints():
     assert other.shape == (2, 4, 8) and torch.equal(other.occupied, occ.occupied)
     occ.resize(torch.tensor([[0.0] * 3, [1.0] * 3]), (5, 5, 5))
     assert occ.shape == (5, 5, 5) and bool(occ.occupied.all()) and float(occ.density.sum()) == 0.0
+
+
+def test_inference_mlp_in_bfloat16_matches_float32():
+    from torch import nn
+
+    from langfield.fields.precision import inference_mlp
+
+    torch.manual_seed(0)
+    mlp = nn.Sequential(nn.Linear(39, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 3))
+    x = torch.randn(5000, 39)
+    exact = torch.sigmoid(mlp(x))
+    with torch.no_grad():
+        fast = torch.sigmoid(inference_mlp(mlp, x, bfloat16=True))
+        assert torch.equal(inference_mlp(mlp, x, bfloat16=False), mlp(x))
+    assert fast.dtype == torch.float32 and fast.shape == exact.shape
+    assert float((fast - exact).abs().max()) < 4e-3  # under one 8-bit level
+    # with gradients (training) the MLP stays float32, exactly
+    assert torch.equal(inference_mlp(mlp, x, bfloat16=True), mlp(x))

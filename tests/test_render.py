@@ -117,3 +117,60 @@ def test_distortion_loss_prefers_compact_weights():
     )
     assert torch.allclose(loss_spread, brute.reshape(1), atol=1e-6)
     assert loss_spread > loss_compact
+
+
+def _sparse_occupancy(seed: int, shape=(48, 40, 56)):
+    """Two solid blocks of cells and a few scattered ones in a box whose cells are not cubes."""
+    from langfield.fields import OccupancyGrid
+
+    g = torch.Generator().manual_seed(seed)
+    aabb = torch.tensor([[-1.0, -0.8, -1.2], [1.0, 0.9, 1.1]])
+    occupancy = OccupancyGrid(aabb, shape)
+    occupied = torch.rand(shape, generator=g) < 0.001
+    occupied[6:16, 8:18, 10:24] = True
+    occupied[30:42, 22:28, 36:50] = True
+    occupancy.occupied = occupied
+    return occupancy, aabb, g
+
+
+def test_coarse_occupancy_is_conservative_and_follows_the_grid():
+    occupancy, aabb, g = _sparse_occupancy(1)
+    for factor in (2, 3, 4):
+        coarse = occupancy.coarse(factor)
+        assert occupancy.coarse(factor) is coarse  # cached while the grid is unchanged
+        # every position within `reach` (per axis) of an occupied cell's point tests occupied, inside the box or not
+        cells = occupancy.occupied.nonzero().float()
+        size = (aabb[1] - aabb[0]) / torch.tensor(occupancy.shape)
+        points = aabb[0] + (cells + torch.rand(cells.shape, generator=g)) * size
+        near = points[:, None] + (torch.rand((len(points), 20, 3), generator=g) * 2 - 1) * coarse.reach
+        assert coarse.query(near.reshape(-1, 3)).all()
+        # and it does skip: far from every occupied cell it is empty
+        anywhere = aabb[0] + torch.rand((20000, 3), generator=g) * (aabb[1] - aabb[0])
+        distance = (anywhere[:, None] - points[None]).abs().amax(-1).min(1).values
+        far = anywhere[distance > 2 * factor * float(size.max())]  # two blocks away on some axis
+        assert len(far) > 100 and not coarse.query(far).any()
+    # an in-place change of the cells (a checkpoint loaded) is seen
+    before = occupancy.coarse(4)
+    occupancy.occupied.fill_(False)
+    assert occupancy.coarse(4) is not before and not occupancy.coarse(4).query(anywhere).any()
+
+
+def test_coarse_skipping_marches_the_same_samples():
+    occupancy, aabb, g = _sparse_occupancy(2)
+    rays = 3000
+    origins = torch.nn.functional.normalize(torch.randn((rays, 3), generator=g), dim=-1) * 3
+    targets = aabb[0] + torch.rand((rays, 3), generator=g) * (aabb[1] - aabb[0])
+    directions = (targets - origins) * (0.1 + 0.2 * torch.rand((rays, 1), generator=g))  # not unit length
+    t_near, t_far = ray_aabb(origins, directions, aabb)
+    t_near = t_near.clamp_min(0)
+    jitter = torch.rand(rays, generator=g)
+    for offsets in (None, jitter):
+        for first, count in ((0, 400), (37, 64)):
+            args = (origins, directions, t_near, t_far, 0.01, first, count)
+            plain = march_uniform(*args, occupied=occupancy.query, offsets=offsets)
+            for factor in (2, 4):
+                coarse = occupancy.coarse(factor)
+                skipped = march_uniform(*args, occupied=occupancy.query, offsets=offsets, coarse=coarse)
+                assert len(plain) > 1000
+                assert torch.equal(skipped.ray_indices, plain.ray_indices)
+                assert torch.equal(skipped.t_starts, plain.t_starts) and torch.equal(skipped.t_ends, plain.t_ends)

@@ -11,6 +11,7 @@ from torch import nn
 
 from langfield.fields.encodings import PositionalEncoding
 from langfield.fields.grid import DenseGrid
+from langfield.fields.precision import inference_mlp
 
 
 def density_shift(initial_alpha: float, step: float) -> float:
@@ -29,6 +30,7 @@ class GridField(nn.Module):
         hidden_layers: int,
         view_frequencies: int,
         shift: float,
+        render_bfloat16: bool = False,
     ):
         super().__init__()
         shape = (resolution,) * 3
@@ -43,6 +45,8 @@ class GridField(nn.Module):
         layers.append(nn.Linear(width, 3))
         self.color_mlp = nn.Sequential(*layers)
         self.shift = shift
+        #: the colour MLP in bfloat16 for renders without gradients, where the hardware is fast at it
+        self.render_bfloat16 = render_bfloat16
 
     def density(self, positions: torch.Tensor) -> torch.Tensor:
         return self.density_at(self.density_grid.corners(positions))
@@ -57,7 +61,8 @@ class GridField(nn.Module):
 
     def color_at(self, corners: tuple[torch.Tensor, torch.Tensor], directions: torch.Tensor) -> torch.Tensor:
         features = self.feature_grid.lookup(*corners)
-        return torch.sigmoid(self.color_mlp(torch.cat([features, self.view_encoding(directions)], dim=-1)))
+        inputs = torch.cat([features, self.view_encoding(directions)], dim=-1)
+        return torch.sigmoid(inference_mlp(self.color_mlp, inputs, self.render_bfloat16))
 
     @torch.no_grad()
     def max_density(self, split: int = 1) -> torch.Tensor:

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 from torch import nn
+from torch.nn import functional as F
+
+
+@dataclass(frozen=True)
+class CoarseOccupancy:
+    """A conservative coarse test for skipping empty space many steps at a time: ``query(positions)`` is true at every
+    position within ``reach`` (world units, along each axis) of an occupied cell; false means that whole neighbourhood
+    is empty."""
+
+    query: Callable[[torch.Tensor], torch.Tensor]
+    reach: float
 
 
 class OccupancyGrid(nn.Module):
@@ -27,6 +39,7 @@ class OccupancyGrid(nn.Module):
         self.register_buffer("aabb", aabb.clone().float())
         self.register_buffer("density", torch.zeros(shape))
         self.register_buffer("occupied", torch.ones(shape, dtype=torch.bool))
+        self._coarse: tuple[torch.Tensor, int, int, CoarseOccupancy] | None = None  # `coarse`'s, and what it came from
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -58,6 +71,31 @@ class OccupancyGrid(nn.Module):
         _, sy, sz = self.shape
         flat = (c[:, 0] * sy + c[:, 1]) * sz + c[:, 2]
         return self.occupied.view(-1)[flat] & inside
+
+    def coarse(self, factor: int = 4) -> CoarseOccupancy:
+        """Blocks of ``factor``^3 cells, each occupied when it or one of its 26 neighbours holds an occupied cell, so
+        that a position's block says whether any occupied cell lies within one block's extent of it (``reach``).
+        Derived from ``occupied`` and rebuilt only after it changes."""
+        cached = self._coarse
+        if cached is not None and cached[0] is self.occupied and cached[1:3] == (self.occupied._version, factor):
+            return cached[3]
+        occupied = self.occupied.float()[None, None]
+        pad = [size for n in reversed(self.shape) for size in (0, (-n) % factor)]  # whole blocks: pad the high ends
+        blocks = F.max_pool3d(F.pad(occupied, pad), factor)
+        blocks = F.max_pool3d(blocks, 3, stride=1, padding=1)[0, 0] > 0
+        extent = (self.aabb[1] - self.aabb[0]) / torch.tensor(self.shape, device=self.aabb.device) * factor
+        origin, counts = self.aabb[0].clone(), torch.tensor(blocks.shape, device=self.aabb.device)
+        _, sy, sz = blocks.shape
+        flat_blocks = blocks.reshape(-1)
+
+        def query(positions: torch.Tensor) -> torch.Tensor:
+            cell = ((positions - origin) / extent).floor().long()
+            cell = torch.minimum(cell.clamp_min(0), counts - 1)  # outside the box: the nearest boundary block
+            return flat_blocks[(cell[:, 0] * sy + cell[:, 1]) * sz + cell[:, 2]]
+
+        coarse = CoarseOccupancy(query, float(extent.min()))
+        self._coarse = (self.occupied, self.occupied._version, factor, coarse)
+        return coarse
 
     @torch.no_grad()
     def update(

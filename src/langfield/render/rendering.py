@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import torch
 
+from langfield.fields.occupancy import CoarseOccupancy
 from langfield.render.samplers import march_uniform, ray_aabb
 from langfield.render.samples import RaySamples
 from langfield.render.volume import packed_weights
@@ -106,11 +107,13 @@ def march_and_render(
     color_threshold: float = 0.0,
     segment: int | None = None,
     early_stop: float = 0.0,
+    coarse: CoarseOccupancy | None = None,
 ) -> dict[str, Any]:
     """Render rays through ``aabb`` in steps of ``step`` from ``near``, skipping cells where ``occupied`` is false.
     ``jitter`` (R,) in [0, 1): stratified offsets (training). ``segment``: march that many steps at a time and drop
     rays whose transmittance fell below ``early_stop`` (evaluation); None marches whole rays at once (one segment:
-    the same arithmetic, as continuing from transmittance 1 and adding to zeros are exact).
+    the same arithmetic, as continuing from transmittance 1 and adding to zeros are exact). ``coarse`` skips empty
+    space in blocks of steps (:func:`march_uniform`; the same samples, fewer occupancy tests).
 
     Returns ``rgb``, ``opacity``, ``depth`` (R, ...), the packed ``weights``, ``ray_indices``, ``t_mid``, ``deltas``
     and ``colored`` = (colours, weights, ray indices) of the samples whose colour was evaluated."""
@@ -120,11 +123,13 @@ def march_and_render(
     total_steps = max(1, int(math.ceil(float((t_far - t_near).detach().max().clamp_min(0)) / step)))
     segment = total_steps if segment is None else segment  # one segment: whole rays at once
     transmittance = torch.ones(rays, device=device)
-    active = torch.arange(rays, device=device)
+    active = torch.arange(rays, device=device)[t_near + 0.5 * step < t_far]  # rays that miss the box march nothing
     rgb, opacity, depth = origins.new_zeros(rays, 3), origins.new_zeros(rays), origins.new_zeros(rays)
     kept: list[tuple[torch.Tensor, ...]] = []
     colored = None
     for first in range(0, total_steps, segment):
+        if active.numel() == 0:
+            break
         samples = march_uniform(
             origins[active],
             directions[active],
@@ -135,27 +140,31 @@ def march_and_render(
             segment,
             occupied=occupied,
             offsets=None if jitter is None else jitter[active],
+            coarse=coarse,
         )
-        if len(samples) == 0:
-            if t_near[active].min() + (first + segment) * step >= t_far[active].max():
-                break
-            continue
-        part = render_samples(
-            samples, origins[active], directions[active], density_fn, color_fn, color_threshold, transmittance[active]
-        )
-        rgb, opacity, depth = (
-            rgb.index_add(0, active, part.rgb),
-            opacity.index_add(0, active, part.opacity),
-            depth.index_add(0, active, part.depth),
-        )
-        ids = active[part.ray_indices]
-        if len(part.colors):
-            colored = (part.colors, part.weights[part.colored], ids[part.colored])
-        kept.append((part.weights, ids, part.t_mid, part.deltas))
-        transmittance = transmittance.index_put((active,), transmittance[active] * torch.exp(-part.optical_depth))
-        active = active[transmittance[active] > early_stop]
-        if active.numel() == 0:
-            break
+        if len(samples) > 0:
+            part = render_samples(
+                samples,
+                origins[active],
+                directions[active],
+                density_fn,
+                color_fn,
+                color_threshold,
+                transmittance[active],
+            )
+            rgb, opacity, depth = (
+                rgb.index_add(0, active, part.rgb),
+                opacity.index_add(0, active, part.opacity),
+                depth.index_add(0, active, part.depth),
+            )
+            ids = active[part.ray_indices]
+            if len(part.colors):
+                colored = (part.colors, part.weights[part.colored], ids[part.colored])
+            kept.append((part.weights, ids, part.t_mid, part.deltas))
+            transmittance = transmittance.index_put((active,), transmittance[active] * torch.exp(-part.optical_depth))
+        # go on with the rays that are neither opaque nor past the box (the jitter only moves samples further)
+        remaining = t_near[active] + (first + segment + 0.5) * step < t_far[active]
+        active = active[remaining & (transmittance[active] > early_stop)]
     out = composite(rgb, opacity, depth, background)
     empty = origins.new_zeros(0)
     columns = (

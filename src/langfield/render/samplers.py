@@ -7,6 +7,7 @@ from typing import Callable
 
 import torch
 
+from langfield.fields.occupancy import CoarseOccupancy
 from langfield.render.samples import RaySamples
 
 
@@ -30,25 +31,48 @@ def march_uniform(
     num_steps: int,
     occupied: Callable[[torch.Tensor], torch.Tensor] | None = None,
     offsets: torch.Tensor | None = None,
+    coarse: CoarseOccupancy | None = None,
 ) -> RaySamples:
     """Intervals ``[t_near + (k + o) step, + step)`` for ``k`` in ``[first_step, first_step + num_steps)``.
 
     ``offsets`` (R,) in [0, 1) jitter each ray (stratified sampling); ``None`` puts every sample at offset 0.5's
     interval start 0. Samples past ``t_far`` or in cells where ``occupied(positions)`` is false are dropped.
+    ``coarse`` (with ``occupied``) first tests blocks of steps at their centres and drops the blocks with no occupied
+    cell within reach: the same samples, found with one test per block instead of one per step in empty space.
     """
     rays = origins.shape[0]
     device = origins.device
-    k = torch.arange(first_step, first_step + num_steps, device=device, dtype=origins.dtype)
     o = offsets[:, None] if offsets is not None else torch.zeros((rays, 1), device=device, dtype=origins.dtype)
-    starts = t_near[:, None] + (k[None, :] + o) * step  # (R, K)
-    mids = starts + 0.5 * step
-    keep = mids < t_far[:, None]
-    ray_idx, step_idx = keep.nonzero(as_tuple=True)
-    starts = starts[ray_idx, step_idx]
-    if occupied is not None and ray_idx.numel() > 0:
-        pos = origins[ray_idx] + directions[ray_idx] * (starts + 0.5 * step)[:, None]
-        mask = occupied(pos)
-        ray_idx, starts = ray_idx[mask], starts[mask]
+    block = 1
+    if coarse is not None and occupied is not None and rays > 0:
+        # the steps' midpoints lie within (block - 1) / 2 steps of their block's centre
+        longest = float(directions.detach().norm(dim=-1).max()) * step
+        block = min(num_steps, 1 + int(2 * coarse.reach / longest)) if longest > 0 else 1
+    if block > 1:
+        assert coarse is not None and occupied is not None
+        first = torch.arange(first_step, first_step + num_steps, block, device=device, dtype=origins.dtype)  # (B,)
+        keep = t_near[:, None] + (first + o + 0.5) * step < t_far[:, None]  # (R, B) the block's first step
+        ray_idx, block_idx = keep.nonzero(as_tuple=True)
+        centres = t_near[ray_idx] + (first[block_idx] + 0.5 * block + o[ray_idx, 0]) * step
+        hit = coarse.query(origins[ray_idx] + directions[ray_idx] * centres[:, None])
+        ray_idx = ray_idx[hit]
+        # the steps of the blocks hit, (H, block), tested at their midpoints
+        k = first[block_idx[hit]][:, None] + torch.arange(block, device=device, dtype=origins.dtype)
+        starts = t_near[ray_idx][:, None] + (k + o[ray_idx]) * step
+        keep = (k < first_step + num_steps) & (starts + 0.5 * step < t_far[ray_idx][:, None])
+        positions = origins[ray_idx][:, None] + directions[ray_idx][:, None] * (starts + 0.5 * step)[..., None]
+        keep &= occupied(positions.view(-1, 3)).view(keep.shape)
+        ray_idx, starts = ray_idx[:, None].expand_as(keep)[keep], starts[keep]
+    else:
+        k = torch.arange(first_step, first_step + num_steps, device=device, dtype=origins.dtype)
+        starts = t_near[:, None] + (k[None, :] + o) * step  # (R, K)
+        keep = starts + 0.5 * step < t_far[:, None]
+        ray_idx, step_idx = keep.nonzero(as_tuple=True)
+        starts = starts[ray_idx, step_idx]
+        if occupied is not None and ray_idx.numel() > 0:
+            pos = origins[ray_idx] + directions[ray_idx] * (starts + 0.5 * step)[:, None]
+            mask = occupied(pos)
+            ray_idx, starts = ray_idx[mask], starts[mask]
     return RaySamples(ray_idx, starts, starts + step, rays)
 
 

@@ -188,6 +188,7 @@ class ClipNerfModel(Model):
             color,
             self.background if background is None else background,
             occupied=self.occupancy.query,
+            coarse=self.occupancy.coarse(),
             jitter=jitter,
             color_threshold=self.config.color_threshold,
         )

@@ -167,6 +167,7 @@ class DreamFusionModel(Model):
             color,
             background,
             occupied=self.occupancy.query,
+            coarse=self.occupancy.coarse(),
             jitter=jitter,
             color_threshold=cfg.color_threshold,
         )

@@ -49,6 +49,9 @@ class NerfModelConfig:
     """Colour is evaluated only for samples whose weight exceeds this."""
     early_stop_transmittance: Annotated[float, UNIT_OPEN] = 1e-4
     """At evaluation, stop marching a ray once its transmittance falls below this."""
+    render_bfloat16: bool = True
+    """Renders without gradients (eval, render, viewer) evaluate the colour MLP in bfloat16 where the hardware is fast
+    at it (CPUs with AVX-512 BF16 or AMX, CUDA); training stays float32."""
     random_background: bool = True
     """Composite images with alpha on a random colour per ray while training (disambiguates transparency)."""
     lr_density: Annotated[float, NON_NEGATIVE] = 0.1

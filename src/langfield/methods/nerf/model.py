@@ -47,6 +47,7 @@ class NerfModel(Model):
             config.hidden_layers,
             config.view_frequencies,
             shift,
+            config.render_bfloat16,
         )
         self._resize_grids(aabb, start_voxel)
         self.occupancy = OccupancyGrid(self.aabb, self._occupancy_shape())
@@ -195,6 +196,7 @@ class NerfModel(Model):
             color,
             self.background if background is None else background,
             occupied=self.occupancy.query,
+            coarse=self.occupancy.coarse(),
             jitter=jitter,
             color_threshold=cfg.color_threshold,
             segment=None if self.training else 64,
