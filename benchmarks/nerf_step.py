@@ -5,6 +5,8 @@ table of the largest operators.
     .venv/bin/langfield train nerf --data ../shared/data/lego --output benchmarks/out/prof1000 --downscale 8 \
         --max-steps 1000 --seed 0
     .venv/bin/python benchmarks/nerf_step.py benchmarks/out/prof1000 --steps 50
+    # empty space tested at every step (the code before) against block skipping, alternating in one process
+    .venv/bin/python benchmarks/nerf_step.py benchmarks/out/prof1000 --compare-skip --steps 120
 """
 
 from __future__ import annotations
@@ -21,21 +23,14 @@ from langfield.run import load_run
 from langfield.train.trainer import RayBatches, build_optimizer
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path)
-    parser.add_argument("--steps", type=int, default=50)
-    parser.add_argument("--rows", type=int, default=25)
-    parser.add_argument("--system-malloc", action="store_true", help="leave glibc's allocator as it is, as before")
-    args = parser.parse_args()
-    if not args.system_malloc:
-        reuse_freed_memory()  # as the trainer does
-
-    run = load_run(args.run, device="cpu")
+def setup(path: Path, **model_options):
+    """The run's model (``model_options`` set on its config), its config and one training step (returns samples)."""
+    run = load_run(path, device="cpu")
     model, config = run.model, run.config
+    for key, value in model_options.items():
+        setattr(model.config, key, value)
     dataset = load_dataset(config.data)
-    generator = torch.Generator().manual_seed(0)
-    batches = RayBatches(dataset, torch.device("cpu"), generator)
+    batches = RayBatches(dataset, torch.device("cpu"), torch.Generator().manual_seed(0))
     optimizer = build_optimizer(model)
     model.train()
     rays = config.trainer.batch_rays
@@ -48,6 +43,45 @@ def main() -> None:
         losses["total"].backward()
         optimizer.step()
         return int(outputs["weights"].numel())
+
+    return model, config, step
+
+
+def compare_skip(path: Path, steps: int, block: int = 20) -> None:
+    variants = {"every step tested": setup(path, skip_block=0), "block skipping": setup(path)}
+    seconds = dict.fromkeys(variants, 0.0)
+    samples = dict.fromkeys(variants, 0)
+    for _, _, step in variants.values():
+        for _ in range(5):
+            step()
+    for _ in range(max(1, steps // block)):
+        for name, (_, _, step) in variants.items():
+            start = time.perf_counter()
+            for _ in range(block):
+                samples[name] += step()
+            seconds[name] += time.perf_counter() - start
+    total = max(1, steps // block) * block
+    for name in variants:
+        print(f"{name}: {1000 * seconds[name] / total:.1f} ms/step, {samples[name] / seconds[name]:,.0f} samples/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--rows", type=int, default=25)
+    parser.add_argument("--system-malloc", action="store_true", help="leave glibc's allocator as it is, as before")
+    parser.add_argument("--compare-skip", action="store_true", help="every step tested vs block skipping, alternating")
+    args = parser.parse_args()
+    if not args.system_malloc:
+        reuse_freed_memory()  # as the trainer does
+
+    if args.compare_skip:
+        compare_skip(args.run, args.steps)
+        return
+    model, config, step = setup(args.run)
+    rays = config.trainer.batch_rays
+    generator = torch.Generator().manual_seed(0)
 
     for _ in range(5):
         step()

@@ -41,6 +41,9 @@ class NerfModelConfig:
     lattice, each lattice cell split in equal parts until they are about this small."""
     occupancy_threshold: Annotated[float, UNIT_OPEN] = 1e-3
     """A cell is empty when the opacity of one step through it stays below this."""
+    skip_block: Annotated[int, NON_NEGATIVE] = 4
+    """Empty space is skipped in blocks of this many occupancy cells per axis (one test per block of steps, the
+    same samples); 0 or 1 tests every step."""
     occupancy_every: Annotated[int, at_least(1)] = 16
     """Steps between occupancy-grid updates."""
     occupancy_warmup: Annotated[int, NON_NEGATIVE] = 16

@@ -196,7 +196,7 @@ class NerfModel(Model):
             color,
             self.background if background is None else background,
             occupied=self.occupancy.query,
-            coarse=self.occupancy.coarse(),
+            coarse=self.occupancy.coarse(cfg.skip_block) if cfg.skip_block > 1 else None,
             jitter=jitter,
             color_threshold=cfg.color_threshold,
             segment=None if self.training else 64,
