@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -10,14 +9,22 @@ from torch import nn
 from torch.nn import functional as F
 
 
-@dataclass(frozen=True)
 class CoarseOccupancy:
-    """A conservative coarse test for skipping empty space many steps at a time: ``query(positions)`` is true at every
+    """A conservative coarse test for skipping empty space many steps at a time: :meth:`query` is true at every
     position within ``reach`` (world units, along each axis) of an occupied cell; false means that whole neighbourhood
-    is empty."""
+    is empty. ``blocks`` (X, Y, Z) bool, each ``extent`` (3,) wide from ``origin`` (3,)."""
 
-    query: Callable[[torch.Tensor], torch.Tensor]
-    reach: float
+    def __init__(self, blocks: torch.Tensor, origin: torch.Tensor, extent: torch.Tensor):
+        self.flat = blocks.reshape(-1)
+        self.counts = torch.tensor(blocks.shape, device=blocks.device)
+        self.strides = (blocks.shape[1] * blocks.shape[2], blocks.shape[2])
+        self.origin, self.extent = origin, extent
+        self.reach = float(extent.min())
+
+    def query(self, positions: torch.Tensor) -> torch.Tensor:
+        cell = ((positions - self.origin) / self.extent).floor().long()
+        cell = torch.minimum(cell.clamp_min(0), self.counts - 1)  # outside the box: the nearest boundary block
+        return self.flat[cell[:, 0] * self.strides[0] + cell[:, 1] * self.strides[1] + cell[:, 2]]
 
 
 class OccupancyGrid(nn.Module):
@@ -84,16 +91,7 @@ class OccupancyGrid(nn.Module):
         blocks = F.max_pool3d(F.pad(occupied, pad), factor)
         blocks = F.max_pool3d(blocks, 3, stride=1, padding=1)[0, 0] > 0
         extent = (self.aabb[1] - self.aabb[0]) / torch.tensor(self.shape, device=self.aabb.device) * factor
-        origin, counts = self.aabb[0].clone(), torch.tensor(blocks.shape, device=self.aabb.device)
-        _, sy, sz = blocks.shape
-        flat_blocks = blocks.reshape(-1)
-
-        def query(positions: torch.Tensor) -> torch.Tensor:
-            cell = ((positions - origin) / extent).floor().long()
-            cell = torch.minimum(cell.clamp_min(0), counts - 1)  # outside the box: the nearest boundary block
-            return flat_blocks[(cell[:, 0] * sy + cell[:, 1]) * sz + cell[:, 2]]
-
-        coarse = CoarseOccupancy(query, float(extent.min()))
+        coarse = CoarseOccupancy(blocks, self.aabb[0].clone(), extent)
         self._coarse = (self.occupied, self.occupied._version, factor, coarse)
         return coarse
 

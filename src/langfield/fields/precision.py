@@ -12,9 +12,10 @@ from torch.nn import functional as F
 
 @lru_cache(maxsize=None)
 def fast_bfloat16(device_type: str) -> bool:
-    """True where bfloat16 matrix products beat float32: CUDA, and CPUs whose oneDNN has native bfloat16."""
-    if device_type == "cuda":
-        return True
+    """True where bfloat16 matrix products beat float32: CUDA GPUs from Ampere on, and CPUs whose oneDNN has native
+    bfloat16."""
+    if device_type == "cuda":  # tensor cores with bfloat16 from Ampere (compute capability 8) on
+        return torch.cuda.is_available() and torch.cuda.get_device_capability()[0] >= 8
     if device_type == "cpu":
         try:
             return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
