@@ -39,8 +39,9 @@ class NerfModelConfig:
     occupancy_resolution: Annotated[int, at_least(2)] = 128
     """About this many occupancy cells (used to skip empty space) across the scene box: the cells follow the density
     lattice, each lattice cell split in equal parts until they are about this small."""
-    occupancy_threshold: Annotated[float, UNIT_OPEN] = 1e-3
-    """A cell is empty when the opacity of one step through it stays below this."""
+    occupancy_threshold: Annotated[float, UNIT_OPEN] = 1e-2
+    """A cell is empty when the opacity of one step through it stays below this (nerfacc's default; chosen over 1e-3
+    on a development split of lego's training views, BENCHMARKS.md)."""
     skip_block: Annotated[int, NON_NEGATIVE] = 4
     """Empty space is skipped in blocks of this many occupancy cells per axis (one test per block of steps, the
     same samples); 0 or 1 tests every step."""
