@@ -174,3 +174,41 @@ def test_coarse_skipping_marches_the_same_samples():
                 assert len(plain) > 1000
                 assert torch.equal(skipped.ray_indices, plain.ray_indices)
                 assert torch.equal(skipped.t_starts, plain.t_starts) and torch.equal(skipped.t_ends, plain.t_ends)
+
+
+def test_segments_return_every_coloured_sample():
+    from langfield.render.rendering import march_and_render
+
+    occupancy, aabb, g = _sparse_occupancy(3)
+    rays = 400
+    origins = torch.nn.functional.normalize(torch.randn((rays, 3), generator=g), dim=-1) * 3
+    directions = torch.nn.functional.normalize(-origins + 0.3 * torch.randn((rays, 3), generator=g), dim=-1)
+
+    def density(positions, ray_indices):
+        return torch.full((len(positions),), 20.0), None
+
+    def color(positions, directions, ray_indices, features):
+        return torch.sigmoid(positions)
+
+    outputs = {}
+    for segment in (None, 16):  # whole rays at once, and 16 steps at a time
+        outputs[segment] = march_and_render(
+            origins,
+            directions,
+            aabb,
+            0.0,
+            0.02,
+            density,
+            color,
+            torch.zeros(3),
+            occupied=occupancy.query,
+            segment=segment,
+            early_stop=0.0,
+        )
+    for out in outputs.values():
+        colours, weights, ray_ids = out["colored"]
+        # the coloured samples account for the whole rendered colour (the background is black)
+        summed = torch.zeros(rays, 3).index_add(0, ray_ids, colours * weights[:, None])
+        assert torch.allclose(summed, out["rgb"], atol=1e-5) and out["rgb"].abs().sum() > 1
+    assert torch.allclose(outputs[None]["rgb"], outputs[16]["rgb"], atol=1e-5)
+    assert len(outputs[16]["colored"][0]) == len(outputs[None]["colored"][0])

@@ -126,7 +126,7 @@ def march_and_render(
     active = torch.arange(rays, device=device)[t_near + 0.5 * step < t_far]  # rays that miss the box march nothing
     rgb, opacity, depth = origins.new_zeros(rays, 3), origins.new_zeros(rays), origins.new_zeros(rays)
     kept: list[tuple[torch.Tensor, ...]] = []
-    colored = None
+    colored: list[tuple[torch.Tensor, ...]] = []  # per segment: (colours, weights, ray indices) of coloured samples
     for first in range(0, total_steps, segment):
         if active.numel() == 0:
             break
@@ -159,7 +159,7 @@ def march_and_render(
             )
             ids = active[part.ray_indices]
             if len(part.colors):
-                colored = (part.colors, part.weights[part.colored], ids[part.colored])
+                colored.append((part.colors, part.weights[part.colored], ids[part.colored]))
             kept.append((part.weights, ids, part.t_mid, part.deltas))
             transmittance = transmittance.index_put((active,), transmittance[active] * torch.exp(-part.optical_depth))
         # go on with the rays that are neither opaque nor past the box (the jitter only moves samples further)
@@ -172,5 +172,6 @@ def march_and_render(
         if kept
         else [empty, torch.zeros(0, dtype=torch.long, device=device), empty, empty]
     )
-    out.update(weights=columns[0], ray_indices=columns[1], t_mid=columns[2], deltas=columns[3], colored=colored)
+    every_colored = tuple(torch.cat(c) for c in zip(*colored)) if colored else None  # all segments'
+    out.update(weights=columns[0], ray_indices=columns[1], t_mid=columns[2], deltas=columns[3], colored=every_colored)
     return out
