@@ -24,7 +24,7 @@ def small_nerf(data, output, **trainer):
     return NerfConfig(
         output=output,
         data=DataConfig(data=data),
-        trainer=TrainerConfig(batch_rays=1024, eval_every=0, progress=False, **trainer),
+        trainer=TrainerConfig(**{"batch_rays": 1024, "eval_every": 0, "progress": False, **trainer}),
         model=NerfModelConfig(resolution=64, initial_resolution=32, grow_at=(150, 300), occupancy_resolution=32),
     )
 
@@ -162,3 +162,35 @@ def test_ctrl_c_waits_for_the_step_boundary_and_twice_stops_at_once():
         with pytest.raises(KeyboardInterrupt):
             signal.raise_signal(signal.SIGINT)  # a second Ctrl-C
     assert signal.getsignal(signal.SIGINT) is previous
+
+
+def test_periodic_eval_renders_a_fixed_subset_of_the_held_out_view(sphere_scene, tmp_path):
+    from langfield.data import load_dataset
+    from langfield.run import load_run
+    from langfield.train.metrics import psnr
+    from langfield.train.trainer import eval_subset
+
+    subset = eval_subset(32 * 32, 300)
+    assert subset is not None and len(subset) == 300 and len(set(subset.tolist())) == 300
+    assert torch.equal(subset, eval_subset(32 * 32, 300))  # the same pixels every time
+    assert bool((subset[1:] > subset[:-1]).all()) and int(subset.max()) < 32 * 32
+    assert eval_subset(32 * 32, 0) is None and eval_subset(32 * 32, 32 * 32) is None
+
+    Trainer(get_method("nerf"), small_nerf(sphere_scene, tmp_path / "run", max_steps=300, eval_every=150)).train()
+    config = small_nerf(sphere_scene, tmp_path / "sub", max_steps=300, eval_every=150, eval_pixels=300)
+    Trainer(get_method("nerf"), config).train()
+    evals = {}
+    for name in ("run", "sub"):
+        log = [json.loads(line) for line in (tmp_path / name / "train_log.jsonl").read_text().splitlines()]
+        evals[name] = [entry for entry in log if "eval_psnr" in entry]
+        assert [entry["step"] for entry in evals[name]] == [150, 300]
+    assert all("eval_pixels" not in entry for entry in evals["run"])
+    assert all(entry["eval_pixels"] == 300 for entry in evals["sub"])
+
+    # the logged value is the PSNR of exactly those pixels of the whole render, close to the whole view's
+    run, dataset = load_run(tmp_path / "sub"), load_dataset(config.data)
+    view = evals["sub"][-1]["eval_view"]
+    image = run.model.render_camera(dataset.cameras, view)["rgb"].reshape(-1, 3)
+    target = dataset.rgb(view).reshape(-1, 3)
+    assert abs(psnr(image[subset], target[subset]) - evals["sub"][-1]["eval_psnr"]) < 1e-3
+    assert abs(psnr(image, target) - evals["sub"][-1]["eval_psnr"]) < 1.5

@@ -85,26 +85,21 @@ class Model(nn.Module):
         raise NotImplementedError
 
     @torch.no_grad()
-    def render_camera(
+    def render_rays(
         self,
-        cameras: Cameras,
-        index: int,
+        origins: torch.Tensor,
+        directions: torch.Tensor,
         chunk: int | None = None,
         outputs: tuple[str, ...] = ("rgb", "opacity", "depth"),
         before_chunk: Callable[[], None] | None = None,
     ) -> dict[str, torch.Tensor]:
-        """Render a whole image: ``rgb`` (H, W, 3), ``opacity`` (H, W), ``depth`` (H, W), and any other per-ray
-        ``outputs`` of the model's forward (e.g. lerf's ``language``). ``before_chunk`` is called before each chunk
-        of rays and may raise to abandon the render (the viewer does when its camera moves); the model's training
-        mode is restored either way."""
+        """Render rays in evaluation mode, ``chunk`` at a time: each of ``outputs`` per ray. ``before_chunk`` is
+        called before each chunk and may raise to abandon the render (the viewer does when its camera moves); the
+        model's training mode is restored either way."""
         chunk = chunk or self.render_chunk
-        h, w = cameras.height, cameras.width
-        # rays (24 B), the outputs (rgb, opacity, depth, ...) and their concatenation, per pixel
-        require_memory(h * w * (24 + 16 * (2 + len(outputs))), f"a {w}x{h} render", "render at a lower resolution")
         was_training = self.training
         self.eval()
         try:
-            origins, directions = cameras.to(self.background.device).image_rays(index)
             parts: dict[str, list[torch.Tensor]] = {key: [] for key in outputs}
             for start in range(0, origins.shape[0], chunk):
                 if before_chunk is not None:
@@ -114,7 +109,25 @@ class Model(nn.Module):
                     parts[key].append(out[key])
         finally:
             self.train(was_training)
-        return {key: torch.cat(value).reshape(h, w, -1).squeeze(-1) for key, value in parts.items()}
+        return {key: torch.cat(value) for key, value in parts.items()}
+
+    def render_camera(
+        self,
+        cameras: Cameras,
+        index: int,
+        chunk: int | None = None,
+        outputs: tuple[str, ...] = ("rgb", "opacity", "depth"),
+        before_chunk: Callable[[], None] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Render a whole image: ``rgb`` (H, W, 3), ``opacity`` (H, W), ``depth`` (H, W), and any other per-ray
+        ``outputs`` of the model's forward (e.g. lerf's ``language``); ``chunk`` and ``before_chunk`` as in
+        :meth:`render_rays`."""
+        h, w = cameras.height, cameras.width
+        # rays (24 B), the outputs (rgb, opacity, depth, ...) and their concatenation, per pixel
+        require_memory(h * w * (24 + 16 * (2 + len(outputs))), f"a {w}x{h} render", "render at a lower resolution")
+        origins, directions = cameras.to(self.background.device).image_rays(index)
+        parts = self.render_rays(origins, directions, chunk, outputs, before_chunk)
+        return {key: value.reshape(h, w, -1).squeeze(-1) for key, value in parts.items()}
 
 
 def load_weights(model: Model, state: dict, source: object, method: str, remedy: str) -> None:

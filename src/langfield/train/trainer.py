@@ -62,6 +62,15 @@ class RayBatches:
         return RayBatch(origins, directions, target, background, cams, pixels)
 
 
+def eval_subset(pixels: int, cap: int) -> torch.Tensor | None:
+    """The flat pixel indices the periodic evaluation renders: ``cap`` of ``pixels`` drawn without replacement by a
+    fixed generator, sorted (the same ones every time and every run), or None for all of them."""
+    if cap <= 0 or pixels <= cap:
+        return None
+    generator = torch.Generator().manual_seed(0)
+    return torch.randperm(pixels, generator=generator)[:cap].sort().values
+
+
 def build_optimizer(model: Model, previous: torch.optim.Optimizer | None = None) -> torch.optim.Optimizer:
     groups = model.param_groups()
     for group in groups:
@@ -123,6 +132,7 @@ class FieldTask(Task):
         self.generator = generator
         self.batches: RayBatches | None = None
         self.eval_view: int | None = None
+        self.eval_subset: torch.Tensor | None = None
         self.log: TextIO | None = None
         self.outputs: dict | None = None
         self.last_psnr = self.last_loss = float("nan")
@@ -151,6 +161,7 @@ class FieldTask(Task):
             self.batches = RayBatches(dataset, self.device, self.generator)
         if dataset is not None and tcfg.eval_every and self.main:
             self.eval_view = dataset.test_indices[0] if dataset.test_indices else dataset.train_indices[0]
+            self.eval_subset = eval_subset(dataset.width * dataset.height, tcfg.eval_pixels)
         if self.main:
             self.log = (self.trainer.output / LOG_FILE).open("a", buffering=1)
         model.train()
@@ -225,9 +236,20 @@ class FieldTask(Task):
     def evaluate(self, view: int, step: int, elapsed: float) -> None:
         model, dataset = self.model, self.dataset
         model.select_view(dataset, view)
-        image = model.render_camera(dataset.cameras, view)["rgb"].cpu()
-        value = psnr(image, dataset.rgb(view))
-        self._write({"step": step, "elapsed": round(elapsed, 3), "eval_view": view, "eval_psnr": value})
+        subset = self.eval_subset
+        if subset is None:
+            image, target = model.render_camera(dataset.cameras, view, outputs=("rgb",))["rgb"], dataset.rgb(view)
+        else:
+            cameras = dataset.cameras.to(self.device)
+            pixels = subset.to(self.device)
+            origins, directions = cameras.pixel_rays(torch.full_like(pixels, view), pixels)
+            image = model.render_rays(origins, directions, outputs=("rgb",))["rgb"]
+            target = dataset.rgb(view).reshape(-1, 3)[subset]
+        value = psnr(image.cpu(), target)
+        entry = {"step": step, "elapsed": round(elapsed, 3), "eval_view": view, "eval_psnr": value}
+        if subset is not None:
+            entry["eval_pixels"] = len(subset)
+        self._write(entry)
         console.print(f"step {step}: held-out view {view} PSNR {value:.2f} dB")
         model.train()
 
