@@ -194,3 +194,17 @@ def test_periodic_eval_renders_a_fixed_subset_of_the_held_out_view(sphere_scene,
     target = dataset.rgb(view).reshape(-1, 3)
     assert abs(psnr(image[subset], target[subset]) - evals["sub"][-1]["eval_psnr"]) < 1e-3
     assert abs(psnr(image, target) - evals["sub"][-1]["eval_psnr"]) < 1.5
+
+
+def test_a_time_budget_alone_is_not_capped_by_the_default_step_limit(sphere_scene, tmp_path, monkeypatch):
+    from langfield.train import config as trainer_config
+
+    assert TrainerConfig().step_limit == trainer_config.DEFAULT_STEPS == 30000
+    assert TrainerConfig(max_seconds=60.0).step_limit is None
+    assert TrainerConfig(max_seconds=60.0, max_steps=5).step_limit == 5
+    monkeypatch.setattr(trainer_config, "DEFAULT_STEPS", 20)  # small enough to bite in a test
+    Trainer(get_method("nerf"), small_nerf(sphere_scene, tmp_path / "steps")).train()
+    assert json.loads((tmp_path / "steps" / "train_summary.json").read_text())["steps"] == 20
+    Trainer(get_method("nerf"), small_nerf(sphere_scene, tmp_path / "time", max_seconds=4.0)).train()
+    summary = json.loads((tmp_path / "time" / "train_summary.json").read_text())
+    assert summary["steps"] > 20 and summary["seconds"] >= 4.0, summary

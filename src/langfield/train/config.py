@@ -8,10 +8,15 @@ from typing import Annotated, Optional
 from langfield.checks import NON_NEGATIVE, SEED, at_least, between, positive
 
 
+#: the step limit of a run given neither --max-steps nor --max-seconds
+DEFAULT_STEPS = 30000
+
+
 @dataclass
 class TrainerConfig:
-    max_steps: Annotated[int, at_least(1)] = 30000
-    """Stop after this many optimisation steps."""
+    max_steps: Annotated[Optional[int], at_least(1)] = None
+    """Stop after this many optimisation steps; unset: 30,000, or no step limit when --max-seconds is given (the time
+    budget alone ends the run)."""
     max_seconds: Annotated[Optional[float], positive()] = None
     """Stop after this much wall-clock training time; the learning-rate schedule then follows elapsed time."""
     seed: Annotated[int, SEED] = 0
@@ -50,3 +55,10 @@ class TrainerConfig:
     viewer_refresh: Annotated[float, between(0.1, 3600.0)] = 5.0
     """While training, how often (seconds) the viewer redraws a camera at rest to show progress; a moving camera is
     drawn at once. Each redraw costs the browser CPU too: on a laptop both come out of the training's time."""
+
+    @property
+    def step_limit(self) -> int | None:
+        """The steps after which training stops: ``max_steps``, or 30,000 when neither it nor a time budget is set."""
+        if self.max_steps is not None:
+            return self.max_steps
+        return None if self.max_seconds is not None else DEFAULT_STEPS

@@ -57,7 +57,8 @@ def _rng_state(generator: torch.Generator) -> dict:
 class LoopSettings:
     name: str
     """Shown on the progress bar and saved in the checkpoint (a checkpoint of another name is refused)."""
-    max_steps: int
+    max_steps: int | None
+    """Stop after this many steps (None: only ``max_seconds`` ends the loop)."""
     max_seconds: float | None = None
     """Also stop after this much training time; the progress that schedules follow is then the larger fraction."""
     seed: int = 0
@@ -195,7 +196,9 @@ class TrainingLoop:
 
     def progress(self, step: int, elapsed: float) -> float:
         s = self.settings
-        fractions = [step / max(s.max_steps, 1)]
+        if s.max_steps is None and s.max_seconds is None:
+            raise ValueError("a training loop needs max_steps or max_seconds")
+        fractions = [] if s.max_steps is None else [step / max(s.max_steps, 1)]
         if s.max_seconds is not None:
             fractions.append(elapsed / max(s.max_seconds, 1e-9))
         return min(1.0, max(fractions))
@@ -248,7 +251,7 @@ class TrainingLoop:
             bar_shown = s.progress and self.main
             with progress_bar(s.name, bar_shown, *s.metric) as bar, step_boundaries() as boundary:
                 try:
-                    while step < s.max_steps and self.progress(step, elapsed) < 1.0:
+                    while (s.max_steps is None or step < s.max_steps) and self.progress(step, elapsed) < 1.0:
                         with hold():  # an observer (the viewer) reads the model between steps, never in one
                             task.begin_step(step, self.progress(step, elapsed), self.generator)
                             losses = task.losses(step, rank_generator)

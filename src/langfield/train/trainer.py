@@ -410,7 +410,7 @@ class Trainer:
             console.print(dataset.summary())
         settings = LoopSettings(
             self.spec.name,
-            tcfg.max_steps,
+            tcfg.step_limit,
             tcfg.max_seconds,
             tcfg.seed,
             tcfg.threads,
