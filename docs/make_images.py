@@ -2,6 +2,7 @@
 
 .venv/bin/python docs/make_images.py
 .venv/bin/python docs/make_images.py lerf RUN...     # heat-maps of trained lerf runs on procedural scenes
+.venv/bin/python docs/make_images.py photo-query     # `langfield query` on real photographs (langfield-vision)
 """
 
 from __future__ import annotations
@@ -88,9 +89,50 @@ def lerf_heatmaps(runs: list[str], queries_per_run: int = 4) -> None:
     canvas.save(OUT / "lerf_heatmaps.png")
 
 
+PHOTO_QUERIES = (
+    (("chelsea", "coffee"), ("a cat", "a cup of coffee", "a flower")),
+    (("astronaut",), ("a rocket", "an astronaut", "a cup of coffee")),
+)
+
+
+def photo_queries() -> None:
+    """`langfield query` on real photographs (scikit-image's, never used in training): one row per photo (two photos
+    side by side in the first), its heat-maps with langfield-vision, best pixel circled."""
+    from PIL import Image
+    from torch.nn import functional as F
+
+    from langfield.apps.photo_query import query_photo
+    from langfield.apps.real_photos import load_photos
+    from langfield.encoders import load_encoder
+    from langfield.methods.lerf.heatmaps import grid
+
+    photos = {p.name: p.image for p in load_photos()}
+    encoder = load_encoder("langfield-vision")
+    rows = []
+    for names, texts in PHOTO_QUERIES:
+        parts = []
+        for name in names:
+            image = photos[name].permute(2, 0, 1)[None]
+            size = (192, round(image.shape[-1] * 192 / image.shape[-2]))
+            parts.append(F.interpolate(image, size=size, mode="bilinear", antialias=True)[0])
+        answer = query_photo(torch.cat(parts, dim=2).permute(1, 2, 0), texts, encoder, progress=False)
+        rows.append(grid(answer, scale=1, first="photo"))
+    width = max(r.shape[1] for r in rows)
+    canvas = Image.new("RGB", (width, sum(r.shape[0] for r in rows)), "white")
+    y = 0
+    for r in rows:
+        canvas.paste(Image.fromarray(r), (0, y))
+        y += r.shape[0]
+    OUT.mkdir(parents=True, exist_ok=True)
+    canvas.save(OUT / "photo_query.png")
+
+
 def main() -> None:
     if sys.argv[1:2] == ["lerf"]:
         lerf_heatmaps(sys.argv[2:])
+        return
+    if sys.argv[1:2] == ["photo-query"]:
+        photo_queries()
         return
     encoder_examples()
     rows = []

@@ -217,3 +217,64 @@ def test_imagenet_grader_names_real_classes_and_finds_the_kind_in_photos(lite0, 
     assert [imagenet_hits(image, "chair", lite0)[0] for image in images] == [False, False, False]
     with pytest.raises(ValueError, match="sphere"):
         imagenet_hits(images[0], "sphere", lite0)
+
+
+def _side_by_side(*images: torch.Tensor, height: int = 128) -> torch.Tensor:
+    from torch.nn import functional as F
+
+    def fit(image: torch.Tensor) -> torch.Tensor:
+        size = (height, round(image.shape[1] * height / image.shape[0]))
+        return F.interpolate(image.permute(2, 0, 1)[None], size=size, mode="bilinear", antialias=True)[0]
+
+    return torch.cat([fit(image) for image in images], dim=2).permute(1, 2, 0).contiguous()
+
+
+def test_photo_query_finds_the_cat_and_the_cup_in_a_real_photo(vision, photos):
+    from langfield.apps.photo_query import query_photo
+
+    image = _side_by_side(photos["chelsea"].image, photos["coffee"].image)
+    split = round(photos["chelsea"].image.shape[1] * 128 / photos["chelsea"].image.shape[0])  # the cat | the cup
+    answer = query_photo(image, ["a cat", "a cup of coffee"], vision, progress=False)
+    assert answer.relevancy.shape == (2, *image.shape[:2]) and answer.rgb.shape == image.shape
+    assert int(answer.best_pixel[0, 0]) < split <= int(answer.best_pixel[1, 0]), answer.best_pixel
+    # what the heat-map shows (relevancy above 0.5) lies on each query's own photo
+    shown = (answer.relevancy - 0.5).clamp(min=0)
+    on_cat = shown[:, :, :split].sum((1, 2)) / shown.sum((1, 2))
+    assert on_cat[0] > 0.8 and on_cat[1] < 0.2, on_cat
+    assert all(min(abs(f - g) for g in (0.2, 0.3, 0.45, 0.65)) < 1e-6 for f in answer.fractions.tolist())
+
+
+def test_query_cli_takes_photos_of_any_size_grayscale_and_rgba(tmp_path, photos):
+    from langfield.export.images import read_image
+
+    pair = (_side_by_side(photos["chelsea"].image, photos["coffee"].image, height=96).numpy() * 255).astype(np.uint8)
+    big = tmp_path / "pair-big.jpg"
+    Image.fromarray(pair).resize((3000, 1000)).save(big, quality=90)
+    gray = tmp_path / "pair-gray.png"
+    Image.fromarray(pair).convert("L").save(gray)
+    rgba = tmp_path / "pair-rgba.png"
+    Image.fromarray(pair).convert("RGBA").save(rgba)
+    for photo in (big, gray, rgba):
+        out = tmp_path / f"out-{photo.stem}"
+        result = langfield("query", photo, "a cat", "a flower", "--encoder", "langfield-mini", "--out", out)
+        assert result.returncode == 0, result.stderr
+        record = json.loads((out / "a_cat.json").read_text())
+        assert record["photo"] == str(photo) and record["encoder"] == "langfield-mini"
+        relevancy = np.load(out / "a_cat.npy")
+        height, width = relevancy.shape
+        assert max(height, width) <= 512 and abs(width / height - 3.0) < 0.05  # shrunk, not cropped
+        assert 0.0 <= relevancy.min() and relevancy.max() <= 1.0 and relevancy.std() > 0  # a map, not a constant
+        x, y = record["best_pixel"]
+        assert abs(record["relevancy"] - relevancy[y, x]) < 1e-4 and relevancy[y, x] == pytest.approx(relevancy.max())
+        heat = read_image(out / "a_cat.png")
+        assert heat.shape == (height, width, 3) and float(heat.std()) > 0.05  # the photo shows through
+        overview = read_image(out / "queries.png")
+        assert overview.shape[1] == 3 * width  # the photo, then one tile per query
+    taken = tmp_path / "out-pair-big"
+    assert_clean_error(langfield("query", big, "a cat", "--out", taken), "--overwrite")
+    assert_clean_error(langfield("query", big, "a cat", "--view", "2"), "--view needs a lerf run", "is a photo")
+    assert_clean_error(langfield("query", big, "a cat", "--encoder", "efficientnet-lite0"), "no text tower")
+    assert_clean_error(langfield("query", big, "a cat", "--scales", "0"), "--scales")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"not a jpeg")
+    assert_clean_error(langfield("query", broken, "a cat"), "broken.jpg", "not a readable image")

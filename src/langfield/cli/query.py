@@ -1,4 +1,5 @@
-"""``langfield query RUN "text" ...``: relevancy heat-maps, raw maps, the best 3D location, a 3D relevancy cloud."""
+"""``langfield query RUN "text" ...``: relevancy heat-maps, raw maps, the best 3D location, a 3D relevancy cloud;
+``langfield query PHOTO "text" ...``: heat-maps over one photograph, with no 3D field."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ from langfield.errors import LangfieldError
 @dataclass
 class QueryArgs:
     """Ask a trained `lerf` run where things are. Writes, per query, a heat-map over the render (PNG), the raw
-    relevancy (.npy) and the best 3D location (JSON) into --out."""
+    relevancy (.npy) and the best 3D location (JSON) into --out. Given a photograph (PNG, JPEG, ...; any size)
+    instead of a run, answers on the photo itself: heat-maps, raw relevancy, the best pixel, and queries.png with
+    all of them."""
 
     run: tyro.conf.Positional[Path]
+    """A `lerf` run folder, or a photograph."""
     texts: tyro.conf.Positional[Tuple[str, ...]]
     """One or more queries, e.g. "the red mug" "a chair"."""
     out: Path = Path("query")
@@ -32,9 +36,14 @@ class QueryArgs:
     canonical: Tuple[str, ...] = ()
     """Canonical phrases (default: the run's, "object" "things" "stuff" "texture")."""
     scales: Annotated[Tuple[float, ...], between(0, 1, lo_open=True)] = ()
-    """Crop scales tried per query, as fractions of the image height (default: the run's, 0.1 ... 0.3)."""
+    """Crop scales tried per query, as fractions of the image height (default: the run's, 0.1 ... 0.3; for a photo
+    0.2 ... 0.65)."""
     smoothing: Annotated[Optional[float], NON_NEGATIVE] = None
-    """Gaussian blur of the maps, as a fraction of the image height (default: the run's, 0.02; 0: none)."""
+    """Gaussian blur of the maps, as a fraction of the image height (default: the run's, 0.02; for a photo 0.02;
+    0: none)."""
+    encoder: Optional[str] = None
+    """Photos only: the vision-language encoder that reads the photo's crops (default: langfield-vision, the one on
+    a real ImageNet backbone); a run queries with the encoder it was trained with."""
     device: str = "auto"
     overwrite: bool = False
     """Write into a non-empty --out, replace an existing --export file."""
@@ -46,6 +55,11 @@ def query(argv: list[str]) -> None:
         raise LangfieldError('give a non-empty query text, e.g. langfield query RUN "the red mug"')
     if args.frames < 1:
         raise LangfieldError(f"--frames must be at least 1, got {args.frames}")
+    if is_photo(args.run):
+        query_photo_file(args)
+        return
+    if args.encoder is not None:
+        raise LangfieldError(f"--encoder is for photos: the run {args.run} queries with the encoder it trained with")
     import numpy as np
 
     from langfield.apps.query import open_query
@@ -96,3 +110,45 @@ def query(argv: list[str]) -> None:
             {f"relevancy_{slug(t)}": scores[q].numpy() for q, t in enumerate(texts)},
         )
         console.print(f"wrote {args.export} ({len(positions):,} points)")
+
+
+def is_photo(path: Path) -> bool:
+    from langfield.process.inputs import PHOTO_SUFFIXES
+
+    return path.is_file() and path.suffix.lower() in PHOTO_SUFFIXES
+
+
+def query_photo_file(args: QueryArgs) -> None:
+    """Heat-maps of the queries over the photograph ``args.run``."""
+    run_only = {"--view": args.view is not None, "--path": args.path != "view", "--export": args.export is not None}
+    for option, given in run_only.items():
+        if given:
+            raise LangfieldError(f"{option} needs a lerf run; {args.run} is a photo")
+    from langfield.apps.photo_query import PHOTO_FRACTIONS, PHOTO_MAX_SIDE, query_photo
+    from langfield.atomic import fresh_folder
+    from langfield.core import resolve_device
+    from langfield.encoders import load_encoder
+    from langfield.export.images import read_image, save_png
+    from langfield.methods.lerf.config import CANONICAL_PHRASES
+    from langfield.methods.lerf.heatmaps import grid, write_maps
+    from langfield.ui import console
+
+    texts = [t.strip() for t in args.texts]
+    image = read_image(args.run, max_side=PHOTO_MAX_SIDE)  # photos of any size; grayscale and RGBA converted
+    encoder = load_encoder(args.encoder or "langfield-vision", resolve_device(args.device))
+    if not encoder.has_text:
+        raise LangfieldError(
+            f"--encoder {encoder.name} has no text tower: queries need a vision-language encoder (langfield-vision, "
+            "langfield-mini, a CLIP folder)"
+        )
+    out = fresh_folder(args.out, args.overwrite)
+    canonical = args.canonical or CANONICAL_PHRASES
+    smoothing = 0.02 if args.smoothing is None else args.smoothing
+    answer = query_photo(image, texts, encoder, canonical, args.scales or PHOTO_FRACTIONS, smoothing=smoothing)
+    extra = [{"photo": str(args.run), "encoder": encoder.name, "canonical": list(canonical)} for _ in texts]
+    for record in write_maps(answer, out, "", extra):
+        x, y = record["best_pixel"]
+        relevant = record["relevancy"]
+        console.print(f"{record['text']!r}: best pixel ({x}, {y}), relevancy {relevant:.3f} -> {record['image']}")
+    save_png(out / "queries.png", grid(answer, scale=1, first="photo"))
+    console.print(f"all queries: {out / 'queries.png'}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -23,9 +24,19 @@ def overlay(rgb: torch.Tensor, relevancy: torch.Tensor) -> torch.Tensor:
     return (rgb * (1 - 0.7 * strength) + colorize(relevancy.clamp(0.5, 1.0), 0.5, 1.0) * 0.7 * strength).clamp(0, 1)
 
 
-def write_answer(answer: ViewAnswer, out: Path, view: int, canonical: tuple[str, ...]) -> list[dict]:
-    """Per query: ``<slug>_view<I>.png`` (heat-map over the render), ``.npy`` (raw relevancy), ``.json`` (best
-    pixel, best 3D point, its relevancy and the chosen scale). Returns the JSON records."""
+class Answer(Protocol):
+    """What a picture of a query answer needs: per query, its relevancy map over the image, best pixel and scale."""
+
+    texts: list[str]
+    relevancy: torch.Tensor  # (Q, H, W)
+    fractions: torch.Tensor  # (Q,) chosen crop fraction
+    best_pixel: torch.Tensor  # (Q, 2) (x, y)
+    rgb: torch.Tensor  # (H, W, 3)
+
+
+def write_maps(answer: Answer, out: Path, suffix: str, extra: list[dict]) -> list[dict]:
+    """Per query: ``<slug><suffix>.png`` (heat-map over the image), ``.npy`` (raw relevancy), ``.json`` (best pixel,
+    its relevancy, the chosen scale, and that query's ``extra`` entries). Returns the JSON records."""
     from langfield.atomic import write_json
     from langfield.export.images import save_npy, save_png
 
@@ -33,18 +44,16 @@ def write_answer(answer: ViewAnswer, out: Path, view: int, canonical: tuple[str,
     out.mkdir(parents=True, exist_ok=True)
     records = []
     for q, text in enumerate(answer.texts):
-        name = f"{slug(text)}_view{view}"
+        name = f"{slug(text)}{suffix}"
         save_png(out / f"{name}.png", overlay(answer.rgb, answer.relevancy[q]))
         save_npy(out / f"{name}.npy", answer.relevancy[q].numpy())
         x, y = answer.best_pixel[q].tolist()
         record = {
             "text": text,
-            "view": view,
             "best_pixel": [x, y],
-            "best_point": [round(v, 5) for v in answer.best_point[q].tolist()],
             "relevancy": round(float(answer.relevancy[q, y, x]), 5),
             "scale_fraction": round(float(answer.fractions[q]), 4),
-            "canonical": list(canonical),
+            **extra[q],
             "image": str(out / f"{name}.png"),
         }
         write_json(out / f"{name}.json", record)
@@ -52,14 +61,25 @@ def write_answer(answer: ViewAnswer, out: Path, view: int, canonical: tuple[str,
     return records
 
 
-def grid(answer: ViewAnswer, scale: int = 2, truth: torch.Tensor | None = None) -> np.ndarray:
-    """One labelled row: the render (or ``truth``), then each query's heat-map with its best pixel marked."""
+def write_answer(answer: ViewAnswer, out: Path, view: int, canonical: tuple[str, ...]) -> list[dict]:
+    """A view's answer (:func:`write_maps`, files ``<slug>_view<I>.*``); the JSON adds the view, the best pixel's 3D
+    point and the canonical phrases."""
+    extra = [
+        {"view": view, "best_point": [round(v, 5) for v in point.tolist()], "canonical": list(canonical)}
+        for point in answer.best_point
+    ]
+    return write_maps(answer, out, f"_view{view}", extra)
+
+
+def grid(answer: Answer, scale: int = 2, truth: torch.Tensor | None = None, first: str = "render") -> np.ndarray:
+    """One labelled row: the image (labelled ``first``; or ``truth``), then each query's heat-map with its best pixel
+    marked."""
     from PIL import Image, ImageDraw
 
     from langfield.export.images import to_uint8
 
     h, w = answer.rgb.shape[:2]
-    tiles = [("render" if truth is None else "ground truth", answer.rgb if truth is None else truth, None)]
+    tiles = [(first if truth is None else "ground truth", answer.rgb if truth is None else truth, None)]
     tiles += [
         (text, overlay(answer.rgb, answer.relevancy[q]), answer.best_pixel[q].tolist())
         for q, text in enumerate(answer.texts)

@@ -19,6 +19,7 @@ pixels whose ray hits no surface (opacity < ``query_min_opacity``) have relevanc
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import torch
 from torch.nn import functional as F
@@ -40,6 +41,25 @@ def relevancy(embeddings: torch.Tensor, queries: torch.Tensor, canonical: torch.
         dim=-1,
     )
     return torch.softmax(TEMPERATURE * pairs, dim=-1)[..., 0].min(dim=-1).values.T
+
+
+def best_scales(
+    maps_at: Callable[[float], torch.Tensor], fractions: Sequence[float]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """LERF's automatic scale choice: per query, the (Q, P) map of the scale whose map peaks highest (the first of
+    equal peaks) and that scale (Q,). ``maps_at(fraction)`` gives every query's map at one scale; one scale's maps
+    are kept at a time."""
+    best_maps = maps_at(fractions[0])
+    best_max = best_maps.max(dim=1).values
+    best_fraction = torch.full_like(best_max, fractions[0])
+    for fraction in fractions[1:]:
+        maps = maps_at(fraction)
+        peak = maps.max(dim=1).values
+        better = peak > best_max
+        best_maps[better] = maps[better]
+        best_max = torch.where(better, peak, best_max)
+        best_fraction = torch.where(better, torch.full_like(peak, fraction), best_fraction)
+    return best_maps, best_fraction
 
 
 @dataclass
@@ -121,18 +141,8 @@ class LanguageQuery:
             maps = relevancy(model.decode(features, scale), queries, canonical)  # (Q, P)
             return smooth(maps.reshape(-1, h, w), self.smoothing * h).reshape(len(texts), -1) * surface
 
-        # per query, the scale whose map peaks highest (the first of equal peaks); one scale's maps kept at a time
         with torch.no_grad():
-            best_maps = scale_maps(self.fractions[0])
-            best_max = best_maps.max(dim=1).values
-            best_fraction = torch.full_like(best_max, self.fractions[0])
-            for fraction in self.fractions[1:]:
-                maps = scale_maps(fraction)
-                peak = maps.max(dim=1).values
-                better = peak > best_max
-                best_maps[better] = maps[better]
-                best_max = torch.where(better, peak, best_max)
-                best_fraction = torch.where(better, torch.full_like(peak, fraction), best_fraction)
+            best_maps, best_fraction = best_scales(scale_maps, self.fractions)
         flat = best_maps.argmax(dim=1)
         points = out["origins"] + out["directions"] * out["depth"][..., None]
         best_pixel = torch.stack([flat % w, torch.div(flat, w, rounding_mode="floor")], dim=-1)
