@@ -7,7 +7,6 @@ from typing import Annotated, Optional
 
 from langfield.checks import NON_NEGATIVE, SEED, at_least, between, positive
 
-
 #: the step limit of a run given neither --max-steps nor --max-seconds
 DEFAULT_STEPS = 30000
 
