@@ -85,7 +85,7 @@ class Model(nn.Module):
         raise NotImplementedError
 
     @torch.no_grad()
-    def render_rays(
+    def render_chunked(
         self,
         origins: torch.Tensor,
         directions: torch.Tensor,
@@ -121,12 +121,12 @@ class Model(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """Render a whole image: ``rgb`` (H, W, 3), ``opacity`` (H, W), ``depth`` (H, W), and any other per-ray
         ``outputs`` of the model's forward (e.g. lerf's ``language``); ``chunk`` and ``before_chunk`` as in
-        :meth:`render_rays`."""
+        :meth:`render_chunked`."""
         h, w = cameras.height, cameras.width
         # rays (24 B), the outputs (rgb, opacity, depth, ...) and their concatenation, per pixel
         require_memory(h * w * (24 + 16 * (2 + len(outputs))), f"a {w}x{h} render", "render at a lower resolution")
         origins, directions = cameras.to(self.background.device).image_rays(index)
-        parts = self.render_rays(origins, directions, chunk, outputs, before_chunk)
+        parts = self.render_chunked(origins, directions, chunk, outputs, before_chunk)
         return {key: value.reshape(h, w, -1).squeeze(-1) for key, value in parts.items()}
 
 

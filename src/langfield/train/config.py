@@ -27,7 +27,7 @@ class TrainerConfig:
     eval_every: Annotated[int, NON_NEGATIVE] = 500
     """Render one held-out view and report its PSNR every N steps (0: never)."""
     eval_pixels: Annotated[int, NON_NEGATIVE] = 40000
-    """That periodic PSNR renders at most this many pixels of the view, the same evenly drawn ones each time (an
+    """That periodic PSNR renders at most this many pixels of the view, the same randomly drawn ones each time (an
     unbiased estimate of the whole view's error that keeps an 800x800 view from costing seconds every time; 0: every
     pixel). `langfield eval` always renders whole views."""
     checkpoint_every: Annotated[int, at_least(1)] = 1000

@@ -243,7 +243,7 @@ class FieldTask(Task):
             cameras = dataset.cameras.to(self.device)
             pixels = subset.to(self.device)
             origins, directions = cameras.pixel_rays(torch.full_like(pixels, view), pixels)
-            image = model.render_rays(origins, directions, outputs=("rgb",))["rgb"]
+            image = model.render_chunked(origins, directions, outputs=("rgb",))["rgb"]
             target = dataset.rgb(view).reshape(-1, 3)[subset]
         value = psnr(image.cpu(), target)
         entry = {"step": step, "elapsed": round(elapsed, 3), "eval_view": view, "eval_psnr": value}
