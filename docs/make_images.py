@@ -53,10 +53,22 @@ def encoder_examples() -> None:
     canvas.save(OUT / "encoder_examples.png")
 
 
+def save_rows(rows: list[np.ndarray], name: str) -> None:
+    """Labelled rows (uint8 images of any width) one under the other on white, as ``docs/images/<name>``."""
+    from PIL import Image
+
+    canvas = Image.new("RGB", (max(r.shape[1] for r in rows), sum(r.shape[0] for r in rows)), "white")
+    y = 0
+    for r in rows:
+        canvas.paste(Image.fromarray(r), (0, y))
+        y += r.shape[0]
+    OUT.mkdir(parents=True, exist_ok=True)
+    canvas.save(OUT / name)
+
+
 def lerf_heatmaps(runs: list[str], queries_per_run: int = 4) -> None:
     """One row per lerf run: a held-out ground-truth view, then heat-maps of the first objects' captions (a training
     wording, and an evaluation-only wording for the last one), best pixel circled."""
-    from PIL import Image
 
     from langfield.apps.query import open_query
     from langfield.data import load_dataset
@@ -79,14 +91,7 @@ def lerf_heatmaps(runs: list[str], queries_per_run: int = 4) -> None:
         )
         answer = engine.view(texts, index, cameras=dataset.cameras)
         rows.append(grid(answer, scale=2, truth=dataset.rgb(index)))
-    width = max(r.shape[1] for r in rows)
-    canvas = Image.new("RGB", (width, sum(r.shape[0] for r in rows)), "white")
-    y = 0
-    for r in rows:
-        canvas.paste(Image.fromarray(r), (0, y))
-        y += r.shape[0]
-    OUT.mkdir(parents=True, exist_ok=True)
-    canvas.save(OUT / "lerf_heatmaps.png")
+    save_rows(rows, "lerf_heatmaps.png")
 
 
 PHOTO_QUERIES = (
@@ -98,7 +103,6 @@ PHOTO_QUERIES = (
 def photo_queries() -> None:
     """`langfield query` on real photographs (scikit-image's, never used in training): one row per photo (two photos
     side by side in the first), its heat-maps with langfield-vision, best pixel circled."""
-    from PIL import Image
     from torch.nn import functional as F
 
     from langfield.apps.photo_query import query_photo
@@ -117,14 +121,7 @@ def photo_queries() -> None:
             parts.append(F.interpolate(image, size=size, mode="bilinear", antialias=True)[0])
         answer = query_photo(torch.cat(parts, dim=2).permute(1, 2, 0), texts, encoder, progress=False)
         rows.append(grid(answer, scale=1, first="photo"))
-    width = max(r.shape[1] for r in rows)
-    canvas = Image.new("RGB", (width, sum(r.shape[0] for r in rows)), "white")
-    y = 0
-    for r in rows:
-        canvas.paste(Image.fromarray(r), (0, y))
-        y += r.shape[0]
-    OUT.mkdir(parents=True, exist_ok=True)
-    canvas.save(OUT / "photo_query.png")
+    save_rows(rows, "photo_query.png")
 
 
 def main() -> None:
