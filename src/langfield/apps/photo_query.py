@@ -27,6 +27,8 @@ from langfield.methods.lerf.query import best_scales, relevancy, smooth
 PHOTO_FRACTIONS = (0.2, 0.3, 0.45, 0.65)
 #: photos are queried at most this large (longer side, pixels): the crops are shrunk to the encoder's input anyway
 PHOTO_MAX_SIDE = 512
+#: Gaussian blur of the maps, as a fraction of the photo's height (a lerf query's default)
+PHOTO_SMOOTHING = 0.02
 #: pixels whose embeddings are interpolated at once (each reads four crop embeddings)
 CHUNK = 16384
 
@@ -47,7 +49,7 @@ def query_photo(
     canonical: Sequence[str] = CANONICAL_PHRASES,
     fractions: Sequence[float] = PHOTO_FRACTIONS,
     stride: float = 0.5,
-    smoothing: float = 0.02,
+    smoothing: float = PHOTO_SMOOTHING,
     progress: bool = True,
 ) -> PhotoAnswer:
     """Relevancy maps of ``texts`` over ``image`` (H, W, 3) in [0, 1]."""

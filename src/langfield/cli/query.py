@@ -124,7 +124,7 @@ def query_photo_file(args: QueryArgs) -> None:
     for option, given in run_only.items():
         if given:
             raise LangfieldError(f"{option} needs a lerf run; {args.run} is a photo")
-    from langfield.apps.photo_query import PHOTO_FRACTIONS, PHOTO_MAX_SIDE, query_photo
+    from langfield.apps.photo_query import PHOTO_FRACTIONS, PHOTO_MAX_SIDE, PHOTO_SMOOTHING, query_photo
     from langfield.atomic import fresh_folder
     from langfield.core import resolve_device
     from langfield.encoders import load_encoder
@@ -143,7 +143,7 @@ def query_photo_file(args: QueryArgs) -> None:
         )
     out = fresh_folder(args.out, args.overwrite)
     canonical = args.canonical or CANONICAL_PHRASES
-    smoothing = 0.02 if args.smoothing is None else args.smoothing
+    smoothing = PHOTO_SMOOTHING if args.smoothing is None else args.smoothing
     answer = query_photo(image, texts, encoder, canonical, args.scales or PHOTO_FRACTIONS, smoothing=smoothing)
     extra = [{"photo": str(args.run), "encoder": encoder.name, "canonical": list(canonical)} for _ in texts]
     for record in write_maps(answer, out, "", extra):

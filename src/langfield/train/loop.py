@@ -75,6 +75,10 @@ class LoopSettings:
     restart_hint: str = "start afresh with --overwrite"
     """How to start afresh when a checkpoint does not fit (ends the error line)."""
 
+    def __post_init__(self) -> None:
+        if self.max_steps is None and self.max_seconds is None:
+            raise ValueError("a training loop needs max_steps or max_seconds")
+
 
 @dataclass
 class LoopResult:
@@ -196,8 +200,6 @@ class TrainingLoop:
 
     def progress(self, step: int, elapsed: float) -> float:
         s = self.settings
-        if s.max_steps is None and s.max_seconds is None:
-            raise ValueError("a training loop needs max_steps or max_seconds")
         fractions = [] if s.max_steps is None else [step / max(s.max_steps, 1)]
         if s.max_seconds is not None:
             fractions.append(elapsed / max(s.max_seconds, 1e-9))
