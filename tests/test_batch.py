@@ -3,6 +3,8 @@ finished jobs skipped on the next run, one line for every kind of bad input."""
 
 import csv
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -198,7 +200,7 @@ options = {{ data = "{tmp_path / "missing"}", {tiny} }}
     assert float(again["seed0"]["job_seconds"]) == pytest.approx(status["seconds"], abs=0.1)
 
 
-def test_ctrl_c_stops_the_batch_keeps_the_checkpoint_and_the_next_run_resumes(tmp_path):
+def test_ctrl_c_stops_the_batch_keeps_the_checkpoint_and_the_next_run_resumes(tmp_path, request):
     import signal
     import subprocess
     import sys
@@ -224,6 +226,7 @@ options = {{ data = "{data}", max-steps = 100000, batch-rays = 256, eval-every =
         stderr=subprocess.PIPE,
         text=True,
     )
+    request.addfinalizer(lambda: kill_leftovers(out))  # a failure must not leave a training running
     log = out / "_batch" / "long.log"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and "blender dataset" not in (log.read_text() if log.is_file() else ""):
@@ -249,3 +252,109 @@ def load_checkpoint_step(path):
     from langfield.train.checkpoint import load_checkpoint
 
     return int(load_checkpoint(path, method="nerf")["step"])
+
+
+def test_a_repeated_cancel_does_not_cut_short_the_commands_save():
+    import _thread
+    import subprocess
+    import sys
+    import threading
+
+    from langfield.batch.runner import stop_command
+
+    # a command that takes 1.5 s to "save" after the first SIGINT and counts the SIGINTs it gets
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, sys, time\n"
+            "got = []\n"
+            "signal.signal(signal.SIGINT, lambda *a: got.append(1))\n"
+            "print('ready', flush=True)\n"
+            "while not got: time.sleep(0.05)\n"
+            "time.sleep(1.5)\n"
+            "print(len(got), flush=True)\n"
+            "sys.exit(130)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == "ready"
+    timer = threading.Timer(0.5, _thread.interrupt_main)  # what Ray's cancel does, a second time, during the wait
+    timer.start()
+    stop_command(child, grace=20)
+    timer.join()
+    assert child.returncode == 130  # it finished its save: not killed
+    assert child.stdout.read().strip() == "1"  # and it was asked once (a second SIGINT means "stop at once")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_a_job_whose_worker_dies_saves_and_stops_instead_of_running_on(tmp_path, request):
+    import signal
+    import subprocess
+    import time
+
+    data = write_blender(tmp_path / "data", count=8, size=24)
+    out = tmp_path / "out"
+    path = spec(
+        tmp_path,
+        f"""
+[batch]
+output = "{out}"
+
+[[job]]
+command = "train nerf"
+name = "long"
+options = {{ data = "{data}", max-steps = 100000, batch-rays = 256, eval-every = 0, progress = false, {TINY_MODEL} }}
+""",
+    )
+    log = tmp_path / "long.log"
+    worker = subprocess.Popen(  # stands for a Ray worker running the job's task
+        [
+            sys.executable,
+            "-c",
+            "from langfield.batch import load_batch\n"
+            "from langfield.batch.runner import execute\n"
+            "from langfield.cli.batch import output_option\n"
+            f"(job,) = load_batch({str(path)!r}, output_option).jobs\n"
+            f"execute(job, {str(tmp_path)!r}, {str(log)!r}, False)\n",
+        ]
+    )
+    request.addfinalizer(lambda: kill_leftovers(out))  # a failure must not leave a training running
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and "blender dataset" not in (log.read_text() if log.is_file() else ""):
+        time.sleep(0.5)
+    time.sleep(2)  # some steps
+    worker.send_signal(signal.SIGKILL)  # no chance to forward anything
+    worker.wait()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "checkpoint saved" not in log.read_text():
+        time.sleep(0.5)
+    assert "checkpoint saved" in log.read_text()
+    assert load_checkpoint_step(out / "long" / "checkpoint.pt") > 0
+    time.sleep(1)
+    assert not kill_leftovers(out)  # the training did not outlive its worker
+
+
+def kill_leftovers(folder: Path) -> list[int]:
+    """Kill the processes whose command line names ``folder`` (Linux); the ids of those that were running."""
+    import os
+    import signal
+
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        if str(folder) in _cmdline(proc) and int(proc.name) != os.getpid():
+            found.append(int(proc.name))
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+            except OSError:
+                pass
+    return found
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""

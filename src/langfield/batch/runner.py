@@ -97,11 +97,52 @@ def _error_line(log: Path, code: int) -> str:
     return f"exit code {code}" + (f": {tail}" if tail else "")
 
 
-def _unblock_signals() -> None:
-    """In the job's process before it starts: Ray's workers block SIGINT, and a blocked signal stays blocked across
-    exec — the command could not be stopped at a step boundary (it would be killed after the grace time)."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT, signal.SIGTERM])
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+def _parent_death_signal() -> Callable[[], Any] | None:
+    """Linux's ``prctl(PR_SET_PDEATHSIG, SIGTERM)``, looked up before the fork (the child must not load libraries);
+    None elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return lambda: prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1: PR_SET_PDEATHSIG
+
+
+def _child_setup(parent: int, on_parent_death: Callable[[], Any] | None) -> Callable[[], None]:
+    """What the job's process does before it starts. Ray's workers block SIGINT, and a blocked signal stays blocked
+    across exec — the command could not be stopped at a step boundary (it would be killed after the grace time), so
+    it is unblocked. And the command gets SIGTERM (it saves at a step boundary and stops) when its worker dies — a
+    worker killed by ``ray.shutdown`` or by a lost cancel must not leave a training running on its own."""
+
+    def setup() -> None:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT, signal.SIGTERM])
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if on_parent_death is not None:
+            on_parent_death()
+            if os.getppid() != parent:  # the worker died before the request: nobody would stop this command
+                os._exit(143)
+
+    return setup
+
+
+def stop_command(child: subprocess.Popen, grace: float = GRACE_SECONDS) -> None:
+    """Ask ``child`` to stop at its next step boundary (SIGINT, once: a second one means "stop at once, nothing
+    saved"); kill it if it has not ended after ``grace`` seconds. A repeated cancel does not cut the wait short."""
+    child.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + grace
+    while True:
+        try:
+            child.wait(max(0.0, deadline - time.monotonic()))
+            return
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            return
+        except KeyboardInterrupt:  # Ray delivered the cancel again: keep waiting for the save
+            continue
 
 
 def execute(job: Job, cwd: str, log: str, resume: bool) -> dict:
@@ -116,6 +157,7 @@ def execute(job: Job, cwd: str, log: str, resume: bool) -> dict:
         env[name] = threads  # torch's threads: the job's CPUs, not the node's
     env.pop("WORLD_SIZE", None)  # a job is one process (torchrun inside a job is the user's to ask for)
     status, error = "done", ""
+    setup = _child_setup(os.getpid(), _parent_death_signal())
     with log_path.open("a", encoding="utf-8") as out:
         for number, argv in enumerate(job.commands):
             if number == 0 and resume:
@@ -129,19 +171,14 @@ def execute(job: Job, cwd: str, log: str, resume: bool) -> dict:
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_unblock_signals,
+                preexec_fn=setup,
             )
             try:
                 while child.poll() is None:  # not wait(): Ray's cancel interrupts Python code, not a blocked wait
                     time.sleep(0.2)
                 code = child.returncode
             except KeyboardInterrupt:  # ray.cancel: let the command stop at a step boundary and save
-                child.send_signal(signal.SIGINT)
-                try:
-                    child.wait(GRACE_SECONDS)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    child.wait()
+                stop_command(child)
                 status, error = "interrupted", "stopped by Ctrl-C; run the batch again to continue"
                 break
             if code != 0:
