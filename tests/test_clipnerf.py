@@ -68,6 +68,26 @@ def test_a_category_trains_and_every_object_keeps_its_own_look(mugs, mug_run):
         model.select(4)
 
 
+def test_each_ray_is_rendered_with_its_own_codes_in_a_mixed_batch(mugs, mug_run):
+    """A batch mixing objects (as training's ray batches do) renders each ray as a batch of its object alone, also
+    when some rays miss the box (they march nothing, and the others' codes must not shift onto other rays)."""
+    model = load_run(mug_run, "cpu").model
+    dataset = load_dataset(DataConfig(data=mugs))
+    origins, directions = dataset.cameras.image_rays(dataset.test_indices[0])
+    directions = directions.clone()
+    directions[::5] = -directions[::5]  # these rays look away from the object: they miss the box
+    objects = torch.arange(len(origins)) % 2  # object 0 and object 1, ray by ray
+
+    def render(which):
+        return model.render(origins, directions, model.shape_codes[which], model.appearance_codes[which])["rgb"]
+
+    with torch.no_grad():
+        mixed = render(objects)
+        alone = torch.where(objects[:, None] == 0, render(torch.zeros_like(objects)), render(torch.ones_like(objects)))
+    assert float((alone[objects == 0] - alone[objects == 1].mean(0)).abs().max()) > 0.01  # the objects differ
+    assert torch.allclose(mixed, alone, atol=1e-5)
+
+
 def test_clipnerf_needs_a_category_dataset(tmp_path):
     data = write_blender(tmp_path / "sphere", count=4, size=16)
     result = langfield("train", "clipnerf", "--data", data, "--output", tmp_path / "run", "--max-steps", "1")

@@ -212,3 +212,40 @@ def test_segments_return_every_coloured_sample():
         assert torch.allclose(summed, out["rgb"], atol=1e-5) and out["rgb"].abs().sum() > 1
     assert torch.allclose(outputs[None]["rgb"], outputs[16]["rgb"], atol=1e-5)
     assert len(outputs[16]["colored"][0]) == len(outputs[None]["colored"][0])
+
+
+def test_the_field_callbacks_get_the_callers_ray_indices_when_some_rays_miss_or_stop_early():
+    """Methods look up per-ray data with the ray indices (clipnerf's codes, dreamfusion's lights): they must be the
+    indices of the rays the caller passed, also when rays that miss the box or turned opaque are left out."""
+    from langfield.render.rendering import march_and_render
+
+    g = torch.Generator().manual_seed(0)
+    aabb = torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]])
+    rays = 64
+    origins = torch.nn.functional.normalize(torch.randn((rays, 3), generator=g), dim=-1) * 3
+    directions = torch.nn.functional.normalize(-origins + 0.2 * torch.randn((rays, 3), generator=g), dim=-1)
+    directions[::3] = -directions[::3]  # every third ray points away from the box: it marches nothing
+    seen = []
+
+    def on_its_ray(positions, ray_indices):
+        # each position is origin + t·direction of the ray it is said to belong to
+        offsets = positions - origins[ray_indices]
+        along = (offsets * directions[ray_indices]).sum(-1, keepdim=True)
+        return (offsets - along * directions[ray_indices]).norm(dim=-1).max()
+
+    def density(positions, ray_indices):
+        seen.append(("density", on_its_ray(positions, ray_indices)))
+        return torch.full((len(positions),), 5.0), None
+
+    def color(positions, view, ray_indices, features):
+        seen.append(("color", on_its_ray(positions, ray_indices)))
+        assert torch.allclose(view, directions[ray_indices])
+        return torch.sigmoid(positions)
+
+    for segment in (None, 8):  # whole rays (training) and segments that drop opaque rays (evaluation)
+        seen.clear()
+        march_and_render(
+            origins, directions, aabb, 0.0, 0.05, density, color, torch.zeros(3), segment=segment, early_stop=0.5
+        )
+        assert {kind for kind, _ in seen} == {"density", "color"}
+        assert max(float(distance) for _, distance in seen) < 1e-4, segment

@@ -73,6 +73,24 @@ def render_samples(
     return Rendered(rgb, opacity, depth, weights, ids, t_mid, deltas, tau, colored, colors)
 
 
+def _on_callers_rays(
+    density_fn: DensityFn, color_fn: ColorFn, active: torch.Tensor | None
+) -> tuple[DensityFn, ColorFn]:
+    """The callbacks for :func:`render_samples` on the subset ``active`` of the caller's rays: they are given the
+    caller's ray indices (methods look up per-ray codes or lights with them), not the indices within the subset."""
+    if active is None:  # every ray: the indices are the same
+        return density_fn, color_fn
+    subset = active
+
+    def density(positions: torch.Tensor, ray_indices: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        return density_fn(positions, subset[ray_indices])
+
+    def color(positions: torch.Tensor, view: torch.Tensor, ray_indices: torch.Tensor, features: Any) -> torch.Tensor:
+        return color_fn(positions, view, subset[ray_indices], features)
+
+    return density, color
+
+
 def _select(features: Any, mask: torch.Tensor) -> Any:
     """The density function's per-sample features (None, a tensor or a tuple of tensors) at the masked samples."""
     if features is None:
@@ -113,7 +131,8 @@ def march_and_render(
     ``jitter`` (R,) in [0, 1): stratified offsets (training). ``segment``: march that many steps at a time and drop
     rays whose transmittance fell below ``early_stop`` (evaluation); None marches whole rays at once (one segment:
     the same arithmetic, as continuing from transmittance 1 and adding to zeros are exact). ``coarse`` skips empty
-    space in blocks of steps (:func:`march_uniform`; the same samples, fewer occupancy tests).
+    space in blocks of steps (:func:`march_uniform`; the same samples, fewer occupancy tests). The callbacks are
+    given the indices of these rays (R), also when rays that miss the box or turned opaque are left out.
 
     Returns ``rgb``, ``opacity``, ``depth`` (R, ...), the packed ``weights``, ``ray_indices``, ``t_mid``, ``deltas``
     and ``colored`` = (colours, weights, ray indices) of the samples whose colour was evaluated."""
@@ -143,12 +162,12 @@ def march_and_render(
             coarse=coarse,
         )
         if len(samples) > 0:
+            on_rays = _on_callers_rays(density_fn, color_fn, None if active.numel() == rays else active)
             part = render_samples(
                 samples,
                 origins[active],
                 directions[active],
-                density_fn,
-                color_fn,
+                *on_rays,
                 color_threshold,
                 transmittance[active],
             )
