@@ -226,7 +226,7 @@ options = {{ data = "{data}", max-steps = 100000, batch-rays = 256, eval-every =
         stderr=subprocess.PIPE,
         text=True,
     )
-    request.addfinalizer(lambda: kill_leftovers(out))  # a failure must not leave a training running
+    request.addfinalizer(lambda: kill_leftovers(tmp_path))  # a failure must not leave anything running
     log = out / "_batch" / "long.log"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and "blender dataset" not in (log.read_text() if log.is_file() else ""):
@@ -321,7 +321,7 @@ options = {{ data = "{data}", max-steps = 100000, batch-rays = 256, eval-every =
             f"execute(job, {str(tmp_path)!r}, {str(log)!r}, False)\n",
         ]
     )
-    request.addfinalizer(lambda: kill_leftovers(out))  # a failure must not leave a training running
+    request.addfinalizer(lambda: kill_leftovers(tmp_path))  # a failure must not leave anything running
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and "blender dataset" not in (log.read_text() if log.is_file() else ""):
         time.sleep(0.5)

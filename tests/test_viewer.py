@@ -233,7 +233,12 @@ def test_train_with_the_viewer_shows_training_and_keeps_serving(sphere_scene, tm
         assert process.poll() is None
     finally:
         process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=30)
+        try:
+            _, err = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()  # a failure must not leave the training and its server running
+            process.communicate()
+            raise
     assert process.returncode == 130 and "Traceback" not in err, err
     assert (tmp_path / "run" / "checkpoint.pt").is_file()
 
