@@ -162,3 +162,12 @@ def tiny_nerf_options(resolution=24, grow_at=(20, 40), batch_rays=256, *extra):
     grid = ["--model.resolution", str(resolution), "--model.initial-resolution", "12"]
     grid += ["--model.grow-at", *map(str, grow_at), "--model.occupancy-resolution", "16"]
     return [*grid, "--batch-rays", str(batch_rays), "--no-progress", *extra]
+
+
+def signal_state(pid: int) -> str:
+    """The signal masks of process ``pid`` (Linux's /proc: blocked, ignored, caught), for a failure's message."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return "unknown"
+    return " ".join(line.replace("\t", "") for line in lines if line.startswith(("SigBlk", "SigIgn", "SigCgt")))

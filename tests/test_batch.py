@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import assert_clean_error, langfield, tiny_nerf_options, write_blender
+from helpers import assert_clean_error, langfield, signal_state, tiny_nerf_options, write_blender
 from langfield.batch import load_batch, resumes_from_checkpoint
 from langfield.cli.batch import output_option
 from langfield.errors import LangfieldError
@@ -232,8 +232,12 @@ options = {{ data = "{data}", max-steps = 100000, batch-rays = 256, eval-every =
     while time.monotonic() < deadline and "blender dataset" not in (log.read_text() if log.is_file() else ""):
         time.sleep(0.5)
     time.sleep(3)  # some steps
+    state = signal_state(driver.pid)  # the message says whether SIGINT could reach the driver
     driver.send_signal(signal.SIGINT)
-    stdout, stderr = driver.communicate(timeout=120)
+    try:
+        stdout, stderr = driver.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"the batch did not stop on SIGINT; its signals before it: {state}") from None
     assert driver.returncode == 130, stderr
     assert "Traceback" not in stdout + stderr
     status = json.loads((out / "_batch" / "long.json").read_text())

@@ -142,6 +142,29 @@ def test_ctrl_c_saves_and_resume_finishes(sphere_scene, tmp_path):
     assert load_checkpoint(run / "checkpoint.pt")["step"] == 300 > step
 
 
+def test_ctrl_c_stops_a_run_started_with_the_signals_blocked(sphere_scene, tmp_path):
+    """A blocked signal stays blocked across fork and exec: a command started by a process that had SIGINT blocked
+    (thread libraries do so around the threads they start) must still stop on Ctrl-C."""
+    run = tmp_path / "run"
+
+    def blocked() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT, signal.SIGTERM])
+
+    process = subprocess.Popen(
+        _train_command(sphere_scene, run), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=blocked
+    )
+    try:
+        _wait_for(run / "checkpoint.pt")
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, err
+    assert "checkpoint saved" in out
+
+
 def test_same_seed_same_result(sphere_scene, tmp_path):
     results = []
     for name in ("a", "b"):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import assert_clean_error, langfield
+from helpers import assert_clean_error, langfield, signal_state
 from langfield.viewer.browser import find_chromium
 from langfield.viewer.camera import matrix_to_quaternion, quaternion_to_matrix, viewer_pose, viewport_camera
 
@@ -232,13 +232,14 @@ def test_train_with_the_viewer_shows_training_and_keeps_serving(sphere_scene, tm
             page.wait_for_function("document.body.innerText.includes('trained for 80 steps')", timeout=30_000)
         assert process.poll() is None
     finally:
+        state = signal_state(process.pid)
         process.send_signal(signal.SIGINT)
         try:
             _, err = process.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()  # a failure must not leave the training and its server running
             process.communicate()
-            raise
+            raise AssertionError(f"train --viewer did not stop on SIGINT; its signals before it: {state}") from None
     assert process.returncode == 130 and "Traceback" not in err, err
     assert (tmp_path / "run" / "checkpoint.pt").is_file()
 

@@ -90,9 +90,20 @@ def main(argv: list[str] | None = None) -> None:
     run_guarded(lambda: _load(COMMANDS[command][0])(argv[1:]))
 
 
+def _accept_interrupts() -> None:
+    """Unblock SIGINT and SIGTERM: a blocked signal stays blocked across fork and exec, so a command started by a
+    process that had them blocked (thread libraries block signals around the threads they start) could not be stopped
+    by Ctrl-C or a batch's cancel; Python does not unblock them itself."""
+    import signal
+
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT, signal.SIGTERM])
+
+
 def run_guarded(job: Callable[[], object]) -> None:
     """Run ``job`` as a command: a user error prints one line and exits 2, Ctrl-C exits 130 and SIGTERM 143 (the
     scripts under ``scripts/`` use this too)."""
+    _accept_interrupts()
     try:
         job()
     except LangfieldError as exc:
