@@ -1,4 +1,5 @@
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -6,6 +7,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("COLUMNS", "200")
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    # a suite started in the background by a non-interactive shell (`bash .ci/run &`) inherits SIGINT ignored, and an
+    # ignored signal stays ignored across exec: every command the tests start would ignore the Ctrl-C they press
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # one torch thread per test worker (and per command a test runs): the workers share the machine's cores
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"

@@ -144,7 +144,7 @@ def test_ctrl_c_saves_and_resume_finishes(sphere_scene, tmp_path):
 
 def test_ctrl_c_stops_a_run_started_with_the_signals_blocked(sphere_scene, tmp_path):
     """A blocked signal stays blocked across fork and exec: a command started by a process that had SIGINT blocked
-    (thread libraries do so around the threads they start) must still stop on Ctrl-C."""
+    must still stop on Ctrl-C."""
     run = tmp_path / "run"
 
     def blocked() -> None:

@@ -92,8 +92,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def _accept_interrupts() -> None:
     """Unblock SIGINT and SIGTERM: a blocked signal stays blocked across fork and exec, so a command started by a
-    process that had them blocked (thread libraries block signals around the threads they start) could not be stopped
-    by Ctrl-C or a batch's cancel; Python does not unblock them itself."""
+    process that had them blocked could not be stopped by Ctrl-C or a batch's cancel; Python does not unblock them
+    itself. (An *ignored* SIGINT is left ignored: that is what a shell asks of a job it starts in the background.)"""
     import signal
 
     if hasattr(signal, "pthread_sigmask"):
