@@ -200,15 +200,10 @@ options = {{ data = "{tmp_path / "missing"}", {tiny} }}
     assert float(again["seed0"]["job_seconds"]) == pytest.approx(status["seconds"], abs=0.1)
 
 
-def test_ctrl_c_stops_the_batch_keeps_the_checkpoint_and_the_next_run_resumes(tmp_path, request):
-    import signal
-    import subprocess
-    import sys
-    import time
-
+def long_training_spec(tmp_path, out):
+    """A batch of one job, "long": a tiny nerf with a step limit no test waits for (it is stopped)."""
     data = write_blender(tmp_path / "data", count=8, size=24)
-    out = tmp_path / "out"
-    path = spec(
+    return spec(
         tmp_path,
         f"""
 [batch]
@@ -220,6 +215,16 @@ name = "long"
 options = {{ data = "{data}", max-steps = 100000, batch-rays = 256, eval-every = 0, progress = false, {TINY_MODEL} }}
 """,
     )
+
+
+def test_ctrl_c_stops_the_batch_keeps_the_checkpoint_and_the_next_run_resumes(tmp_path, request):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    path = long_training_spec(tmp_path, out)
     driver = subprocess.Popen(
         [sys.executable, "-m", "langfield", "batch", str(path), "--num-cpus", "1"],
         stdout=subprocess.PIPE,
@@ -299,20 +304,8 @@ def test_a_job_whose_worker_dies_saves_and_stops_instead_of_running_on(tmp_path,
     import subprocess
     import time
 
-    data = write_blender(tmp_path / "data", count=8, size=24)
     out = tmp_path / "out"
-    path = spec(
-        tmp_path,
-        f"""
-[batch]
-output = "{out}"
-
-[[job]]
-command = "train nerf"
-name = "long"
-options = {{ data = "{data}", max-steps = 100000, batch-rays = 256, eval-every = 0, progress = false, {TINY_MODEL} }}
-""",
-    )
+    path = long_training_spec(tmp_path, out)
     log = tmp_path / "long.log"
     worker = subprocess.Popen(  # stands for a Ray worker running the job's task
         [
