@@ -112,13 +112,12 @@ def _parent_death_signal() -> Callable[[], Any] | None:
 
 
 def _child_setup(parent: int, on_parent_death: Callable[[], Any] | None) -> Callable[[], None]:
-    """What the job's process does before it starts. Ray's workers block SIGINT, and a blocked signal stays blocked
-    across exec — the command could not be stopped at a step boundary (it would be killed after the grace time), so
-    it is unblocked. And the command gets SIGTERM (it saves at a step boundary and stops) when its worker dies — a
-    worker killed by ``ray.shutdown`` or by a lost cancel must not leave a training running on its own."""
+    """What the job's process does before it starts. An ignored SIGINT stays ignored across exec, so it is reset to
+    the default (a signal Ray's workers block is unblocked by the command itself, ``cli.main``). And the command gets
+    SIGTERM (it saves at a step boundary and stops) when its worker dies — a worker killed by ``ray.shutdown`` or by
+    a lost cancel must not leave a training running on its own."""
 
     def setup() -> None:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT, signal.SIGTERM])
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         if on_parent_death is not None:
             on_parent_death()

@@ -80,13 +80,12 @@ def _on_callers_rays(
     caller's ray indices (methods look up per-ray codes or lights with them), not the indices within the subset."""
     if active is None:  # every ray: the indices are the same
         return density_fn, color_fn
-    subset = active
 
     def density(positions: torch.Tensor, ray_indices: torch.Tensor) -> tuple[torch.Tensor, Any]:
-        return density_fn(positions, subset[ray_indices])
+        return density_fn(positions, active[ray_indices])
 
     def color(positions: torch.Tensor, view: torch.Tensor, ray_indices: torch.Tensor, features: Any) -> torch.Tensor:
-        return color_fn(positions, view, subset[ray_indices], features)
+        return color_fn(positions, view, active[ray_indices], features)
 
     return density, color
 
