@@ -6,8 +6,8 @@
 2. `Viewer` on it, headless Chromium (960×600 page) orbiting the camera for 4 s: coarse frames per second while it
    moves and their size, then the time from the camera's last move to the full-resolution frame;
 3. the training slowdown of `--viewer`: `langfield train nerf` for --train-steps steps alone, then with `--viewer`
-   and a browser tab watching with the camera at rest (`--watch rest`) and orbiting it all along (`orbit`), then
-   alone again; steps/s and samples/s of each, side by side, with the CPU seconds the training process and the
+   and a browser tab watching with the camera at rest (`--watch rest`), orbiting it all along (`orbit`) or no tab at
+   all (`none`), then alone again; steps/s and samples/s of each, side by side, with the CPU seconds the training process and the
    browser's processes used (read from /proc): on two shared cores the browser's software WebGL is a cost the viewer
    does not control.
 Writes OUT/RESULTS.json and OUT/viewer_moving.png / OUT/viewer_resting.png (screenshots of the page).
@@ -152,7 +152,12 @@ def watch_until(url: str, stop: threading.Event, counts: dict) -> None:
     counts["browser_cpu_seconds"] = round(cpu.total, 1)  # the browser has closed: its last samples are kept
 
 
-WATCHERS = {"orbit": orbit_until, "rest": watch_until}
+def no_browser(url: str, stop: threading.Event, counts: dict) -> None:
+    """No tab at all: what the viewer's server costs by itself (its status and redraws go to nobody)."""
+    stop.wait()
+
+
+WATCHERS = {"orbit": orbit_until, "rest": watch_until, "none": no_browser}
 
 
 def training_slowdown(out: Path, steps: int, watches: list[str], refresh: float | None = None) -> dict:
