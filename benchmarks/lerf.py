@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/lerf.py                                   # 3 scenes, the default lerf
     .venv/bin/python benchmarks/lerf.py --seeds 2001 --variants no-dino single-scale   # the ablations
+    .venv/bin/python benchmarks/lerf.py --variants lerf real-dense       # EfficientNet-Lite0's dense map as DINO
     .venv/bin/python benchmarks/lerf.py --steps 200 --cpus-per-job 1 --out benchmarks/out/lerf-parallel  # 2 at once
 
 For every scene seed: writes the scene (6 objects, 100 views of 100x100, held-out views i % 8 == 0), trains each
@@ -34,6 +35,8 @@ VARIANTS = {
     "lerf": [],
     "no-dino": ["--model.dino-weight", "0"],
     "single-scale": ["--model.crop-fractions", "0.2"],
+    # issue 27: the real backbone's stride-8 map in the DINO role (the language targets stay the default encoder's)
+    "real-dense": ["--model.dense-encoder", "efficientnet-lite0"],
 }
 
 
