@@ -7,9 +7,9 @@
    moves and their size, then the time from the camera's last move to the full-resolution frame;
 3. the training slowdown of `--viewer`: `langfield train nerf` for --train-steps steps alone, then with `--viewer`
    and a browser tab watching with the camera at rest (`--watch rest`), orbiting it all along (`orbit`) or no tab at
-   all (`none`), then alone again; steps/s and samples/s of each, side by side, with the CPU seconds the training process and the
-   browser's processes used (read from /proc): on two shared cores the browser's software WebGL is a cost the viewer
-   does not control.
+   all (`none`), then alone again; steps/s and samples/s of each, side by side, with the CPU seconds the training
+   process and the browser's processes used (read from /proc): on two shared cores the browser's software WebGL is a
+   cost the viewer does not control.
 Writes OUT/RESULTS.json and OUT/viewer_moving.png / OUT/viewer_resting.png (screenshots of the page).
 """
 
