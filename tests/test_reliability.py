@@ -574,6 +574,34 @@ def test_user_text_is_printed_as_it_is(capsys):
     assert "a [/bold] chair [red]" in capsys.readouterr().out
 
 
+def test_the_error_line_is_one_write(monkeypatch):
+    # ranks of one torchrun share a stderr; print's two writes (the text, then the newline) let another rank's error
+    # line in between, and test_distributed's two error lines once came out run together
+    from langfield.cli.main import run_guarded
+
+    class Recorder:
+        def __init__(self):
+            self.writes: list[str] = []
+
+        def write(self, text: str) -> int:
+            self.writes.append(text)
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    recorder = Recorder()
+    monkeypatch.setattr(sys, "stderr", recorder)
+
+    def job():
+        raise LangfieldError("rank 1: /data/nope: no such dataset folder")
+
+    with pytest.raises(SystemExit) as exit_info:
+        run_guarded(job)
+    assert exit_info.value.code == 2
+    assert recorder.writes == ["error: rank 1: /data/nope: no such dataset folder\n"]
+
+
 # --- training faults -------------------------------------------------------------------------------------------------
 
 

@@ -100,6 +100,13 @@ def _accept_interrupts() -> None:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT, signal.SIGTERM])
 
 
+def _error_line(text: str) -> None:
+    """``text`` and its newline to stderr in one write: ranks of one torchrun share a stderr, and print's two writes
+    (the text, then the newline) let another rank's line in between (seen: two error lines run together)."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
 def run_guarded(job: Callable[[], object]) -> None:
     """Run ``job`` as a command: a user error prints one line and exits 2, Ctrl-C exits 130 and SIGTERM 143 (the
     scripts under ``scripts/`` use this too)."""
@@ -107,13 +114,13 @@ def run_guarded(job: Callable[[], object]) -> None:
     try:
         job()
     except LangfieldError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _error_line(f"error: {exc}")
         sys.exit(2)
     except KeyboardInterrupt as exc:
         from langfield.train.interrupt import Aborted
 
         signum = getattr(exc, "signum", 2)
-        print("stopped at once, nothing saved" if isinstance(exc, Aborted) else "interrupted", file=sys.stderr)
+        _error_line("stopped at once, nothing saved" if isinstance(exc, Aborted) else "interrupted")
         sys.exit(128 + signum)
     except BrokenPipeError:
         os._exit(1)
