@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     command = argv[0]
     if command not in COMMANDS:
-        print(f"error: unknown command '{command}' (available: {', '.join(COMMANDS)})", file=sys.stderr)
+        _error_line(f"error: unknown command '{command}' (available: {', '.join(COMMANDS)})")
         sys.exit(2)
     run_guarded(lambda: _load(COMMANDS[command][0])(argv[1:]))
 
