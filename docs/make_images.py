@@ -2,6 +2,7 @@
 
 .venv/bin/python docs/make_images.py
 .venv/bin/python docs/make_images.py lerf RUN...     # heat-maps of trained lerf runs on procedural scenes
+.venv/bin/python docs/make_images.py lerf RUN... --name lerf_fresh_heatmaps.png   # the same, another file
 .venv/bin/python docs/make_images.py photo-query     # `langfield query` on real photographs (langfield-vision)
 """
 
@@ -66,7 +67,7 @@ def save_rows(rows: list[np.ndarray], name: str) -> None:
     canvas.save(OUT / name)
 
 
-def lerf_heatmaps(runs: list[str], queries_per_run: int = 4) -> None:
+def lerf_heatmaps(runs: list[str], queries_per_run: int = 4, name: str = "lerf_heatmaps.png") -> None:
     """One row per lerf run: a held-out ground-truth view, then heat-maps of the first objects' captions (a training
     wording, and an evaluation-only wording for the last one), best pixel circled."""
 
@@ -91,7 +92,7 @@ def lerf_heatmaps(runs: list[str], queries_per_run: int = 4) -> None:
         )
         answer = engine.view(texts, index, cameras=dataset.cameras)
         rows.append(grid(answer, scale=2, truth=dataset.rgb(index)))
-    save_rows(rows, "lerf_heatmaps.png")
+    save_rows(rows, name)
 
 
 PHOTO_QUERIES = (
@@ -126,7 +127,12 @@ def photo_queries() -> None:
 
 def main() -> None:
     if sys.argv[1:2] == ["lerf"]:
-        lerf_heatmaps(sys.argv[2:])
+        runs = sys.argv[2:]
+        if "--name" in runs:
+            at = runs.index("--name")
+            lerf_heatmaps(runs[:at] + runs[at + 2 :], name=runs[at + 1])
+        else:
+            lerf_heatmaps(runs)
         return
     if sys.argv[1:2] == ["photo-query"]:
         photo_queries()
