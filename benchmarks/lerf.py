@@ -10,8 +10,8 @@ For every scene seed: writes the scene (6 objects, 100 views of 100x100, held-ou
 variant (`langfield train lerf ... --max-seconds S`, the wall clock of the command), then the colour metrics and the
 localisation. The scenes and the trainings are two `langfield batch` runs (OUT/scenes.toml, OUT/runs.toml, tables
 in OUT/scenes-batch/ and OUT/runs-batch/): runs that finished are not trained again, and `--cpus-per-job 1` trains
-two scenes at once on 2 cores. One JSON line per (scene, variant) is appended to OUT/results.jsonl; a Markdown
-table of everything in that file is printed at the end.
+two scenes at once on 2 cores. One JSON line per (scene, variant, training seed) is appended to OUT/results.jsonl;
+a Markdown table of everything in that file is printed at the end.
 
 Scene seeds must not be seeds the encoder was trained on: its training scenes are drawn with random 31-bit seeds
 from (seed, index) streams; the script refuses a collision before anything is rendered.
@@ -149,10 +149,10 @@ def main() -> None:
         train_jobs, trained = [], []
         for seed in args.seeds:
             for variant in args.variants:
+                extra = VARIANTS[variant]
                 for train_seed in args.train_seeds:
                     name = f"{variant}{seed}" + (f"-t{train_seed}" if train_seed else "")
                     trained.append((seed, train_seed, variant, args.out / name))
-                    extra = VARIANTS[variant]
                     train_jobs.append(
                         {
                             "command": "train lerf",
