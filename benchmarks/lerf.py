@@ -151,15 +151,15 @@ def main() -> None:
             for variant in args.variants:
                 extra = VARIANTS[variant]
                 for train_seed in args.train_seeds:
-                    name = f"{variant}{seed}" + (f"-t{train_seed}" if train_seed else "")
-                    trained.append((seed, train_seed, variant, args.out / name))
+                    run_name = f"{variant}{seed}" + (f"-t{train_seed}" if train_seed else "")
+                    trained.append((seed, train_seed, variant, args.out / run_name))
                     train_jobs.append(
                         {
                             "command": "train lerf",
-                            "name": name,
+                            "name": run_name,
                             "options": {
                                 "data": str(scenes / f"scene{seed}"),
-                                "output": str(args.out / name),
+                                "output": str(args.out / run_name),
                                 **budget,
                                 "seed": train_seed,
                                 "progress": False,
