@@ -58,6 +58,25 @@ def corner_weights(
     return origin[:, None] + offsets, weights
 
 
+def _pairwise_max(volume: torch.Tensor) -> torch.Tensor:
+    """The maximum over each 2×2×2 block of neighbouring points, ``(X-1, Y-1, Z-1)``: three elementwise maxima of
+    shifted views (``max_pool3d(kernel_size=2, stride=1)`` gives the same, ~60× slower on CPU)."""
+    volume = torch.maximum(volume[:-1], volume[1:])
+    volume = torch.maximum(volume[:, :-1], volume[:, 1:])
+    return torch.maximum(volume[:, :, :-1], volume[:, :, 1:])
+
+
+def _refine(volume: torch.Tensor, axis: int, split: int) -> torch.Tensor:
+    """``volume`` linearly interpolated at ``split`` points per cell along ``axis``: ``split (n - 1) + 1`` points."""
+    n = volume.shape[axis]
+    lower, upper = volume.narrow(axis, 0, n - 1), volume.narrow(axis, 1, n - 1)
+    step = upper - lower
+    inner = torch.stack([lower, *(lower + step * (k / split) for k in range(1, split))], dim=axis + 1)
+    shape = list(volume.shape)
+    shape[axis] = (n - 1) * split
+    return torch.cat([inner.reshape(shape), volume.narrow(axis, n - 1, 1)], dim=axis)
+
+
 class DenseGrid(nn.Module):
     """``C`` values on a regular lattice of ``shape`` points spanning ``aabb``, trilinearly interpolated."""
 
@@ -118,17 +137,10 @@ class DenseGrid(nn.Module):
         ``(split (X-1), split (Y-1), split (Z-1))``, exactly: inside a cell trilinear interpolation peaks at a corner,
         so the values at the split points (interpolated separably) pooled over each small cell's 8 corners are the
         maximum over it."""
-        values = self.as_volume()[:1]
-        if split > 1:
-            for axis in range(3):
-                cells = self.shape[axis] - 1
-                points = torch.arange(cells * split + 1, device=values.device, dtype=values.dtype) / split
-                base = points.floor().clamp(max=cells - 1)
-                frac = (points - base).view([-1 if a == axis else 1 for a in range(3)])
-                index = base.long()
-                lower = values.index_select(axis + 1, index)
-                values = lower + (values.index_select(axis + 1, index + 1) - lower) * frac
-        return F.max_pool3d(values[None], kernel_size=2, stride=1)[0, 0]
+        values = self.as_volume()[0]
+        for axis in range(3) if split > 1 else ():
+            values = _refine(values, axis, split)
+        return _pairwise_max(values)
 
     def as_volume(self) -> torch.Tensor:
         """The values as a ``(C, X, Y, Z)`` volume."""

@@ -86,10 +86,14 @@ class OccupancyGrid(nn.Module):
         cached = self._coarse
         if cached is not None and cached[0] is self.occupied and cached[1:3] == (self.occupied._version, factor):
             return cached[3]
-        occupied = self.occupied.float()[None, None]
         pad = [size for n in reversed(self.shape) for size in (0, (-n) % factor)]  # whole blocks: pad the high ends
-        blocks = F.max_pool3d(F.pad(occupied, pad), factor)
-        blocks = F.max_pool3d(blocks, 3, stride=1, padding=1)[0, 0] > 0
+        padded = F.pad(self.occupied, pad)
+        x, y, z = (n // factor for n in padded.shape)
+        blocks = padded.view(x, factor, y, factor, z, factor).any(5).any(3).any(1)
+        blocks = F.pad(blocks, (1, 1) * 3)  # each block or one of its 26 neighbours: one axis at a time
+        blocks = blocks[:-2] | blocks[1:-1] | blocks[2:]
+        blocks = blocks[:, :-2] | blocks[:, 1:-1] | blocks[:, 2:]
+        blocks = blocks[:, :, :-2] | blocks[:, :, 1:-1] | blocks[:, :, 2:]
         extent = (self.aabb[1] - self.aabb[0]) / torch.tensor(self.shape, device=self.aabb.device) * factor
         coarse = CoarseOccupancy(blocks, self.aabb[0].clone(), extent)
         self._coarse = (self.occupied, self.occupied._version, factor, coarse)
