@@ -13,7 +13,9 @@ OUT/side_by_side_SCENE.png shows the first held-out view: nerf | dietnerf (or --
 Variants: `nerf`; `dietnerf` (its defaults: the embedded encoder, langfield-mini, and the semantic loss for the first
 half of training, then the training views alone: the paper's "DietNeRF, ft"); `dietnerf-throughout` (the loss to the
 end: the paper's plain DietNeRF); `dietnerf-random`, `dietnerf-random-throughout` (the same with the encoder's
-architecture at random weights: the control for what the encoder's training contributes).
+architecture at random weights: the control for what the encoder's training contributes); `dietnerf-real` (the
+defaults with the real ImageNet backbone, EfficientNet-Lite0 at 128 px, as the encoder). `--views 4` trains on 4
+views instead (drawn by the same `--view-seed 0`); each row records its view count.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ VARIANTS = {
     # the defaults: the semantic loss for the first half of training, then colours alone (the paper's "DietNeRF, ft")
     "dietnerf": ["dietnerf"],
     "dietnerf-random": ["dietnerf", "--model.encoder", "langfield-mini-random"],
+    # the semantic loss on the real ImageNet backbone's pooled features (issue 27), at 128 px, the same lambda
+    "dietnerf-real": ["dietnerf", "--model.encoder", "efficientnet-lite0@128"],
     # the paper's plain DietNeRF: the semantic loss to the end
     "dietnerf-throughout": ["dietnerf", "--model.semantic-until", 1],
     "dietnerf-random-throughout": ["dietnerf", "--model.semantic-until", 1, "--model.encoder", "langfield-mini-random"],
@@ -60,12 +64,16 @@ def scene_data(name: str, out: Path, lego: Path) -> list[str]:
     return ["--data", scene]
 
 
-def side_by_side(out: Path, scene: str, seed: int, variant: str):
+def run_name(scene: str, variant: str, seed: int, views: int) -> str:
+    return f"{scene}-{variant}-{seed}" + ("" if views == 8 else f"-{views}views")
+
+
+def side_by_side(out: Path, scene: str, seed: int, variant: str, views: int = 8):
     """The first held-out view (chosen before looking at results): nerf | variant | ground truth, 3x enlarged;
     written to OUT/side_by_side_SCENE.png and returned."""
     from PIL import Image
 
-    runs = {v: out / f"{scene}-{v}-{seed}" for v in ("nerf", variant)}
+    runs = {v: out / run_name(scene, v, seed, views) for v in ("nerf", variant)}
     views = {
         v: {m["file"]: m["psnr"] for m in json.loads((r / "metrics.json").read_text())["views"]}
         for v, r in runs.items()
@@ -105,9 +113,16 @@ def stack(strips: list, path: Path) -> None:
     print(f"-> {path}")
 
 
+def _label(row: dict) -> str:
+    """The scene's name in the table, with its view count when it is not the benchmark's 8."""
+    views = row.get("views", 8)
+    return row["scene"] if views == 8 else f"{row['scene']}, {views} views"
+
+
 def table(rows: list[dict]) -> str:
     """Markdown: one row per run (the latest of repeated runs), ordered by scene, seed and variant, with the PSNR
     difference to `nerf` of the same scene and seed; then the mean of every (scene, variant) run with several seeds."""
+    rows = [{**r, "scene": _label(r)} for r in rows]
     latest = {(r["scene"], r["seed"], r["variant"]): r for r in rows}
     order = list(VARIANTS)
     rows = sorted(latest.values(), key=lambda r: (r["scene"], r["seed"], order.index(r["variant"])))
@@ -172,7 +187,7 @@ def main() -> None:
     results = args.out / "results.jsonl"
     if args.images_only:
         for seed in args.seeds:
-            strips = [side_by_side(args.out, scene, seed, args.side_by_side) for scene in args.scenes]
+            strips = [side_by_side(args.out, scene, seed, args.side_by_side, args.views) for scene in args.scenes]
             stack(strips, args.out / f"side_by_side-{seed}.png")
         return
     if not args.table_only:
@@ -183,7 +198,7 @@ def main() -> None:
             data = scene_data(scene, args.out, args.lego)
             for seed in args.seeds:
                 for variant in args.variants:
-                    name = f"{scene}-{variant}-{seed}"
+                    name = run_name(scene, variant, seed, args.views)
                     runs.append((scene, seed, variant, args.out / name))
                     method, *extra = VARIANTS[variant]
                     options = {
@@ -214,6 +229,7 @@ def main() -> None:
                 "scene": scene,
                 "variant": variant,
                 "seed": seed,
+                "views": args.views,
                 "steps": summary["steps"],
                 "wall": job_seconds(table_folder, run.name),
                 "psnr": metrics["psnr"],
@@ -225,7 +241,7 @@ def main() -> None:
         for scene in args.scenes:
             for seed in args.seeds:
                 if {"nerf", args.side_by_side} <= set(args.variants):
-                    side_by_side(args.out, scene, seed, args.side_by_side)
+                    side_by_side(args.out, scene, seed, args.side_by_side, args.views)
     rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()] if results.is_file() else []
     print(table(rows))
 

@@ -96,7 +96,12 @@ def main() -> None:
     start = time.perf_counter()
     for _ in range(5):
         model.update_occupancy(generator)
-    print(f"occupancy update ({model.config.occupancy_resolution}^3): {200 * (time.perf_counter() - start):.1f} ms")
+        if model.config.skip_block > 1:  # the block map is rebuilt after every update
+            model.occupancy.coarse(model.config.skip_block)
+    print(
+        f"occupancy update and block map ({tuple(model.occupancy.shape)} cells): "
+        f"{200 * (time.perf_counter() - start):.1f} ms"
+    )
 
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         for _ in range(args.steps):
