@@ -45,6 +45,8 @@ VARIANTS = {
 # the procedural scene: 3 objects on a table, neither one of the encoder's training scenes nor the development scene
 # (seed 3001) on which lambda was chosen
 PROCEDURAL_SEED = 3002
+# the benchmark's view count (`--views` changes it; runs and table rows of other counts are named by theirs)
+VIEWS = 8
 
 
 def langfield(*args) -> None:
@@ -65,15 +67,15 @@ def scene_data(name: str, out: Path, lego: Path) -> list[str]:
 
 
 def run_name(scene: str, variant: str, seed: int, views: int) -> str:
-    return f"{scene}-{variant}-{seed}" + ("" if views == 8 else f"-{views}views")
+    return f"{scene}-{variant}-{seed}" + ("" if views == VIEWS else f"-{views}views")
 
 
-def side_by_side(out: Path, scene: str, seed: int, variant: str, views: int = 8):
+def side_by_side(out: Path, scene: str, seed: int, variant: str, view_count: int = VIEWS):
     """The first held-out view (chosen before looking at results): nerf | variant | ground truth, 3x enlarged;
     written to OUT/side_by_side_SCENE.png and returned."""
     from PIL import Image
 
-    runs = {v: out / run_name(scene, v, seed, views) for v in ("nerf", variant)}
+    runs = {v: out / run_name(scene, v, seed, view_count) for v in ("nerf", variant)}
     views = {
         v: {m["file"]: m["psnr"] for m in json.loads((r / "metrics.json").read_text())["views"]}
         for v, r in runs.items()
@@ -115,8 +117,8 @@ def stack(strips: list, path: Path) -> None:
 
 def _label(row: dict) -> str:
     """The scene's name in the table, with its view count when it is not the benchmark's 8."""
-    views = row.get("views", 8)
-    return row["scene"] if views == 8 else f"{row['scene']}, {views} views"
+    views = row.get("views", VIEWS)
+    return row["scene"] if views == VIEWS else f"{row['scene']}, {views} views"
 
 
 def table(rows: list[dict]) -> str:
@@ -170,7 +172,7 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--seconds", type=float, default=900.0)
-    parser.add_argument("--views", type=int, default=8)
+    parser.add_argument("--views", type=int, default=VIEWS)
     parser.add_argument("--lego", type=Path, default=Path("../shared/data/lego"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/dietnerf"))
     parser.add_argument(

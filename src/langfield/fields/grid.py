@@ -138,8 +138,9 @@ class DenseGrid(nn.Module):
         so the values at the split points (interpolated separably) pooled over each small cell's 8 corners are the
         maximum over it."""
         values = self.as_volume()[0]
-        for axis in range(3) if split > 1 else ():
-            values = _refine(values, axis, split)
+        if split > 1:
+            for axis in range(3):
+                values = _refine(values, axis, split)
         return _pairwise_max(values)
 
     def as_volume(self) -> torch.Tensor:
