@@ -1,12 +1,14 @@
 """Where a `nerf` training step spends its time: loads a run folder (its checkpoint, config and data), then times
-training steps (ray batch, render, losses, backward, Adam) and the per-step parts on their own, with a torch.profiler
-table of the largest operators.
+training steps (ray batch, render, losses, backward, the finite check, Adam) and the per-step parts on their own,
+with a torch.profiler table of the largest operators.
 
     .venv/bin/langfield train nerf --data ../shared/data/lego --output benchmarks/out/prof1000 --downscale 8 \
         --max-steps 1000 --seed 0
     .venv/bin/python benchmarks/nerf_step.py benchmarks/out/prof1000 --steps 50
     # empty space tested at every step (the code before) against block skipping, alternating in one process
     .venv/bin/python benchmarks/nerf_step.py benchmarks/out/prof1000 --compare-skip --steps 120
+    # the feature grid's gradient dense (the code before) against row-sparse with lazy Adam, alternating
+    .venv/bin/python benchmarks/nerf_step.py benchmarks/out/prof1000 --compare-sparse --steps 200
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 from langfield.data import load_dataset
 from langfield.resources import reuse_freed_memory
 from langfield.run import load_run
+from langfield.train.loop import all_finite
 from langfield.train.trainer import RayBatches, build_optimizer
 
 
@@ -41,14 +44,22 @@ def setup(path: Path, **model_options):
         losses = model.loss(outputs, batch)
         optimizer.zero_grad(set_to_none=True)
         losses["total"].backward()
+        assert all_finite([p.grad for g in optimizer.param_groups for p in g["params"]])  # as the trainer checks
         optimizer.step()
         return int(outputs["weights"].numel())
 
     return model, config, step
 
 
-def compare_skip(path: Path, steps: int, block: int = 20) -> None:
-    variants = {"every step tested": setup(path, skip_block=0), "block skipping": setup(path)}
+def dense_gradients(path: Path):
+    """:func:`setup` with the feature grid's gradient dense (the code before row-sparse gradients)."""
+    model, config, step = setup(path)
+    model.field.feature_grid.sparse_grad = False
+    return model, config, step
+
+
+def compare(variants: dict, steps: int, block: int = 20) -> None:
+    """Blocks of ``block`` steps of each variant in turn (one process, so the machine's drift hits all alike)."""
     seconds = dict.fromkeys(variants, 0.0)
     samples = dict.fromkeys(variants, 0)
     for _, _, step in variants.values():
@@ -72,12 +83,19 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=25)
     parser.add_argument("--system-malloc", action="store_true", help="leave glibc's allocator as it is, as before")
     parser.add_argument("--compare-skip", action="store_true", help="every step tested vs block skipping, alternating")
+    parser.add_argument(
+        "--compare-sparse", action="store_true", help="dense vs row-sparse feature-grid gradients, alternating"
+    )
     args = parser.parse_args()
     if not args.system_malloc:
         reuse_freed_memory()  # as the trainer does
 
     if args.compare_skip:
-        compare_skip(args.run, args.steps)
+        compare({"every step tested": setup(args.run, skip_block=0), "block skipping": setup(args.run)}, args.steps)
+        return
+    if args.compare_sparse:
+        variants = {"dense feature gradient": dense_gradients(args.run), "row-sparse": setup(args.run)}
+        compare(variants, args.steps)
         return
     model, config, step = setup(args.run)
     rays = config.trainer.batch_rays

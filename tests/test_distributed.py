@@ -145,3 +145,29 @@ def test_a_time_budget_stops_every_rank_after_the_same_step(sphere_scene, tmp_pa
     # one clock for both ranks (the learning-rate schedule follows it too): same last step, same parameters
     assert 10 < summary["steps"] < 100000 and len(set(summary["rank_digests"])) == 1
     assert load_checkpoint(run / "checkpoint.pt", method="nerf")["step"] == summary["steps"]
+
+
+def test_row_sparse_gradients_are_reduced_and_stay_sparse():
+    import socket
+
+    import torch.distributed as dist
+
+    from langfield.train.distributed import ProcessGroup
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
+    try:
+        grid = torch.nn.Parameter(torch.zeros(10, 3))
+        dense = torch.nn.Parameter(torch.zeros(4))
+        rows = torch.tensor([[2, 7]])
+        grid.grad = torch.sparse_coo_tensor(rows, torch.tensor([[1.0, 2.0, 3.0], [4.0, 0.0, 6.0]]), (10, 3))
+        dense.grad = torch.ones(4)
+        agreed = ProcessGroup(0, 1, 0, torch.device("cpu")).reduce_gradients([grid, dense], 0.5, True, False)
+        assert agreed.finite and agreed.any_gradient
+        assert grid.grad.is_sparse and grid.grad.coalesce().indices()[0].tolist() == [2, 7]
+        assert torch.equal(grid.grad.to_dense()[7], torch.tensor([2.0, 0.0, 3.0]))
+        assert not dense.grad.is_sparse and torch.equal(dense.grad, torch.full((4,), 0.5))
+    finally:
+        dist.destroy_process_group()

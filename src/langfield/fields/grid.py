@@ -4,6 +4,13 @@
 channel): measured here at 758 ms fwd+bwd for 200k samples of a 12-channel 128^3 grid. This grid stores its
 values channels-last as a ``(cells, C)`` table; the forward pass is one ``embedding_bag`` over the 8 corners and
 the backward pass one ``index_add_`` of whole rows — 94 ms for the same work (see BENCHMARKS.md).
+
+A step of ray marching touches a few percent of a large lattice (lego at 100×100, final grid: ~21k of 1.1 M feature
+rows). With ``sparse_grad`` such a grid's gradient is a row-sparse COO tensor over the rows its corners touched, and
+:class:`~langfield.train.optim.RowAdam` steps only those rows (Instant-NGP skips untouched entries the same way): no
+dense gradient table to zero, check and stream through Adam every step. Gathering the rows costs per corner
+reference, the dense table per row, so the gradient is sparse only where the table has at least
+``SPARSE_ROWS_PER_REFERENCE`` rows per reference (the crossover measured on this CPU, BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -12,11 +19,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+#: a gradient is row-sparse only where the table has at least this many rows per corner reference of the step
+SPARSE_ROWS_PER_REFERENCE = 4
+
+
+def row_sparse_sum(rows: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:
+    """``zeros(size, C).index_add_(0, index, rows)`` as a coalesced sparse COO tensor holding only the rows that
+    ``index`` names (in increasing order)."""
+    names, position = torch.unique(index, return_inverse=True)
+    values = rows.new_zeros(len(names), rows.shape[1]).index_add_(0, position, rows)
+    return torch.sparse_coo_tensor(
+        names[None], values, (size, rows.shape[1]), is_coalesced=True, check_invariants=False
+    )
+
 
 class _TrilinearGather(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, table: torch.Tensor, corners: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    def forward(
+        ctx, table: torch.Tensor, corners: torch.Tensor, weights: torch.Tensor, sparse_grad: bool
+    ) -> torch.Tensor:
         ctx.save_for_backward(table, corners, weights)
+        ctx.sparse_grad = sparse_grad
         return F.embedding_bag(corners, table, per_sample_weights=weights, mode="sum")
 
     @staticmethod
@@ -25,10 +48,13 @@ class _TrilinearGather(torch.autograd.Function):
         grad_table = grad_weights = None
         if ctx.needs_input_grad[0]:
             rows = (grad[:, None, :] * weights[..., None]).reshape(-1, grad.shape[-1])
-            grad_table = torch.zeros_like(table).index_add_(0, corners.reshape(-1), rows)
+            if ctx.sparse_grad and table.shape[0] >= SPARSE_ROWS_PER_REFERENCE * corners.numel():
+                grad_table = row_sparse_sum(rows, corners.reshape(-1), table.shape[0])
+            else:
+                grad_table = torch.zeros_like(table).index_add_(0, corners.reshape(-1), rows)
         if ctx.needs_input_grad[2]:
             grad_weights = (table[corners] * grad[:, None, :]).sum(dim=-1)
-        return grad_table, None, grad_weights
+        return grad_table, None, grad_weights, None
 
 
 def corner_weights(
@@ -90,8 +116,11 @@ class DenseGrid(nn.Module):
         aabb: torch.Tensor,
         init_std: float = 0.0,
         init_value: float = 0.0,
+        sparse_grad: bool = False,
     ):
         super().__init__()
+        #: gradients of ``values`` as row-sparse tensors (for :class:`~langfield.train.optim.RowAdam`)
+        self.sparse_grad = sparse_grad
         if min(shape) < 2:
             raise ValueError(f"grid shape must be at least 2 per axis, got {shape}")
         self.register_buffer("lattice", torch.tensor([int(s) for s in shape], dtype=torch.long))
@@ -127,7 +156,7 @@ class DenseGrid(nn.Module):
 
     def lookup(self, corners: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """The values interpolated at positions given by :meth:`corners`."""
-        result = _TrilinearGather.apply(self.values, corners, weights)
+        result = _TrilinearGather.apply(self.values, corners, weights, self.sparse_grad)
         assert isinstance(result, torch.Tensor)
         return result
 

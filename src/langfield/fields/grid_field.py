@@ -35,7 +35,9 @@ class GridField(nn.Module):
         super().__init__()
         shape = (resolution,) * 3
         self.density_grid = DenseGrid(1, shape, aabb)
-        self.feature_grid = DenseGrid(feature_dim, shape, aabb, init_std=0.1)
+        # a step touches a few percent of the feature rows: a row-sparse gradient, stepped lazily (the one-channel
+        # density grid is cheaper dense: BENCHMARKS.md)
+        self.feature_grid = DenseGrid(feature_dim, shape, aabb, init_std=0.1, sparse_grad=True)
         self.view_encoding = PositionalEncoding(3, view_frequencies)
         layers: list[nn.Module] = []
         width = feature_dim + self.view_encoding.out_dim

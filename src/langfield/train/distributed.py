@@ -107,7 +107,9 @@ class ProcessGroup:
         """All-reduce the gradients of ``parameters``, each rank's scaled by ``weight`` (its share of the batch),
         together with what every rank must agree on (flags, the clock). A parameter without a gradient on every
         rank keeps none."""
-        flags = torch.zeros(4 + len(parameters), dtype=torch.float64, device=self.device)
+        n = len(parameters)
+        # per parameter: whether this rank has a gradient, and whether it is row-sparse (a grid's)
+        flags = torch.zeros(4 + 2 * n, dtype=torch.float64, device=self.device)
         flags[0] = 0.0 if finite else 1.0
         flags[1] = 1.0 if stop else 0.0
         flags[3] = elapsed / self.world
@@ -117,9 +119,12 @@ class ProcessGroup:
                 p.grad = torch.zeros_like(p)
             else:
                 flags[4 + i] = 1.0
+                if p.grad.is_sparse:  # reduced dense, then sparse again below
+                    flags[4 + n + i] = 1.0
+                    p.grad = p.grad.to_dense()
                 p.grad.mul_(weight)
             grads.append(p.grad)
-        flags[2] = float(flags[4:].sum() > 0)
+        flags[2] = float(flags[4 : 4 + n].sum() > 0)
 
         def job():
             works = [dist.all_reduce(g, async_op=True) for g in [flags, *grads]]
@@ -129,9 +134,12 @@ class ProcessGroup:
 
         self._collective("the gradient all-reduce", job)
         values = flags.cpu()
-        for p, has in zip(parameters, (values[4:] > 0).tolist()):
+        has_grad, sparse = (values[4 : 4 + n] > 0).tolist(), (values[4 + n :] > 0).tolist()
+        for p, has, rows in zip(parameters, has_grad, sparse):
             if not has:
                 p.grad = None
+            elif rows and p.grad is not None:  # sparse on some rank: on every rank the rows with a gradient
+                p.grad = p.grad.to_sparse(sparse_dim=1)
         return Agreement(
             finite=bool(values[0] == 0),
             stop=bool(values[1] > 0),

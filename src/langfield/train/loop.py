@@ -28,8 +28,9 @@ from langfield.ui import progress_bar
 
 def all_finite(tensors: Sequence[torch.Tensor | None]) -> bool:
     """Whether every value of ``tensors`` is finite: one fused norm per tensor (a NaN or inf makes its norm
-    non-finite) and one synchronisation, cheaper than an element-wise test."""
-    values = [t.detach() for t in tensors if t is not None and (t.is_floating_point() or t.is_complex())]
+    non-finite) and one synchronisation, cheaper than an element-wise test. Of a sparse tensor, its stored values."""
+    present = [t.detach() for t in tensors if t is not None and (t.is_floating_point() or t.is_complex())]
+    values = [t._values() if t.is_sparse else t for t in present]
     if not values:
         return True
     norms = torch._foreach_norm(values)  # pyright: ignore[reportPrivateImportUsage]

@@ -34,6 +34,7 @@ from langfield.train.checkpoint import load_checkpoint
 from langfield.train.distributed import BUFFER_SYNC_EVERY, ProcessGroup, join_from_environment, state_digest
 from langfield.train.loop import LoopResult, LoopSettings, Observer, Task, TrainingLoop, all_finite
 from langfield.train.metrics import psnr
+from langfield.train.optim import RowAdam
 from langfield.ui import console
 
 
@@ -76,7 +77,7 @@ def build_optimizer(model: Model, previous: torch.optim.Optimizer | None = None)
     for group in groups:
         group["initial_lr"] = group["lr"]
     fused = all(p.device.type in ("cpu", "cuda") for g in groups for p in g["params"])
-    optimizer = torch.optim.Adam(groups, betas=(0.9, 0.99), eps=1e-15, fused=fused)
+    optimizer = RowAdam(groups, betas=(0.9, 0.99), eps=1e-15, fused=fused)
     if previous is not None:  # keep the moments of parameters that survived (e.g. the MLP after grid growth)
         for group in optimizer.param_groups:
             for p in group["params"]:
