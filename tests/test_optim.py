@@ -36,7 +36,7 @@ def test_sparse_grid_gradient_equals_the_dense_one_on_touched_rows_only():
 
 
 def test_a_small_table_keeps_a_dense_gradient():
-    grid = DenseGrid(4, (5, 5, 5), AABB, sparse_grad=True)  # 125 rows, 400 corner references: dense is cheaper
+    grid = DenseGrid(4, (9, 9, 9), AABB, sparse_grad=True)  # 2,916 values, 480 corner references: dense is cheaper
     _loss(grid, 0).backward()
     assert grid.values.grad is not None and not grid.values.grad.is_sparse
 

@@ -9,8 +9,8 @@ A step of ray marching touches a few percent of a large lattice (lego at 100×10
 rows). With ``sparse_grad`` such a grid's gradient is a row-sparse COO tensor over the rows its corners touched, and
 :class:`~langfield.train.optim.RowAdam` steps only those rows (Instant-NGP skips untouched entries the same way): no
 dense gradient table to zero, check and stream through Adam every step. Gathering the rows costs per corner
-reference, the dense table per row, so the gradient is sparse only where the table has at least
-``SPARSE_ROWS_PER_REFERENCE`` rows per reference (the crossover measured on this CPU, BENCHMARKS.md).
+reference, the dense table per value, so the gradient is sparse only where the table holds at least
+``SPARSE_VALUES_PER_REFERENCE`` values per reference (the crossover measured on this CPU, BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: a gradient is row-sparse only where the table has at least this many rows per corner reference of the step
-SPARSE_ROWS_PER_REFERENCE = 4
+#: a gradient is row-sparse only where the table holds at least this many values per corner reference of the step
+#: (12 channels: 4 rows per reference)
+SPARSE_VALUES_PER_REFERENCE = 48
 
 
 def row_sparse_sum(rows: torch.Tensor, index: torch.Tensor, size: int) -> torch.Tensor:
@@ -48,7 +49,7 @@ class _TrilinearGather(torch.autograd.Function):
         grad_table = grad_weights = None
         if ctx.needs_input_grad[0]:
             rows = (grad[:, None, :] * weights[..., None]).reshape(-1, grad.shape[-1])
-            if ctx.sparse_grad and table.shape[0] >= SPARSE_ROWS_PER_REFERENCE * corners.numel():
+            if ctx.sparse_grad and table.numel() >= SPARSE_VALUES_PER_REFERENCE * corners.numel():
                 grad_table = row_sparse_sum(rows, corners.reshape(-1), table.shape[0])
             else:
                 grad_table = torch.zeros_like(table).index_add_(0, corners.reshape(-1), rows)
