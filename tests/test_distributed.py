@@ -162,7 +162,9 @@ def test_row_sparse_gradients_are_reduced_and_stay_sparse():
         grid = torch.nn.Parameter(torch.zeros(10, 3))
         dense = torch.nn.Parameter(torch.zeros(4))
         rows = torch.tensor([[2, 7]])
-        grid.grad = torch.sparse_coo_tensor(rows, torch.tensor([[1.0, 2.0, 3.0], [4.0, 0.0, 6.0]]), (10, 3))
+        grid.grad = torch.sparse_coo_tensor(
+            rows, torch.tensor([[1.0, 2.0, 3.0], [4.0, 0.0, 6.0]]), (10, 3), check_invariants=True
+        )
         dense.grad = torch.ones(4)
         agreed = ProcessGroup(0, 1, 0, torch.device("cpu")).reduce_gradients([grid, dense], 0.5, True, False)
         assert agreed.finite and agreed.any_gradient
