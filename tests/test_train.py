@@ -231,3 +231,33 @@ def test_a_time_budget_alone_is_not_capped_by_the_default_step_limit(sphere_scen
     Trainer(get_method("nerf"), small_nerf(sphere_scene, tmp_path / "time", max_seconds=4.0)).train()
     summary = json.loads((tmp_path / "time" / "train_summary.json").read_text())
     assert summary["steps"] > 3 and summary["seconds"] >= 4.0, summary
+
+
+def test_automatic_resolution_follows_the_pixel_footprint(sphere_scene, tmp_path):
+    from langfield.cameras.paths import orbit_cameras
+    from langfield.core import SceneInfo
+    from langfield.methods.nerf.model import MAX_AUTO_RESOLUTION, auto_resolution, pixel_footprint
+
+    def scene(pixels: int) -> SceneInfo:
+        # lego's geometry: cameras 4.03 from the centre of a box 3 wide, a 39.6 degree field of view
+        cameras = orbit_cameras(torch.arange(8) * 45.0, 30.0, 4.031, 39.6, pixels)
+        box = torch.tensor([[-1.5] * 3, [1.5] * 3])
+        return SceneInfo(box, 2.0, 6.0, torch.ones(3), cameras)
+
+    low, high = scene(100), scene(400)
+    assert pixel_footprint(low) == pytest.approx(4.031 / (50 / np.tan(np.radians(19.8))), rel=1e-3)
+    assert pixel_footprint(high) == pytest.approx(pixel_footprint(low) / 4, rel=1e-3)
+    assert auto_resolution(low, 64) == 105  # 3 / 0.0290 + 1, rounded up
+    assert auto_resolution(high, 64) == MAX_AUTO_RESOLUTION  # capped
+    assert auto_resolution(scene(20), 64) == 64  # never below the start
+
+    # a run records the number chosen, and its checkpoint loads with it
+    config = small_nerf(sphere_scene, tmp_path / "run", max_steps=2)
+    config.model.resolution = None
+    Trainer(get_method("nerf"), config).train()
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["config"]["model"]["resolution"]
+    from langfield.run import load_run
+
+    run = load_run(tmp_path / "run")
+    assert isinstance(saved, int) and saved == run.model.final_resolution
+    assert saved == auto_resolution(run.scene, 32)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Tuple
+from typing import Annotated, Optional, Tuple
 
 import tyro
 
@@ -23,6 +23,9 @@ class LerfModelConfig(NerfModelConfig):
     density or colour), volume-rendered with the detached weights of the radiance field, then decoded together
     with the crop scale into the encoder's space (and into its dense features, the DINO head)."""
 
+    resolution: Annotated[Optional[int], at_least(2)] = 160
+    """Final lattice points per axis of the density and feature grids (lerf's localisation was measured at 160;
+    unset: chosen from the pixel footprint as `nerf` does)."""
     encoder: str = "langfield-mini"
     """The vision-language encoder whose embeddings are distilled (langfield-mini, a CLIP folder or hub id)."""
     dense_encoder: str = ""

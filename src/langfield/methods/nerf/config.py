@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Tuple
+from typing import Annotated, Optional, Tuple
 
 import tyro
 
@@ -13,8 +13,10 @@ from langfield.train.config import TrainerConfig
 
 @dataclass
 class NerfModelConfig:
-    resolution: Annotated[int, at_least(2)] = 160
-    """Final lattice points per axis of the density and feature grids."""
+    resolution: Annotated[Optional[int], at_least(2)] = None
+    """Final lattice points per axis of the density and feature grids. Unset: a voxel about as large as a training
+    pixel's footprint at the scene centre, at most 160 and at least `initial_resolution` (the run's config.json
+    records the number chosen; BENCHMARKS.md has the measurements)."""
     initial_resolution: Annotated[int, at_least(2)] = 64
     """Lattice points per axis at the start; grids grow to `resolution` at the `grow_at` milestones."""
     grow_at: Annotated[Tuple[int, ...], at_least(1, ordered=True)] = (800, 1800, 3000)
