@@ -17,7 +17,7 @@ import torch
 from langfield.cli.parsing import parse
 from langfield.core import SceneInfo
 from langfield.methods.nerf.config import NerfConfig
-from langfield.methods.nerf.model import NerfModel, auto_resolution
+from langfield.methods.nerf.model import MAX_AUTO_RESOLUTION, NerfModel
 from langfield.methods.registry import get_method
 from langfield.train import loop as trainer_module
 from langfield.train.loop import all_finite
@@ -69,7 +69,7 @@ def main() -> None:
     # the check alone on gradients of the final-resolution grids
     scene = SceneInfo.from_state(torch.load(args.out / "checked" / "checkpoint.pt", weights_only=True)["scene"])
     model_config = NerfConfig().model
-    model_config.resolution = auto_resolution(scene, model_config.initial_resolution)  # what the run trained
+    model_config.resolution = MAX_AUTO_RESOLUTION  # 160^3: the largest the automatic lattice picks
     model_config.initial_resolution = model_config.resolution  # the grids at their final size
     model = NerfModel(model_config, scene)
     grads = [torch.randn_like(p) for p in model.parameters()]
