@@ -26,6 +26,8 @@ class LerfModelConfig(NerfModelConfig):
     resolution: Annotated[Optional[int], at_least(2)] = 160
     """Final lattice points per axis of the density and feature grids (lerf's localisation was measured at 160;
     unset: chosen from the pixel footprint as `nerf` does)."""
+    sample_color_weight: Annotated[float, NON_NEGATIVE] = 0.05
+    """Weight of the per-sample colour loss (lerf's localisation was measured with 0.05; `nerf` now uses 0.01)."""
     encoder: str = "langfield-mini"
     """The vision-language encoder whose embeddings are distilled (langfield-mini, a CLIP folder or hub id)."""
     dense_encoder: str = ""
