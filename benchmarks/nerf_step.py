@@ -9,6 +9,8 @@ with a torch.profiler table of the largest operators.
     .venv/bin/python benchmarks/nerf_step.py benchmarks/out/prof1000 --compare-skip --steps 120
     # the feature grid's gradient dense (the code before) against row-sparse with lazy Adam, alternating
     .venv/bin/python benchmarks/nerf_step.py benchmarks/out/prof1000 --compare-sparse --steps 200
+    # the grids' backward by index_add_ of weighted rows (the code before) against sort + embedding_bag, alternating
+    .venv/bin/python benchmarks/nerf_step.py benchmarks/out/prof1000 --compare-backward --steps 200
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 import torch
 
 from langfield.data import load_dataset
+from langfield.fields.grid import SPARSE_VALUES_PER_REFERENCE, _TrilinearGather
 from langfield.resources import reuse_freed_memory
 from langfield.run import load_run
 from langfield.train.loop import all_finite
@@ -58,6 +61,38 @@ def dense_gradients(path: Path):
     return model, config, step
 
 
+def index_add_backward(ctx, grad: torch.Tensor):
+    """The trilinear gather's backward before :func:`~langfield.fields.grid.corner_sums`: the (N·8, C) weighted rows
+    accumulated with ``index_add_`` (into the whole table, or into the touched rows found by ``torch.unique``)."""
+    table, corners, weights = ctx.saved_tensors
+    grad_table = grad_weights = None
+    if ctx.needs_input_grad[0]:
+        rows = (grad[:, None, :] * weights[..., None]).reshape(-1, grad.shape[-1])
+        index = corners.reshape(-1)
+        if ctx.sparse_grad and table.numel() >= SPARSE_VALUES_PER_REFERENCE * corners.numel():
+            names, position = torch.unique(index, return_inverse=True)
+            values = rows.new_zeros(len(names), rows.shape[1]).index_add_(0, position, rows)
+            grad_table = torch.sparse_coo_tensor(
+                names[None], values, table.shape, is_coalesced=True, check_invariants=False
+            )
+        else:
+            grad_table = torch.zeros_like(table).index_add_(0, index, rows)
+    if ctx.needs_input_grad[2]:
+        grad_weights = (table[corners] * grad[:, None, :]).sum(dim=-1)
+    return grad_table, None, grad_weights, None
+
+
+def with_backward(backward, variant):
+    """``variant`` (from :func:`setup`) whose steps run with ``backward`` as the trilinear gather's backward."""
+    model, config, step = variant
+
+    def patched() -> int:
+        _TrilinearGather.backward = staticmethod(backward)  # pyright: ignore[reportAttributeAccessIssue]
+        return step()
+
+    return model, config, patched
+
+
 def compare(variants: dict, steps: int, block: int = 20) -> None:
     """Blocks of ``block`` steps of each variant in turn (one process, so the machine's drift hits all alike)."""
     seconds = dict.fromkeys(variants, 0.0)
@@ -86,12 +121,23 @@ def main() -> None:
     parser.add_argument(
         "--compare-sparse", action="store_true", help="dense vs row-sparse feature-grid gradients, alternating"
     )
+    parser.add_argument(
+        "--compare-backward", action="store_true", help="index_add_ vs sort + embedding_bag grid backward, alternating"
+    )
     args = parser.parse_args()
     if not args.system_malloc:
         reuse_freed_memory()  # as the trainer does
 
     if args.compare_skip:
         compare({"every step tested": setup(args.run, skip_block=0), "block skipping": setup(args.run)}, args.steps)
+        return
+    if args.compare_backward:
+        current = _TrilinearGather.backward
+        variants = {
+            "index_add_ of weighted rows": with_backward(index_add_backward, setup(args.run)),
+            "sort + embedding_bag": with_backward(current, setup(args.run)),
+        }
+        compare(variants, args.steps)
         return
     if args.compare_sparse:
         variants = {"dense feature gradient": dense_gradients(args.run), "row-sparse": setup(args.run)}

@@ -1,23 +1,25 @@
+import pytest
 import torch
 import torch.nn.functional as F
 
 from langfield.fields import DenseGrid, OccupancyGrid
 
 
-def test_trilinear_matches_grid_sample_and_gradients():
+@pytest.mark.parametrize("channels", [1, 5])  # one channel takes a backward of its own (a flat index_add_)
+def test_trilinear_matches_grid_sample_and_gradients(channels: int):
     torch.manual_seed(0)
     aabb = torch.tensor([[-1.0, -2.0, 0.0], [1.0, 2.0, 3.0]])
-    grid = DenseGrid(5, (6, 7, 8), aabb, init_std=1.0)
+    grid = DenseGrid(channels, (6, 7, 8), aabb, init_std=1.0)
     positions = aabb[0] + torch.rand(300, 3) * (aabb[1] - aabb[0])
     ours = grid(positions)
     # grid_sample wants (N, C, D, H, W) with coordinates ordered (x -> W, y -> H, z -> D)
     volume = grid.as_volume().permute(0, 3, 2, 1)[None]
     normalised = (positions - aabb[0]) / (aabb[1] - aabb[0]) * 2 - 1
-    reference = F.grid_sample(volume, normalised.view(1, 1, 1, -1, 3), align_corners=True).view(5, -1).t()
+    reference = F.grid_sample(volume, normalised.view(1, 1, 1, -1, 3), align_corners=True).view(channels, -1).t()
     assert torch.allclose(ours, reference, atol=1e-5)
 
     # gradient w.r.t. the table and the positions agree with a plain autograd gather
-    weights = torch.randn(300, 5)
+    weights = torch.randn(300, channels)
     (ours * weights).sum().backward()
     table = grid.values.detach().clone().requires_grad_(True)
     pos = positions.clone().requires_grad_(True)
