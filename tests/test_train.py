@@ -195,14 +195,15 @@ def test_periodic_eval_renders_a_fixed_subset_of_the_held_out_view(sphere_scene,
 
     # 600 of the 1,024 pixels: with fewer the estimate's spread on this small sphere (errors only along its edge)
     # reaches the tolerance below once the model fits well (300 pixels: 1.50 dB off at 36.7 dB)
-    subset = eval_subset(32 * 32, 600)
-    assert subset is not None and len(subset) == 600 and len(set(subset.tolist())) == 600
-    assert torch.equal(subset, eval_subset(32 * 32, 600))  # the same pixels every time
+    count = 600
+    subset = eval_subset(32 * 32, count)
+    assert subset is not None and len(subset) == count and len(set(subset.tolist())) == count
+    assert torch.equal(subset, eval_subset(32 * 32, count))  # the same pixels every time
     assert bool((subset[1:] > subset[:-1]).all()) and int(subset.max()) < 32 * 32
     assert eval_subset(32 * 32, 0) is None and eval_subset(32 * 32, 32 * 32) is None
 
     Trainer(get_method("nerf"), small_nerf(sphere_scene, tmp_path / "run", max_steps=300, eval_every=150)).train()
-    config = small_nerf(sphere_scene, tmp_path / "sub", max_steps=300, eval_every=150, eval_pixels=600)
+    config = small_nerf(sphere_scene, tmp_path / "sub", max_steps=300, eval_every=150, eval_pixels=count)
     Trainer(get_method("nerf"), config).train()
     evals = {}
     for name in ("run", "sub"):
@@ -210,7 +211,7 @@ def test_periodic_eval_renders_a_fixed_subset_of_the_held_out_view(sphere_scene,
         evals[name] = [entry for entry in log if "eval_psnr" in entry]
         assert [entry["step"] for entry in evals[name]] == [150, 300]
     assert all("eval_pixels" not in entry for entry in evals["run"])
-    assert all(entry["eval_pixels"] == 600 for entry in evals["sub"])
+    assert all(entry["eval_pixels"] == count for entry in evals["sub"])
 
     # the logged value is the PSNR of exactly those pixels of the whole render, close to the whole view's
     run, dataset = load_run(tmp_path / "sub"), load_dataset(config.data)
