@@ -285,3 +285,18 @@ def test_missing_or_damaged_sparse_points_are_one_clear_error(capture, tmp_path)
     (data / "sparse_pc.ply").write_bytes(b"ply\nformat binary_little_endian 1.0\nelement face 3\nend_header\n")
     with pytest.raises(LangfieldError, match="sparse_pc.ply: no vertex element"):
         load_dataset(DataConfig(data=data))
+
+
+def test_implausible_cameras_are_named_with_the_reason():
+    from types import SimpleNamespace
+
+    from langfield.process.pipeline import implausible_cameras
+
+    def cam(fx, fy=None, cx=80.0, cy=60.0):
+        return SimpleNamespace(params=[fx, fx if fy is None else fy, cx, cy])
+
+    cameras = {1: cam(150.0), 2: cam(162.0), 3: cam(-0.21), 4: cam(900.0), 5: cam(155.0, cx=400.0), 6: cam(158.0)}
+    bad = implausible_cameras(cameras, 160, 120)
+    assert set(bad) == {3, 4, 5}, bad
+    assert "not positive" in bad[3] and "median" in bad[4] and "outside" in bad[5]
+    assert implausible_cameras({1: cam(150.0), 2: cam(300.0)}, 160, 120) == {}  # 2x apart: both plausible

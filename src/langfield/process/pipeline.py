@@ -9,9 +9,10 @@ import contextlib
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -74,6 +75,7 @@ class ProcessReport:
     registered: int
     total: int
     dropped: list[str]
+    """Images COLMAP could not register."""
     mean_reprojection_error_px: float
     points: int
     matcher: str
@@ -85,6 +87,9 @@ class ProcessReport:
     """Frames in the video (video captures only)."""
     frame_indices: list[int] | None = None
     """The video frame each ``frame_NNNNN`` image was taken from (0-based; video captures only)."""
+    rejected: dict[str, str] = field(default_factory=dict)
+    """Images registered with a camera no photo has (e.g. a negative focal length from per-image
+    self-calibration), left out of the dataset: name → why. ``registered`` counts the images written."""
 
     def summary(self) -> str:
         lines = [
@@ -98,6 +103,8 @@ class ProcessReport:
                 f" and {len(self.dropped) - 10} more" if len(self.dropped) > 10 else ""
             )
             lines.append(f"dropped (not registered): {shown}")
+        for name, why in list(self.rejected.items())[:10]:
+            lines.append(f"left out {name}: {why}")
         return "\n".join(lines)
 
 
@@ -216,12 +223,49 @@ def _reconstruct(photos: Photos, stage: Path, options: ProcessOptions, from_vide
     return model, size, matcher
 
 
-def _write_dataset(photos: Photos, stage: Path, model: SparseModel, options: ProcessOptions) -> list[str]:
-    """images/, images_N/, transforms.json, sparse_pc.ply for the registered images. Returns the dropped names."""
+#: a registered camera whose focal length is this factor or more off the capture's median is left out
+FOCAL_SPREAD = 4.0
+
+
+def implausible_cameras(cameras: Mapping[int, Any], width: int, height: int) -> dict[int, str]:
+    """Camera id → why, for the pinhole cameras no photo of ``width``×``height`` has: a focal length that is not a
+    positive number or is ``FOCAL_SPREAD``× off the median of the others, or a principal point outside the image.
+    Per-image self-calibration sometimes converges there; such a view would poison a dataset."""
+    params = {cid: [float(v) for v in cam.params[:4]] for cid, cam in cameras.items()}
+    sane = [min(fx, fy) for fx, fy, _, _ in params.values() if np.isfinite([fx, fy]).all() and min(fx, fy) > 0]
+    median = float(np.median(sane)) if sane else 0.0
+    bad = {}
+    for cid, (fx, fy, cx, cy) in params.items():
+        if not (np.isfinite([fx, fy, cx, cy]).all() and fx > 0 and fy > 0):
+            bad[cid] = f"focal length ({fx:.4g}, {fy:.4g}) px is not positive"
+        elif median > 0 and max(fx, fy, median) / min(fx, fy, median) >= FOCAL_SPREAD:
+            bad[cid] = f"focal length {fx:.1f} px is {FOCAL_SPREAD:g}x or more off the capture's median {median:.1f} px"
+        elif not (0 < cx < width and 0 < cy < height):
+            bad[cid] = f"principal point ({cx:.1f}, {cy:.1f}) lies outside the {width}x{height} image"
+    return bad
+
+
+def _write_dataset(
+    photos: Photos, stage: Path, model: SparseModel, options: ProcessOptions
+) -> tuple[list[str], dict[str, str]]:
+    """images/, images_N/, transforms.json, sparse_pc.ply for the registered images with plausible cameras.
+    Returns the names not registered and those left out for their camera (name → why)."""
     by_name = {r.name.removesuffix(".png"): r for r in model.images}
-    kept = [p for p in photos.paths if p.name in by_name]
-    undistort = options.camera_model != "PINHOLE"
     full_cameras = {cid: _full_size_camera(cam, photos.width, photos.height) for cid, cam in model.cameras.items()}
+    bad = implausible_cameras(full_cameras, photos.width, photos.height)
+    rejected = {
+        p.name: bad[by_name[p.name].camera_id]
+        for p in photos.paths
+        if p.name in by_name and by_name[p.name].camera_id in bad
+    }
+    kept = [p for p in photos.paths if p.name in by_name and p.name not in rejected]
+    if not kept:
+        first = next(iter(rejected.items()), ("", ""))
+        raise LangfieldError(
+            f"every registered image has an implausible camera ({first[0]}: {first[1]}); give the focal length "
+            "with --sfm.focal-length or share one camera between the images"
+        )
+    undistort = options.camera_model != "PINHOLE"
     names, cams, poses = [], [], []
     with task_bar("writing images", len(kept), options.progress) as bar:
         for path in kept:
@@ -236,7 +280,7 @@ def _write_dataset(photos: Photos, stage: Path, model: SparseModel, options: Pro
             poses.append(registration.cam_from_world)
             bar()
     write_transforms(stage, names, poses, cams, model.points, model.colors, options.shared_intrinsics)
-    return [p.name for p in photos.paths if p.name not in by_name]
+    return [p.name for p in photos.paths if p.name not in by_name], rejected
 
 
 def _process_into(
@@ -259,11 +303,11 @@ def _process_into(
             "height, the focal length cannot be estimated; give it with --sfm.focal-length",
         )
     with watch.stage("writing"):
-        dropped = _write_dataset(photos, stage, model, options)
+        dropped, rejected = _write_dataset(photos, stage, model, options)
     watch.seconds["total"] = round(time.perf_counter() - start, 2)
     report = ProcessReport(
         source=source,
-        registered=len(model.images),
+        registered=len(model.images) - len(rejected),
         total=len(photos.paths),
         dropped=dropped,
         mean_reprojection_error_px=round(model.mean_reprojection_error, 4),
@@ -275,6 +319,7 @@ def _process_into(
         seconds=watch.seconds,
         video_frames=video_frames,
         frame_indices=frame_indices,
+        rejected=rejected,
     )
     write_json(stage / REPORT, asdict(report))
     return report
