@@ -300,3 +300,13 @@ def test_implausible_cameras_are_named_with_the_reason():
     assert set(bad) == {3, 4, 5}, bad
     assert "not positive" in bad[3] and "median" in bad[4] and "outside" in bad[5]
     assert implausible_cameras({1: cam(150.0), 2: cam(300.0)}, 160, 120) == {}  # 2x apart: both plausible
+
+
+def test_the_summary_names_the_views_left_out_for_their_cameras():
+    from langfield.process.pipeline import ProcessReport
+
+    rejected = {f"view_{i}.png": f"focal length {i}.0 px is 4x or more off" for i in range(12)}
+    report = ProcessReport("p", 4, 16, [], 0.5, 10, "exhaustive", "PINHOLE", (160, 120), (160, 120), rejected=rejected)
+    lines = report.summary().splitlines()
+    assert "left out view_3.png: focal length 3.0 px is 4x or more off" in lines
+    assert sum(line.startswith("left out view_") for line in lines) == 10 and "left out 2 more" in lines[-1]

@@ -105,6 +105,8 @@ class ProcessReport:
             lines.append(f"dropped (not registered): {shown}")
         for name, why in list(self.rejected.items())[:10]:
             lines.append(f"left out {name}: {why}")
+        if len(self.rejected) > 10:
+            lines.append(f"left out {len(self.rejected) - 10} more for their cameras (process_report.json)")
         return "\n".join(lines)
 
 
