@@ -261,10 +261,10 @@ def _write_dataset(
         if p.name in by_name and by_name[p.name].camera_id in bad
     }
     kept = [p for p in photos.paths if p.name in by_name and p.name not in rejected]
-    if not kept:
-        first = next(iter(rejected.items()), ("", ""))
+    if not kept:  # the model holds at least one image, so it is among the rejected
+        name, why = next(iter(rejected.items()))
         raise LangfieldError(
-            f"every registered image has an implausible camera ({first[0]}: {first[1]}); give the focal length "
+            f"every registered image has an implausible camera ({name}: {why}); give the focal length "
             "with --sfm.focal-length or share one camera between the images"
         )
     undistort = options.camera_model != "PINHOLE"
