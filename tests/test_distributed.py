@@ -20,7 +20,8 @@ TINY = tiny_nerf_options(24, (100, 200), 512, "--eval-every", "0")
 def torchrun(ranks, *args, timeout=300):
     """``torchrun --standalone --nproc-per-node RANKS -m langfield ARGS`` (a free port, so tests may run at once)."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(ranks)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # faulthandler: a rank that dies of a signal prints every thread's Python stack into the failure's message
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
     return subprocess.run(
         [*command, "-m", "langfield", *map(str, args)], capture_output=True, text=True, timeout=timeout, env=env
     )
@@ -173,3 +174,22 @@ def test_row_sparse_gradients_are_reduced_and_stay_sparse():
         assert not dense.grad.is_sparse and torch.equal(dense.grad, torch.full((4,), 0.5))
     finally:
         dist.destroy_process_group()
+
+
+def test_a_rank_leaves_without_finalisation_with_its_output_flushed():
+    """``leave``: a process that was a rank exits with its status and its buffered output, skipping Python's
+    finalisation (atexit handlers, C++ static destructors) where gloo's leftover thread could abort it; any other
+    process exits normally."""
+    script = (
+        "import atexit, sys\n"
+        "from langfield.cli.main import leave\n"
+        "import langfield.train.distributed as d\n"
+        "atexit.register(lambda: print('finalised'))\n"
+        "d._joined = sys.argv[1] == 'rank'\n"
+        "sys.stdout.write('trained, no newline yet')\n"
+        "leave(3)\n"
+    )
+    rank = subprocess.run([sys.executable, "-c", script, "rank"], capture_output=True, text=True)
+    assert (rank.returncode, rank.stdout) == (3, "trained, no newline yet")
+    alone = subprocess.run([sys.executable, "-c", script, "alone"], capture_output=True, text=True)
+    assert (alone.returncode, alone.stdout) == (3, "trained, no newline yetfinalised\n")

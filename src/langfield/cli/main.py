@@ -113,17 +113,37 @@ def run_guarded(job: Callable[[], object]) -> None:
     _accept_interrupts()
     try:
         job()
+        code = 0
     except LangfieldError as exc:
         _error_line(f"error: {exc}")
-        sys.exit(2)
+        code = 2
     except KeyboardInterrupt as exc:
         from langfield.train.interrupt import Aborted
 
         signum = getattr(exc, "signum", 2)
         _error_line("stopped at once, nothing saved" if isinstance(exc, Aborted) else "interrupted")
-        sys.exit(128 + signum)
+        code = 128 + signum
     except BrokenPipeError:
         os._exit(1)
+    leave(code)
+
+
+def leave(code: int) -> None:
+    """End the command with exit status ``code`` (return for 0). A rank of a torchrun training leaves at once with
+    its streams flushed, without Python's finalisation: a gloo thread outlives ``destroy_process_group`` (its TCP
+    loop), and in CI a rank once died of SIGABRT ("terminate called without an active exception", no Python error:
+    a C++ teardown race is the likeliest cause) — torchrun then reports the run failed and stops the other rank.
+    Every file of the run is written and closed by then (atomically); nothing is left to finalise."""
+    distributed = sys.modules.get("langfield.train.distributed")
+    if distributed is not None and distributed.joined_a_group():
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a closed pipe: nothing more can be said
+                pass
+        os._exit(code)
+    if code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

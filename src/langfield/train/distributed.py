@@ -31,6 +31,14 @@ from langfield.errors import LangfieldError, one_line
 BUFFER_SYNC_EVERY = 50
 """Steps between broadcasts of the model's buffers (the occupancy grid) from rank 0."""
 
+_joined = False
+
+
+def joined_a_group() -> bool:
+    """Whether this process has been a rank of a process group (see ``langfield.cli.main.leave``: such a process
+    exits without Python's finalisation)."""
+    return _joined
+
 
 def world_size_from_environment() -> int:
     """The number of ranks torchrun started (1 outside torchrun)."""
@@ -213,6 +221,8 @@ def join_from_environment(device: torch.device) -> tuple[ProcessGroup | None, to
         dist.init_process_group(backend, timeout=timedelta(minutes=30))
     except (RuntimeError, ValueError) as exc:
         raise LangfieldError(f"rank {rank}: could not join the other ranks ({one_line(exc, 120)})") from None
+    global _joined
+    _joined = True
     return ProcessGroup(rank, world, local_rank, device), device
 
 
