@@ -239,7 +239,14 @@ def test_a_time_budget_alone_is_not_capped_by_the_default_step_limit(sphere_scen
 def test_automatic_resolution_follows_the_pixel_footprint(sphere_scene, tmp_path):
     from langfield.cameras.paths import orbit_cameras
     from langfield.core import SceneInfo
-    from langfield.methods.nerf.model import MAX_AUTO_RESOLUTION, auto_resolution, pixel_footprint
+    from langfield.methods.nerf.model import (
+        FINE_PIXELS_GRID_LR,
+        GRID_LR,
+        MAX_AUTO_RESOLUTION,
+        auto_grid_lr,
+        auto_resolution,
+        pixel_footprint,
+    )
 
     def scene(pixels: int) -> SceneInfo:
         # lego's geometry: cameras 4.03 from the centre of a box 3 wide, a 39.6 degree field of view
@@ -253,14 +260,22 @@ def test_automatic_resolution_follows_the_pixel_footprint(sphere_scene, tmp_path
     assert auto_resolution(low, 64) == 105  # 3 / 0.0290 + 1, rounded up
     assert auto_resolution(high, 64) == MAX_AUTO_RESOLUTION  # capped
     assert auto_resolution(scene(20), 64) == 64  # never below the start
+    # the grids' learning rate: higher where a voxel spans several pixels (the lattice capped below the images)
+    assert auto_grid_lr(low, 105) == GRID_LR and auto_grid_lr(scene(200), 160) == GRID_LR  # ~1.0, ~1.3 pixels
+    assert auto_grid_lr(high, 160) == auto_grid_lr(scene(800), 160) == FINE_PIXELS_GRID_LR > GRID_LR
+    assert auto_grid_lr(high, 420) == GRID_LR  # a lattice as fine as the 400x400 pixels
 
     # a run records the number chosen, and its checkpoint loads with it
     config = small_nerf(sphere_scene, tmp_path / "run", max_steps=2)
     config.model.resolution = None
     Trainer(get_method("nerf"), config).train()
-    saved = json.loads((tmp_path / "run" / "config.json").read_text())["config"]["model"]["resolution"]
+    model = json.loads((tmp_path / "run" / "config.json").read_text())["config"]["model"]
+    saved = model["resolution"]
     from langfield.run import load_run
 
     run = load_run(tmp_path / "run")
     assert isinstance(saved, int) and saved == run.model.final_resolution
     assert saved == auto_resolution(run.scene, 32)
+    # and the learning rate chosen (the small config sets none), which the optimiser took
+    assert model["lr_density"] == model["lr_features"] == auto_grid_lr(run.scene, saved)
+    assert [group["lr"] for group in run.model.param_groups()[:2]] == [model["lr_density"]] * 2

@@ -41,7 +41,8 @@ class DietNerfModelConfig(NerfModelConfig):
     """Fraction of training (of --max-steps, or of --max-seconds if that runs out first) after which the semantic
     loss is off, so that the rest fits the training views' colours alone: the paper's "DietNeRF, ft" variant. 1 keeps
     the loss to the end (the paper's plain DietNeRF). With the embedded encoder 0.5 beat `nerf` on lego at 8 views
-    (+0.28 dB over 3 seeds, grid learning rates 0.1; +0.07 dB with today's 0.8) where 1 did not (BENCHMARKS.md)."""
+    (+0.28 dB over 3 seeds, grid learning rates 0.1; +0.07 dB with today's 0.8 at 100×100) where 1 did not
+    (BENCHMARKS.md)."""
     semantic_resolution: Annotated[int, at_least(8)] = 64
     """Height in pixels of the render from a random pose (width follows the training cameras' aspect). 64 is the
     embedded encoder's input; the paper renders 168 for CLIP's 224."""

@@ -28,9 +28,10 @@ class LerfModelConfig(NerfModelConfig):
     unset: chosen from the pixel footprint as `nerf` does)."""
     sample_color_weight: Annotated[float, NON_NEGATIVE] = 0.05
     """Weight of the per-sample colour loss (lerf's localisation was measured with 0.05; `nerf` now uses 0.01)."""
-    lr_density: Annotated[float, NON_NEGATIVE] = 0.1
-    """Learning rate of the density grid (lerf's localisation was measured with 0.1; `nerf` now uses 0.8)."""
-    lr_features: Annotated[float, NON_NEGATIVE] = 0.1
+    lr_density: Annotated[Optional[float], NON_NEGATIVE] = 0.1
+    """Learning rate of the density grid (lerf's localisation was measured with 0.1; unset: `nerf`'s rule, 0.8 or
+    1.6)."""
+    lr_features: Annotated[Optional[float], NON_NEGATIVE] = 0.1
     """Learning rate of the feature grid (as the density grid's)."""
     encoder: str = "langfield-mini"
     """The vision-language encoder whose embeddings are distilled (langfield-mini, a CLIP folder or hub id)."""

@@ -60,12 +60,14 @@ class NerfModelConfig:
     at it (CPUs with AVX-512 BF16 or AMX, CUDA); training stays float32."""
     random_background: bool = True
     """Composite images with alpha on a random colour per ray while training (disambiguates transparency)."""
-    lr_density: Annotated[float, NON_NEGATIVE] = 0.8
-    """Adam's learning rate of the density grid (DVGO's is 0.1 for 8,192-ray steps; a step of 1,024 rays touches a
-    voxel about 8 times less often; on a development split of lego, 12,000 steps, 0.8 gave +2.0 dB at 400×400 and
-    +0.8 dB at 100×100 over 0.1, BENCHMARKS.md)."""
-    lr_features: Annotated[float, NON_NEGATIVE] = 0.8
-    """Adam's learning rate of the feature grid (as the density grid's)."""
+    lr_density: Annotated[Optional[float], NON_NEGATIVE] = None
+    """Adam's learning rate of the density grid. Unset: 0.8 where a voxel spans about one training pixel (lego at
+    100×100), 1.6 where it spans two or more (the lattice capped below the pixels: lego at 400×400 and 800×800); the
+    run's config.json records the rate chosen. DVGO's is 0.1 for 8,192-ray steps, and a step of 1,024 rays touches a
+    voxel about 8 times less often; on a development split of lego, 12,000 steps: 0.1 / 0.4 / 0.8 / 1.6 gave 32.45 /
+    33.42 / 33.29 / 33.11 dB at 100×100 and 27.41 / 28.96 / 29.45 / 29.67 dB at 400×400 (BENCHMARKS.md)."""
+    lr_features: Annotated[Optional[float], NON_NEGATIVE] = None
+    """Adam's learning rate of the feature grid (unset: the density grid's rule)."""
     lr_mlp: Annotated[float, NON_NEGATIVE] = 1e-3
     sample_color_weight: Annotated[float, NON_NEGATIVE] = 0.01
     """Weight of the per-sample colour loss (sum of w_i |c_i - target|^2; DVGO's `weight_rgbper`, its fine stage's

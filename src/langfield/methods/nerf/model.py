@@ -40,6 +40,21 @@ def auto_resolution(scene: SceneInfo, lowest: int, highest: int = MAX_AUTO_RESOL
     return int(min(highest, max(lowest, math.ceil(extent / pixel_footprint(scene)) + 1)))
 
 
+#: the grids' learning rate (lazy Adam, 1,024-ray steps) where a voxel spans about one training pixel, and where it
+#: spans at least FINE_PIXELS_PER_VOXEL of them: on a development split of lego the best rate rose with the image size
+#: (12,000 steps: 0.4-0.8 best at 100x100, 105 points, a voxel ~1 pixel; 1.6 best at 400x400, 160 points, ~2.6 pixels;
+#: lego at 800x800, ~5.2 pixels, 31.10 dB in 60 minutes at 1.6 against 30.89 at 0.8; BENCHMARKS.md). The threshold
+#: lies between the measured cases; sizes between them (200x200: ~1.3 pixels) were not measured.
+GRID_LR, FINE_PIXELS_GRID_LR, FINE_PIXELS_PER_VOXEL = 0.8, 1.6, 2.0
+
+
+def auto_grid_lr(scene: SceneInfo, resolution: int) -> float:
+    """The grids' learning rate for a lattice of ``resolution`` points per axis over the scene box: higher where
+    each voxel spans several training pixels (see :data:`GRID_LR`)."""
+    voxel = float((scene.aabb[1] - scene.aabb[0]).max()) / max(resolution - 1, 1)
+    return FINE_PIXELS_GRID_LR if voxel >= FINE_PIXELS_PER_VOXEL * pixel_footprint(scene) else GRID_LR
+
+
 class NerfModel(Model):
     growths: torch.Tensor
     config: NerfModelConfig
@@ -51,6 +66,11 @@ class NerfModel(Model):
         if config.resolution is None:  # chosen once from the training cameras; the run's config.json records it
             config.resolution = auto_resolution(scene, config.initial_resolution)
         resolution = config.resolution
+        if config.lr_density is None or config.lr_features is None:  # recorded in config.json, as the resolution
+            rate = auto_grid_lr(scene, max(resolution, config.initial_resolution))
+            config.lr_density = rate if config.lr_density is None else config.lr_density
+            config.lr_features = rate if config.lr_features is None else config.lr_features
+        self.grid_lr = (config.lr_density, config.lr_features)
         # the final grids with their gradients and Adam's two moments (4 copies), plus the occupancy grid
         final = max(resolution, config.initial_resolution) ** 3 * (1 + config.feature_dim) * 4 * 4
         require_memory(
@@ -140,8 +160,8 @@ class NerfModel(Model):
     def param_groups(self) -> list[dict]:
         cfg = self.config
         return [
-            {"params": [self.field.density_grid.values], "lr": cfg.lr_density},
-            {"params": [self.field.feature_grid.values], "lr": cfg.lr_features},
+            {"params": [self.field.density_grid.values], "lr": self.grid_lr[0]},
+            {"params": [self.field.feature_grid.values], "lr": self.grid_lr[1]},
             {"params": list(self.field.color_mlp.parameters()), "lr": cfg.lr_mlp},
         ]
 
