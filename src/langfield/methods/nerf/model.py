@@ -70,7 +70,6 @@ class NerfModel(Model):
             rate = auto_grid_lr(scene, max(resolution, config.initial_resolution))
             config.lr_density = rate if config.lr_density is None else config.lr_density
             config.lr_features = rate if config.lr_features is None else config.lr_features
-        self.grid_lr = (config.lr_density, config.lr_features)
         # the final grids with their gradients and Adam's two moments (4 copies), plus the occupancy grid
         final = max(resolution, config.initial_resolution) ** 3 * (1 + config.feature_dim) * 4 * 4
         require_memory(
@@ -160,8 +159,8 @@ class NerfModel(Model):
     def param_groups(self) -> list[dict]:
         cfg = self.config
         return [
-            {"params": [self.field.density_grid.values], "lr": self.grid_lr[0]},
-            {"params": [self.field.feature_grid.values], "lr": self.grid_lr[1]},
+            {"params": [self.field.density_grid.values], "lr": cfg.lr_density},
+            {"params": [self.field.feature_grid.values], "lr": cfg.lr_features},
             {"params": list(self.field.color_mlp.parameters()), "lr": cfg.lr_mlp},
         ]
 
